@@ -1,0 +1,18 @@
+//! retain-data: everything between a company's files and the models. It reads transaction logs
+//! (CSV in its common dialects, gzip, Parquet) into typed Arrow batches with every row accounted
+//! for, and turns them into per-customer summaries (frequency, recency, T, monetary value,
+//! calibration/holdout split) with Apache DataFusion plans, exactly as lifetimes computes them.
+
+pub mod dates;
+pub mod error;
+pub mod ingest;
+pub mod output;
+mod parquet_in;
+pub mod summary;
+
+pub use dates::{DateFormat, Period, TimeUnit};
+pub use error::{DataError, Result};
+pub use ingest::{
+    AmountSpec, Delimiter, HeaderMode, IngestReport, ReadOptions, TransactionColumns,
+};
+pub use summary::{summarize, Summary, SummaryOptions, SummaryReport};

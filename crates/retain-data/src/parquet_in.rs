@@ -1,0 +1,245 @@
+//! Parquet transaction logs: the columns are found by name (or 1-based number), cast to the
+//! transaction schema where Arrow can (integers to text ids, timestamps to days, numbers to
+//! floats), parsed where they are text, and then put through the same row rules as CSV.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Date32Type, Float64Type};
+use datafusion::parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
+
+use crate::dates::{expected_text, parse_date};
+use crate::error::{DataError, Result, RowError, RowProblem};
+use crate::ingest::{
+    parse_number, AmountFields, BatchBuilder, GoodRow, IngestReport, ReadOptions, RowOutcome,
+    RowRules, BATCH_ROWS,
+};
+
+pub(crate) struct ParquetReader {
+    reader: ParquetRecordBatchReader,
+    rules: RowRules,
+    builder: BatchBuilder,
+    rows_seen: u64,
+}
+
+impl ParquetReader {
+    pub(crate) fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
+        let file = File::open(path).map_err(|source| DataError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let format = |e: datafusion::parquet::errors::ParquetError| DataError::Format {
+            file: path.into(),
+            message: format!("not a readable Parquet file: {e}"),
+        };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(format)?
+            .with_batch_size(BATCH_ROWS);
+        let names: Vec<String> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut rules = RowRules::resolve(path, Some(&names), names.len(), options)?;
+        rules.rows_are_lines = false;
+        if builder.metadata().file_metadata().num_rows() == 0 {
+            return Err(DataError::Empty {
+                file: path.into(),
+                what: "the Parquet file has no rows".into(),
+            });
+        }
+        let reader = builder.build().map_err(format)?;
+        let with_amount = rules.amount.is_some();
+        Ok(ParquetReader {
+            reader,
+            rules,
+            builder: BatchBuilder::new(with_amount, options.period),
+            rows_seen: 0,
+        })
+    }
+
+    pub(crate) fn has_amount(&self) -> bool {
+        self.rules.amount.is_some()
+    }
+
+    pub(crate) fn read_batch(
+        &mut self,
+        rejected: &mut Vec<RowError>,
+        report: &mut IngestReport,
+    ) -> Result<Option<RecordBatch>> {
+        let Some(batch) = self.reader.next() else {
+            return Ok(None);
+        };
+        let batch = batch.map_err(|e| DataError::Format {
+            file: self.rules.file.clone(),
+            message: e.to_string(),
+        })?;
+        let engine = |e: datafusion::arrow::error::ArrowError| DataError::Format {
+            file: self.rules.file.clone(),
+            message: format!("cannot convert a column: {e}"),
+        };
+        let ids = cast(batch.column(self.rules.customer), &DataType::Utf8).map_err(engine)?;
+        let ids = ids.as_string::<i32>();
+        let dates = DateColumn::new(batch.column(self.rules.date)).map_err(engine)?;
+        let amounts: Option<Vec<NumberColumn>> = match self.rules.amount {
+            None => None,
+            Some(AmountFields::Column(i)) => {
+                Some(vec![NumberColumn::new(batch.column(i), i).map_err(engine)?])
+            }
+            Some(AmountFields::Product(q, p)) => Some(vec![
+                NumberColumn::new(batch.column(q), q).map_err(engine)?,
+                NumberColumn::new(batch.column(p), p).map_err(engine)?,
+            ]),
+        };
+        for row in 0..batch.num_rows() {
+            self.rows_seen += 1;
+            report.rows_read += 1;
+            let line = self.rows_seen;
+            let reject = |problem, column| RowError {
+                location: self.rules.location(line, Some(column)),
+                problem,
+                record: (0..batch.num_columns())
+                    .map(|c| {
+                        datafusion::arrow::util::display::array_value_to_string(
+                            batch.column(c),
+                            row,
+                        )
+                        .unwrap_or_default()
+                    })
+                    .collect(),
+            };
+            if ids.is_null(row) || ids.value(row).trim().is_empty() {
+                report.excluded_no_customer += 1;
+                continue;
+            }
+            let day = match dates.day(row, &self.rules) {
+                Ok(d) => d,
+                Err(problem) => {
+                    rejected.push(reject(problem, self.rules.date));
+                    continue;
+                }
+            };
+            let mut amount = 1.0;
+            if let Some(columns) = &amounts {
+                let mut failed = None;
+                for column in columns {
+                    match column.value(row) {
+                        Ok(v) => amount *= v,
+                        Err(problem) => {
+                            failed = Some((problem, column.index));
+                            break;
+                        }
+                    }
+                }
+                if let Some((problem, index)) = failed {
+                    rejected.push(reject(problem, index));
+                    continue;
+                }
+            } else {
+                amount = 0.0;
+            }
+            let good = GoodRow {
+                customer: ids.value(row).trim(),
+                day,
+                amount,
+            };
+            if let RowOutcome::Use(good) = self.rules.admit(good, report) {
+                self.builder.push(&good, report);
+            }
+        }
+        Ok(Some(self.builder.finish().unwrap_or_else(|| {
+            RecordBatch::new_empty(crate::ingest::transaction_schema(self.has_amount()))
+        })))
+    }
+}
+
+/// A date column as days, whatever its Parquet type.
+enum DateColumn {
+    Days(ArrayRef),
+    Text(ArrayRef),
+}
+
+impl DateColumn {
+    fn new(array: &ArrayRef) -> std::result::Result<Self, datafusion::arrow::error::ArrowError> {
+        Ok(match array.data_type() {
+            DataType::Date32 => DateColumn::Days(array.clone()),
+            DataType::Date64 | DataType::Timestamp(_, _) => {
+                DateColumn::Days(cast(array, &DataType::Date32)?)
+            }
+            _ => DateColumn::Text(cast(array, &DataType::Utf8)?),
+        })
+    }
+
+    fn day(&self, row: usize, rules: &RowRules) -> std::result::Result<i32, RowProblem> {
+        let missing = || RowProblem::BadValue {
+            expected: expected_text(&rules.date_format),
+            found: String::new(),
+        };
+        match self {
+            DateColumn::Days(a) if a.is_null(row) => Err(missing()),
+            DateColumn::Days(a) => Ok(a.as_primitive::<Date32Type>().value(row)),
+            DateColumn::Text(a) if a.is_null(row) => Err(missing()),
+            DateColumn::Text(a) => {
+                let text = a.as_string::<i32>().value(row);
+                parse_date(text.as_bytes(), &rules.date_format).ok_or_else(|| {
+                    RowProblem::BadValue {
+                        expected: expected_text(&rules.date_format),
+                        found: text.to_string(),
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// A numeric column as f64, whatever its Parquet type.
+struct NumberColumn {
+    array: ArrayRef,
+    numeric: bool,
+    index: usize,
+}
+
+impl NumberColumn {
+    fn new(
+        array: &ArrayRef,
+        index: usize,
+    ) -> std::result::Result<Self, datafusion::arrow::error::ArrowError> {
+        let numeric = array.data_type().is_numeric();
+        let array = if numeric {
+            cast(array, &DataType::Float64)?
+        } else {
+            cast(array, &DataType::Utf8)?
+        };
+        Ok(NumberColumn {
+            array: Arc::clone(&array),
+            numeric,
+            index,
+        })
+    }
+
+    fn value(&self, row: usize) -> std::result::Result<f64, RowProblem> {
+        let bad = |found: String| RowProblem::BadValue {
+            expected: "a number".into(),
+            found,
+        };
+        if self.array.is_null(row) {
+            return Err(bad(String::new()));
+        }
+        if self.numeric {
+            let v = self.array.as_primitive::<Float64Type>().value(row);
+            return if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(bad(v.to_string()))
+            };
+        }
+        let text = self.array.as_string::<i32>().value(row);
+        parse_number(text.as_bytes()).ok_or_else(|| bad(text.to_string()))
+    }
+}

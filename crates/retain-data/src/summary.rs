@@ -1,0 +1,471 @@
+//! Per-customer RFM summaries with an optional calibration/holdout split, computed exactly as
+//! lifetimes' `summary_data_from_transaction_data` and `calibration_and_holdout_data` do.
+//!
+//! The heavy step is a DataFusion plan over the streamed transactions: a hash aggregation that
+//! merges each customer's transactions of one period (day by default) into one, then a second
+//! one per customer. The last, per-customer arithmetic (frequency, recency, T, means) runs over
+//! the aggregated batches.
+//!
+//! Conventions (those of lifetimes and CLVTools):
+//! - `frequency`: repeat periods with a transaction in the calibration window (the first excluded);
+//! - `recency`: first to last such period; `T`: first period to the calibration end's period;
+//! - `monetary_value`: mean amount of the repeat periods (0 without repeats);
+//! - holdout: `frequency_holdout` = periods with a transaction after the calibration end up to
+//!   the observation end, `monetary_value_holdout` = their mean amount (per merged period, as in
+//!   calibration; lifetimes averages raw rows there instead), `duration_holdout` = the length of
+//!   the holdout window;
+//! - customers whose first transaction falls after the calibration end are not in the summary
+//!   (they are counted in [`SummaryReport::customers_after_calibration`]).
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
+};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{RecordBatchStream, TaskContext};
+use datafusion::functions_aggregate::expr_fn::{count, first_value, max, min, sum};
+use datafusion::logical_expr::{col, lit, when, Expr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use crate::dates::{Period, TimeUnit};
+use crate::error::{DataError, Result};
+use crate::ingest::{IngestReport, ReadOptions, TransactionReader};
+
+/// How a summary is computed.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryOptions {
+    /// End of the calibration window (inclusive). Without it, the whole log up to the
+    /// observation end is one window and there are no holdout columns.
+    pub calibration_end: Option<i32>,
+    /// End of observation (inclusive); defaults to the last transaction's day.
+    pub observation_end: Option<i32>,
+    pub unit: TimeUnit,
+    /// Cap on the query engine's memory in bytes; past it, aggregations spill to disk.
+    pub memory_limit: Option<usize>,
+    /// Threads of the query engine (default: all cores).
+    pub threads: Option<usize>,
+}
+
+/// Counts that go with a summary: what was read, and who is in it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SummaryReport {
+    pub ingest: IngestReport,
+    pub customers: u64,
+    /// Customers whose first transaction is after the calibration end (not in the summary).
+    pub customers_after_calibration: u64,
+    pub calibration_end: i32,
+    pub observation_end: i32,
+    pub unit: TimeUnit,
+    pub period: Period,
+    /// Transactions (merged periods) in the calibration window, first ones included.
+    pub calibration_transactions: u64,
+    pub holdout_transactions: u64,
+}
+
+/// A per-customer summary: one row per customer, sorted by id (numerically when every id is a
+/// plain integer), in the columns of [`summary_schema`].
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub batch: RecordBatch,
+    pub report: SummaryReport,
+}
+
+/// `customer_id, frequency, recency, T[, monetary_value][, frequency_holdout[, monetary_value_holdout], duration_holdout]`.
+pub fn summary_schema(with_amount: bool, with_holdout: bool) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("frequency", DataType::Int64, false),
+        Field::new("recency", DataType::Float64, false),
+        Field::new("T", DataType::Float64, false),
+    ];
+    if with_amount {
+        fields.push(Field::new("monetary_value", DataType::Float64, false));
+    }
+    if with_holdout {
+        fields.push(Field::new("frequency_holdout", DataType::Int64, false));
+        if with_amount {
+            fields.push(Field::new(
+                "monetary_value_holdout",
+                DataType::Float64,
+                false,
+            ));
+        }
+        fields.push(Field::new("duration_holdout", DataType::Float64, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+impl Summary {
+    pub fn has_holdout(&self) -> bool {
+        self.batch.schema().index_of("frequency_holdout").is_ok()
+    }
+
+    pub fn column_f64(&self, name: &str) -> Option<&Float64Array> {
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_primitive_opt::<Float64Type>())
+    }
+
+    pub fn column_i64(&self, name: &str) -> Option<&Int64Array> {
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+    }
+
+    pub fn customer_ids(&self) -> &StringArray {
+        self.batch.column(0).as_string::<i32>()
+    }
+}
+
+/// Reads the transaction files and summarises them; `rows_read` (if given) is advanced as rows
+/// are read, for progress display.
+pub async fn summarize(
+    files: &[PathBuf],
+    read: ReadOptions,
+    options: &SummaryOptions,
+    rows_read: Option<Arc<AtomicU64>>,
+) -> Result<Summary> {
+    if let (Some(c), Some(o)) = (options.calibration_end, options.observation_end) {
+        if c > o {
+            return Err(DataError::Option(format!(
+                "the calibration end ({}) is after the observation end ({})",
+                crate::dates::format_day(c),
+                crate::dates::format_day(o)
+            )));
+        }
+    }
+    let period = read.period;
+    let mut read = read;
+    read.last_day = options.observation_end;
+    let reader = TransactionReader::open(files, read)?;
+    let schema = reader.schema();
+    let with_amount = schema.index_of("amount").is_ok();
+
+    // The reader runs on its own thread and feeds the plan through a bounded channel, so the
+    // log is never held in memory and parsing overlaps aggregation.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, DataFusionError>>(4);
+    let failure: Arc<Mutex<Option<DataError>>> = Arc::default();
+    let final_report: Arc<Mutex<Option<IngestReport>>> = Arc::default();
+    let producer = {
+        let failure = failure.clone();
+        let final_report = final_report.clone();
+        std::thread::spawn(move || {
+            let mut reader = reader;
+            let mut last_rows = 0;
+            while let Some(item) = reader.next() {
+                if let Some(counter) = &rows_read {
+                    let now = reader.report().rows_read;
+                    counter.fetch_add(now - last_rows, Ordering::Relaxed);
+                    last_rows = now;
+                }
+                match item {
+                    Ok(batch) => {
+                        if tx.blocking_send(Ok(batch)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        *failure.lock().unwrap() = Some(e);
+                        let _ = tx.blocking_send(Err(DataFusionError::Execution(
+                            "ingestion failed".into(),
+                        )));
+                        return;
+                    }
+                }
+            }
+            *final_report.lock().unwrap() = Some(reader.report().clone());
+        })
+    };
+
+    let ctx = session(options)?;
+    let source = ChannelPartition {
+        schema: schema.clone(),
+        receiver: Mutex::new(Some(rx)),
+    };
+    ctx.register_table(
+        "transactions",
+        Arc::new(StreamingTable::try_new(schema, vec![Arc::new(source)])?),
+    )?;
+
+    // Without a calibration end every transaction up to the observation end is "calibration".
+    let split_day = options
+        .calibration_end
+        .or(options.observation_end)
+        .unwrap_or(i32::MAX);
+    let plan = customer_plan(&ctx, split_day, period, with_amount).await?;
+    let result = plan.collect().await;
+    let join = producer.join();
+    if let Some(e) = failure.lock().unwrap().take() {
+        return Err(e);
+    }
+    let batches = result?;
+    if join.is_err() {
+        return Err(DataError::Engine("the reading thread panicked".into()));
+    }
+    let ingest = final_report.lock().unwrap().take().unwrap_or_default();
+    let Some(last_seen) = ingest.last_day else {
+        return Err(DataError::Empty {
+            file: files[0].clone(),
+            what: format!(
+                "no usable transactions ({} rows read: {} rejected, {} without customer id, {} negative amounts, {} after the observation end)",
+                ingest.rows_read,
+                ingest.rows_rejected,
+                ingest.excluded_no_customer,
+                ingest.excluded_negative_amount,
+                ingest.excluded_after_end
+            ),
+        });
+    };
+    let observation_end = options.observation_end.unwrap_or(last_seen);
+    let calibration_end = options.calibration_end.unwrap_or(observation_end);
+    let mut report = SummaryReport {
+        ingest,
+        calibration_end,
+        observation_end,
+        unit: options.unit,
+        period,
+        ..Default::default()
+    };
+    let batch = finish(
+        &batches,
+        &mut report,
+        with_amount,
+        options.calibration_end.is_some(),
+    )?;
+    Ok(Summary { batch, report })
+}
+
+fn session(options: &SummaryOptions) -> Result<SessionContext> {
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let config = SessionConfig::new()
+        .with_target_partitions(threads.max(1))
+        .with_batch_size(16 * 1024);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    Ok(SessionContext::new_with_config_rt(
+        config,
+        runtime.build_arc()?,
+    ))
+}
+
+/// The two aggregations. Output per customer: `customer_id, first, last, n_cal, n_hold` and,
+/// with amounts, `sum_cal, first_amount, sum_hold` (calibration = on or before `split_day`).
+async fn customer_plan(
+    ctx: &SessionContext,
+    split_day: i32,
+    period: Period,
+    with_amount: bool,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let split = lit(ScalarValue::Date32(Some(split_day)));
+    let mut df = ctx.table("transactions").await?;
+    let mut keys = vec![col("customer_id"), col("period")];
+    if period != Period::Day {
+        // A period that straddles the calibration end is split in two, as lifetimes does.
+        df = df.with_column("holdout", col("day").gt(split.clone()))?;
+        keys.push(col("holdout"));
+    }
+    let merge = if with_amount {
+        vec![sum(col("amount")).alias("amount")]
+    } else {
+        vec![]
+    };
+    df = df.aggregate(keys, merge)?;
+    if period == Period::Day {
+        df = df.with_column("holdout", col("period").gt(split))?;
+    }
+    let in_cal = |e: Expr| when(!col("holdout"), e).end();
+    let in_hold = |e: Expr| when(col("holdout"), e).end();
+    let mut aggs = vec![
+        min(in_cal(col("period"))?).alias("first"),
+        max(in_cal(col("period"))?).alias("last"),
+        count(in_cal(lit(1i64))?).alias("n_cal"),
+        count(in_hold(lit(1i64))?).alias("n_hold"),
+    ];
+    if with_amount {
+        aggs.push(sum(in_cal(col("amount"))?).alias("sum_cal"));
+        aggs.push(
+            first_value(
+                col("amount"),
+                vec![
+                    col("holdout").sort(true, false),
+                    col("period").sort(true, false),
+                ],
+            )
+            .alias("first_amount"),
+        );
+        aggs.push(sum(in_hold(col("amount"))?).alias("sum_hold"));
+    }
+    Ok(df.aggregate(vec![col("customer_id")], aggs)?)
+}
+
+/// Per-customer arithmetic over the aggregated batches, then the sort by customer id.
+fn finish(
+    batches: &[RecordBatch],
+    report: &mut SummaryReport,
+    with_amount: bool,
+    with_holdout: bool,
+) -> Result<RecordBatch> {
+    let unit_days = report.unit.days();
+    let cal_period = report.period.start(report.calibration_end);
+    let duration_holdout =
+        f64::from(report.period.start(report.observation_end) - cal_period) / unit_days;
+    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut ids: Vec<&str> = Vec::with_capacity(n);
+    let mut frequency = Vec::with_capacity(n);
+    let mut recency = Vec::with_capacity(n);
+    let mut t = Vec::with_capacity(n);
+    let mut monetary = Vec::with_capacity(n);
+    let mut frequency_holdout = Vec::with_capacity(n);
+    let mut monetary_holdout = Vec::with_capacity(n);
+    for b in batches {
+        let id = b.column(0).as_string::<i32>();
+        let first = b.column(1).as_primitive::<Date32Type>();
+        let last = b.column(2).as_primitive::<Date32Type>();
+        let n_cal = b.column(3).as_primitive::<Int64Type>();
+        let n_hold = b.column(4).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let n_cal_i = n_cal.value(i);
+            if n_cal_i == 0 {
+                report.customers_after_calibration += 1;
+                continue;
+            }
+            let (first_i, last_i) = (first.value(i), last.value(i));
+            ids.push(id.value(i));
+            frequency.push(n_cal_i - 1);
+            recency.push(f64::from(last_i - first_i) / unit_days);
+            t.push(f64::from(cal_period - first_i) / unit_days);
+            frequency_holdout.push(n_hold.value(i));
+            report.calibration_transactions += n_cal_i as u64;
+            report.holdout_transactions += n_hold.value(i) as u64;
+            if with_amount {
+                let sum_cal = b.column(5).as_primitive::<Float64Type>();
+                let first_amount = b.column(6).as_primitive::<Float64Type>();
+                let sum_hold = b.column(7).as_primitive::<Float64Type>();
+                let repeats = n_cal_i - 1;
+                monetary.push(if repeats > 0 {
+                    (sum_cal.value(i) - first_amount.value(i)) / repeats as f64
+                } else {
+                    0.0
+                });
+                let nh = n_hold.value(i);
+                monetary_holdout.push(if nh > 0 {
+                    sum_hold.value(i) / nh as f64
+                } else {
+                    0.0
+                });
+            }
+        }
+    }
+    report.customers = ids.len() as u64;
+    let order = customer_order(&ids);
+    let pick_f = |v: &[f64]| -> ArrayRef {
+        Arc::new(
+            order
+                .iter()
+                .map(|&i| v[i as usize])
+                .collect::<Float64Array>(),
+        )
+    };
+    let pick_i = |v: &[i64]| -> ArrayRef {
+        Arc::new(order.iter().map(|&i| v[i as usize]).collect::<Int64Array>())
+    };
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            order
+                .iter()
+                .map(|&i| Some(ids[i as usize]))
+                .collect::<StringArray>(),
+        ),
+        pick_i(&frequency),
+        pick_f(&recency),
+        pick_f(&t),
+    ];
+    if with_amount {
+        columns.push(pick_f(&monetary));
+    }
+    if with_holdout {
+        columns.push(pick_i(&frequency_holdout));
+        if with_amount {
+            columns.push(pick_f(&monetary_holdout));
+        }
+        columns.push(Arc::new(Float64Array::from(vec![
+            duration_holdout;
+            ids.len()
+        ])));
+    }
+    Ok(RecordBatch::try_new(
+        summary_schema(with_amount, with_holdout),
+        columns,
+    )?)
+}
+
+/// Sort order of customer ids: numeric when every id is a plain non-negative integer (no sign,
+/// no leading zero), so that 2 comes before 10; byte order otherwise.
+fn customer_order(ids: &[&str]) -> Vec<u32> {
+    let plain_int = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 19
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'))
+    };
+    let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+    if ids.iter().all(|s| plain_int(s)) {
+        let keys: Vec<u64> = ids.iter().map(|s| s.parse().unwrap_or(u64::MAX)).collect();
+        order.sort_unstable_by_key(|&i| keys[i as usize]);
+    } else {
+        order.sort_unstable_by_key(|&i| ids[i as usize]);
+    }
+    order
+}
+
+/// A DataFusion partition fed by the reading thread.
+struct ChannelPartition {
+    schema: SchemaRef,
+    receiver: Mutex<Option<tokio::sync::mpsc::Receiver<Result<RecordBatch, DataFusionError>>>>,
+}
+
+impl std::fmt::Debug for ChannelPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelPartition")
+    }
+}
+
+impl PartitionStream for ChannelPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> Pin<Box<dyn RecordBatchStream + Send>> {
+        let receiver = self.receiver.lock().unwrap().take();
+        let stream = futures::stream::unfold(receiver, |receiver| async move {
+            let mut receiver = receiver?;
+            let item = receiver.recv().await?;
+            Some((item, Some(receiver)))
+        })
+        .boxed();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for DataError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        DataError::Engine(e.to_string())
+    }
+}

@@ -1,0 +1,421 @@
+//! End-to-end summaries against published and lifetimes-made references.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
+
+use retain_data::dates::days_from_civil;
+use retain_data::{
+    summarize, AmountSpec, Period, ReadOptions, Summary, SummaryOptions, TimeUnit,
+    TransactionColumns,
+};
+
+fn data(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(path)
+}
+
+fn cdnow_read() -> ReadOptions {
+    ReadOptions {
+        columns: TransactionColumns {
+            customer: "2".into(),
+            date: "3".into(),
+            amount: AmountSpec::Column("5".into()),
+        },
+        ..Default::default()
+    }
+}
+
+fn cdnow_options() -> SummaryOptions {
+    SummaryOptions {
+        calibration_end: Some(days_from_civil(1997, 9, 30)),
+        observation_end: Some(days_from_civil(1998, 6, 30)),
+        unit: TimeUnit::Weeks,
+        ..Default::default()
+    }
+}
+
+async fn cdnow_summary() -> Summary {
+    summarize(
+        &[data("cdnow/CDNOW_sample.txt")],
+        cdnow_read(),
+        &cdnow_options(),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// Rows of a reference CSV keyed by its first column (lines starting with `#` are notes).
+fn reference(path: &str) -> (Vec<String>, HashMap<String, Vec<f64>>) {
+    let text = std::fs::read_to_string(data(path)).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| {
+            let mut f = l.split(',');
+            let id = f.next().unwrap().to_string();
+            (id, f.map(|v| v.parse::<f64>().unwrap()).collect())
+        })
+        .collect();
+    (header, rows)
+}
+
+fn by_id(summary: &Summary) -> HashMap<String, usize> {
+    let ids = summary.customer_ids();
+    (0..ids.len())
+        .map(|i| (ids.value(i).to_string(), i))
+        .collect()
+}
+
+#[tokio::test]
+async fn cdnow_reproduces_the_published_calibration_summary() {
+    let s = cdnow_summary().await;
+    let (header, published) = reference("cdnow/cdnow_customers_summary.csv");
+    assert_eq!(header, ["ID", "frequency", "recency", "T"]);
+    let (_, with_zbar) = reference("cdnow/cdnow_customers_summary_with_transactions.csv");
+    assert_eq!(published.len(), 2357);
+    assert_eq!(s.batch.num_rows(), 2357, "same customers");
+    // CDNOW ids carry leading zeros ("0001"), kept as text; the published files print 1.
+    let ids = s.customer_ids();
+    let index: HashMap<String, usize> = (0..ids.len())
+        .map(|i| (ids.value(i).parse::<u64>().unwrap().to_string(), i))
+        .collect();
+    let (freq, rec, t, m) = (
+        s.column_i64("frequency").unwrap(),
+        s.column_f64("recency").unwrap(),
+        s.column_f64("T").unwrap(),
+        s.column_f64("monetary_value").unwrap(),
+    );
+    // The published files carry 2 decimals: ours must be within half a unit of the last one
+    // (a mean such as 22.345 is 22.3449.. in binary floating point, published as 22.35).
+    let close = |ours: f64, published: f64| (ours - published).abs() <= 0.005 + 1e-9;
+    for (id, want) in &published {
+        let i = index[id];
+        assert_eq!(freq.value(i) as f64, want[0], "frequency of {id}");
+        assert!(
+            close(rec.value(i), want[1]),
+            "recency of {id}: {} vs {}",
+            rec.value(i),
+            want[1]
+        );
+        assert!(
+            close(t.value(i), want[2]),
+            "T of {id}: {} vs {}",
+            t.value(i),
+            want[2]
+        );
+        let zbar = with_zbar[id][3];
+        assert!(
+            close(m.value(i), zbar),
+            "monetary value of {id}: {} vs zbar {zbar}",
+            m.value(i)
+        );
+    }
+    // The counts quoted in data/cdnow/README.md.
+    let repeaters = freq.values().iter().filter(|&&f| f > 0).count();
+    assert_eq!((repeaters, 2357 - repeaters), (946, 1411));
+    assert_eq!(freq.values().iter().sum::<i64>(), 2457);
+    assert_eq!(
+        s.column_i64("frequency_holdout")
+            .unwrap()
+            .values()
+            .iter()
+            .sum::<i64>(),
+        1882
+    );
+    assert!(s
+        .column_f64("duration_holdout")
+        .unwrap()
+        .values()
+        .iter()
+        .all(|&d| (d - 39.0).abs() < 1e-12));
+    assert_eq!(s.report.ingest.rows_read, 6919);
+    assert_eq!(s.report.ingest.rows_used, 6919);
+    assert!((s.report.ingest.amount_total - 244_091.94).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn online_retail_equals_the_lifetimes_fixture() {
+    let read = ReadOptions {
+        columns: TransactionColumns {
+            customer: "CustomerID".into(),
+            date: "InvoiceDate".into(),
+            amount: AmountSpec::Product {
+                quantity: "Quantity".into(),
+                price: "UnitPrice".into(),
+            },
+        },
+        ..Default::default()
+    };
+    let options = SummaryOptions {
+        calibration_end: Some(days_from_civil(2011, 9, 30)),
+        observation_end: Some(days_from_civil(2011, 12, 9)),
+        unit: TimeUnit::Days,
+        ..Default::default()
+    };
+    let s = summarize(
+        &[data("online_retail/online_retail.csv.gz")],
+        read,
+        &options,
+        None,
+    )
+    .await
+    .unwrap();
+    let r = &s.report.ingest;
+    // Every row accounted for (counts in data/online_retail/README.md).
+    assert_eq!(r.rows_read, 541_909);
+    assert_eq!(r.excluded_no_customer, 135_080);
+    assert_eq!(r.excluded_negative_amount, 8_905);
+    assert_eq!((r.rows_rejected, r.excluded_after_end), (0, 0));
+    assert_eq!(r.rows_used, 541_909 - 135_080 - 8_905);
+
+    let (header, want) = reference("online_retail/summary_lifetimes.csv");
+    assert_eq!(
+        header[1..],
+        [
+            "frequency",
+            "recency",
+            "T",
+            "monetary_value",
+            "frequency_holdout",
+            "monetary_value_holdout",
+            "duration_holdout"
+        ]
+    );
+    assert_eq!(
+        s.batch.num_rows(),
+        want.len(),
+        "same customers as lifetimes"
+    );
+    let index = by_id(&s);
+    let float_cols = [
+        "recency",
+        "T",
+        "monetary_value",
+        "monetary_value_holdout",
+        "duration_holdout",
+    ];
+    for (id, w) in &want {
+        let i = *index
+            .get(id)
+            .unwrap_or_else(|| panic!("customer {id} missing"));
+        assert_eq!(
+            s.column_i64("frequency").unwrap().value(i) as f64,
+            w[0],
+            "frequency of {id}"
+        );
+        assert_eq!(
+            s.column_i64("frequency_holdout").unwrap().value(i) as f64,
+            w[4],
+            "frequency_holdout of {id}"
+        );
+        for (name, k) in float_cols.iter().zip([1, 2, 3, 5, 6]) {
+            let ours = s.column_f64(name).unwrap().value(i);
+            // Sums are added in another order than pandas does: allow float rounding, no more.
+            let tol = 1e-9 * w[k].abs().max(1.0);
+            assert!(
+                (ours - w[k]).abs() <= tol,
+                "{name} of {id}: ours {ours}, lifetimes {}",
+                w[k]
+            );
+        }
+    }
+    assert_eq!(
+        s.report.customers_after_calibration,
+        4_339 - 3_616,
+        "customers first seen in the holdout"
+    );
+}
+
+#[tokio::test]
+async fn gzip_and_parquet_inputs_give_the_same_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read(data("cdnow/CDNOW_sample.txt")).unwrap();
+    let gz_path = dir.path().join("cdnow.txt.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz_path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&plain).unwrap();
+    gz.finish().unwrap();
+    let reference = cdnow_summary().await;
+    let from_gz = summarize(&[gz_path], cdnow_read(), &cdnow_options(), None)
+        .await
+        .unwrap();
+    assert_eq!(from_gz.batch, reference.batch);
+
+    // Parquet with typed columns: integer ids, Date32 dates, float amounts.
+    use datafusion::arrow::array::{Date32Array, Float64Array, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let (mut ids, mut days, mut amounts) = (vec![], vec![], vec![]);
+    for line in String::from_utf8(plain).unwrap().lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        ids.push(f[1].parse::<i64>().unwrap());
+        let d = f[2];
+        days.push(days_from_civil(
+            d[0..4].parse().unwrap(),
+            d[4..6].parse().unwrap(),
+            d[6..8].parse().unwrap(),
+        ));
+        amounts.push(f[4].parse::<f64>().unwrap());
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer", DataType::Int64, false),
+        Field::new("when", DataType::Date32, false),
+        Field::new("dollars", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(Date32Array::from(days)),
+            Arc::new(Float64Array::from(amounts)),
+        ],
+    )
+    .unwrap();
+    let pq = dir.path().join("cdnow.parquet");
+    retain_data::output::write_table(&batch, &pq).unwrap();
+    let read = ReadOptions {
+        columns: TransactionColumns {
+            customer: "customer".into(),
+            date: "when".into(),
+            amount: AmountSpec::Column("dollars".into()),
+        },
+        ..Default::default()
+    };
+    let from_parquet = summarize(&[pq], read, &cdnow_options(), None)
+        .await
+        .unwrap();
+    // Integer ids print without CDNOW's leading zeros. Other ids hash to other places, so sums
+    // are added in another order: floats agree to rounding (1e-12 relative), integers exactly.
+    let (ours, theirs) = (from_parquet.customer_ids(), reference.customer_ids());
+    assert_eq!(ours.len(), theirs.len());
+    for i in 0..ours.len() {
+        assert_eq!(
+            ours.value(i).parse::<u64>().unwrap(),
+            theirs.value(i).parse::<u64>().unwrap()
+        );
+    }
+    for c in 1..reference.batch.num_columns() {
+        let name = reference.batch.schema().field(c).name().clone();
+        let (a, b) = (from_parquet.batch.column(c), reference.batch.column(c));
+        match (
+            a.as_primitive_opt::<Float64Type>(),
+            b.as_primitive_opt::<Float64Type>(),
+        ) {
+            (Some(a), Some(b)) => {
+                for (x, y) in a.values().iter().zip(b.values()) {
+                    assert!(
+                        (x - y).abs() <= 1e-12 * y.abs().max(1.0),
+                        "column {name}: {x} vs {y}"
+                    );
+                }
+            }
+            _ => assert_eq!(a, b, "column {name}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_a_calibration_end_the_summary_is_the_calibration_part() {
+    let reference = cdnow_summary().await;
+    let options = SummaryOptions {
+        observation_end: Some(days_from_civil(1997, 9, 30)),
+        ..cdnow_options()
+    };
+    let options = SummaryOptions {
+        calibration_end: None,
+        ..options
+    };
+    let plain = summarize(
+        &[data("cdnow/CDNOW_sample.txt")],
+        cdnow_read(),
+        &options,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!plain.has_holdout());
+    assert_eq!(plain.batch.num_columns(), 5);
+    for c in 0..5 {
+        assert_eq!(
+            plain.batch.column(c),
+            reference.batch.column(c),
+            "column {c}"
+        );
+    }
+    assert_eq!(
+        plain.report.ingest.excluded_after_end,
+        6919 - 4960,
+        "holdout rows are after the observation end"
+    );
+}
+
+#[tokio::test]
+async fn spilling_under_a_small_memory_cap_gives_the_same_summary() {
+    let reference = cdnow_summary().await;
+    let options = SummaryOptions {
+        memory_limit: Some(2 << 20),
+        ..cdnow_options()
+    };
+    let capped = summarize(
+        &[data("cdnow/CDNOW_sample.txt")],
+        cdnow_read(),
+        &options,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(capped.batch, reference.batch);
+}
+
+#[tokio::test]
+async fn weekly_periods_merge_within_a_week_and_split_at_the_calibration_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    // 1997-01-06 is a Monday. Customer a: two purchases in week 1, one in week 2, and one in
+    // week 3 after the calibration end (Wed 1997-01-22) but in the same week as one before it.
+    std::fs::write(
+        &path,
+        "customer_id,date,amount\na,1997-01-06,1\na,1997-01-08,2\na,1997-01-14,4\na,1997-01-21,8\na,1997-01-23,16\n",
+    )
+    .unwrap();
+    let read = ReadOptions {
+        period: Period::Week,
+        ..Default::default()
+    };
+    let options = SummaryOptions {
+        calibration_end: Some(days_from_civil(1997, 1, 22)),
+        observation_end: Some(days_from_civil(1997, 2, 28)),
+        unit: TimeUnit::Weeks,
+        ..Default::default()
+    };
+    let s = summarize(&[path], read, &options, None).await.unwrap();
+    assert_eq!(
+        s.column_i64("frequency").unwrap().value(0),
+        2,
+        "weeks 1, 2, 3 in calibration"
+    );
+    assert_eq!(s.column_f64("recency").unwrap().value(0), 2.0);
+    assert_eq!(
+        s.column_f64("T").unwrap().value(0),
+        2.0,
+        "to the start of the calibration end's week"
+    );
+    assert_eq!(
+        s.column_f64("monetary_value").unwrap().value(0),
+        6.0,
+        "(4 + 8) / 2"
+    );
+    assert_eq!(s.column_i64("frequency_holdout").unwrap().value(0), 1);
+    assert_eq!(
+        s.column_f64("monetary_value_holdout").unwrap().value(0),
+        16.0
+    );
+}

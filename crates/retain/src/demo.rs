@@ -1,0 +1,149 @@
+//! `retain demo`: the pipeline on the bundled CDNOW sample (Fader, Hardie & Lee 2005), with no
+//! set-up: the data are compiled into the binary, the results go to a folder.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use retain_data::dates::{days_from_civil, format_day, TimeUnit};
+use retain_data::output::write_table;
+use retain_data::{summarize, AmountSpec, ReadOptions, SummaryOptions, TransactionColumns};
+
+use crate::fmt::{money, percent, table, thousands};
+
+/// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
+/// separated, no header. Source: data/cdnow/README.md.
+const CDNOW_SAMPLE: &[u8] = include_bytes!("../../../data/cdnow/CDNOW_sample.txt");
+
+/// Arguments of `retain demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the outputs (created if missing).
+    #[arg(long, short = 'o', default_value = "retain-demo")]
+    pub out: PathBuf,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let data = args.out.join("cdnow_transactions.txt");
+    std::fs::write(&data, CDNOW_SAMPLE)?;
+
+    let (calibration_end, observation_end) =
+        (days_from_civil(1997, 9, 30), days_from_civil(1998, 6, 30));
+    let read = ReadOptions {
+        columns: TransactionColumns {
+            customer: "2".into(),
+            date: "3".into(),
+            amount: AmountSpec::Column("5".into()),
+        },
+        ..Default::default()
+    };
+    let options = SummaryOptions {
+        calibration_end: Some(calibration_end),
+        observation_end: Some(observation_end),
+        unit: TimeUnit::Weeks,
+        ..Default::default()
+    };
+    let summary = summarize(std::slice::from_ref(&data), read, &options, None).await?;
+    let summary_path = args.out.join("summary.csv");
+    write_table(&summary.batch, &summary_path)?;
+
+    let r = &summary.report;
+    let frequency = summary.column_i64("frequency").expect("frequency column");
+    let repeaters = frequency.iter().flatten().filter(|&f| f > 0).count() as u64;
+    let holdout = summary
+        .column_i64("frequency_holdout")
+        .expect("holdout column");
+    let holdout_customers = holdout.iter().flatten().filter(|&f| f > 0).count() as u64;
+    let monetary = summary
+        .column_f64("monetary_value")
+        .expect("monetary column");
+    let repeat_spend: f64 = monetary
+        .values()
+        .iter()
+        .zip(frequency.values())
+        .map(|(m, &f)| m * f as f64)
+        .sum();
+
+    println!("retain demo: the CDNOW 1/10 sample (customers who first bought in Q1 1997)");
+    println!(
+        "calibration {} .. {}, holdout to {}, time in weeks, same-day purchases merged\n",
+        format_day(r.ingest.first_day.unwrap_or(calibration_end)),
+        format_day(calibration_end),
+        format_day(observation_end)
+    );
+    let rows = vec![
+        vec!["customers".to_string(), thousands(r.customers)],
+        vec!["transaction rows".into(), thousands(r.ingest.rows_read)],
+        vec![
+            "purchase days, calibration".into(),
+            thousands(r.calibration_transactions),
+        ],
+        vec![
+            "purchase days, holdout".into(),
+            thousands(r.holdout_transactions),
+        ],
+        vec![
+            "repeat customers (calibration)".into(),
+            format!(
+                "{} ({})",
+                thousands(repeaters),
+                percent(repeaters, r.customers)
+            ),
+        ],
+        vec![
+            "customers buying in holdout".into(),
+            format!(
+                "{} ({})",
+                thousands(holdout_customers),
+                percent(holdout_customers, r.customers)
+            ),
+        ],
+        vec![
+            "revenue, all periods ($)".into(),
+            money(r.ingest.amount_total),
+        ],
+        vec![
+            "mean repeat purchase ($)".into(),
+            money(repeat_spend / frequency.values().iter().sum::<i64>().max(1) as f64),
+        ],
+    ];
+    print!("{}", table(&["", "value"], &rows));
+
+    println!(
+        "\nper-customer summary (first 8 of {}):",
+        thousands(r.customers)
+    );
+    let ids = summary.customer_ids();
+    let recency = summary.column_f64("recency").expect("recency");
+    let t = summary.column_f64("T").expect("T");
+    let head: Vec<Vec<String>> = (0..summary.batch.num_rows().min(8))
+        .map(|i| {
+            vec![
+                ids.value(i).to_string(),
+                frequency.value(i).to_string(),
+                format!("{:.2}", recency.value(i)),
+                format!("{:.2}", t.value(i)),
+                format!("{:.2}", monetary.value(i)),
+                holdout.value(i).to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "customer",
+                "frequency",
+                "recency",
+                "T",
+                "monetary_value",
+                "frequency_holdout"
+            ],
+            &head
+        )
+    );
+    println!("\noutputs in {}/:", args.out.display());
+    println!("  {}  the bundled transactions", data.display());
+    println!("  {}  the per-customer summary", summary_path.display());
+    Ok(())
+}

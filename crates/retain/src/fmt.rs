@@ -1,0 +1,155 @@
+//! Terminal output: thousands separators, fixed decimals, aligned tables, the ingest report.
+
+use retain_data::dates::format_day;
+use retain_data::{IngestReport, SummaryReport};
+
+/// 1234567 -> "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A money amount with thousands separators and two decimals.
+pub fn money(v: f64) -> String {
+    let cents = (v.abs() * 100.0).round() as u64;
+    let sign = if v < 0.0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", thousands(cents / 100), cents % 100)
+}
+
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "-".into();
+    }
+    format!("{:.1}%", 100.0 * part as f64 / whole as f64)
+}
+
+/// Renders rows under a header, numbers right-aligned, text left-aligned.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|c| {
+            rows.iter().all(|r| {
+                r.get(c).is_some_and(|v| {
+                    v.replace([',', '.', '-', '%', '$'], "")
+                        .chars()
+                        .all(|ch| ch.is_ascii_digit())
+                })
+            })
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(c, v)| {
+                if numeric[c] {
+                    format!("{v:>w$}", w = widths[c])
+                } else {
+                    format!("{v:<w$}", w = widths[c])
+                }
+            })
+            .collect();
+        format!("  {}\n", parts.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    out.push_str(&line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    ));
+    for row in rows {
+        out.push_str(&line(row.iter().map(|s| s.as_str()).collect()));
+    }
+    out
+}
+
+/// What happened to every input row, for stderr.
+pub fn ingest_lines(r: &IngestReport) -> String {
+    let mut out = format!(
+        "rows read {}: used {}, rejected {}, excluded {}",
+        thousands(r.rows_read),
+        thousands(r.rows_used),
+        thousands(r.rows_rejected),
+        thousands(r.rows_excluded())
+    );
+    let reasons: Vec<String> = [
+        (r.excluded_no_customer, "without a customer id"),
+        (
+            r.excluded_negative_amount,
+            "with a negative amount (returns, cancellations)",
+        ),
+        (r.excluded_after_end, "after the observation end"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{} {why}", thousands(*n)))
+    .collect();
+    if !reasons.is_empty() {
+        out.push_str(&format!("\n  excluded: {}", reasons.join("; ")));
+    }
+    if let Some(path) = &r.bad_rows_file {
+        out.push_str(&format!("\n  rejected rows written to {}", path.display()));
+    }
+    out
+}
+
+/// The summary's window and population, for stderr.
+pub fn summary_lines(r: &SummaryReport) -> String {
+    let mut out = format!(
+        "customers {}; calibration to {}, observation to {}, unit {:?}, merged per {:?}",
+        thousands(r.customers),
+        format_day(r.calibration_end),
+        format_day(r.observation_end),
+        r.unit,
+        r.period
+    )
+    .to_lowercase();
+    if r.customers_after_calibration > 0 {
+        out.push_str(&format!(
+            "\n  {} customers first bought after the calibration end: not in the summary",
+            thousands(r.customers_after_calibration)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(money(244091.94), "244,091.94");
+        assert_eq!(money(-5.5), "-5.50");
+        assert_eq!(percent(1, 3), "33.3%");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["id", "n"],
+            &[vec!["a".into(), "1".into()], vec!["bb".into(), "10".into()]],
+        );
+        assert_eq!(t, "  id   n\n  --  --\n  a    1\n  bb  10\n");
+    }
+}

@@ -1,0 +1,64 @@
+//! retain: customer retention and lifetime value from transaction logs. This binary is the
+//! command line; the work is done by the library crates (`retain-data`, ...), which know
+//! nothing of terminals.
+
+mod args;
+mod bench;
+mod demo;
+mod fmt;
+mod progress;
+mod summarize;
+
+use clap::{Parser, Subcommand};
+
+/// Customer retention and lifetime value: summaries, models, segments, served.
+#[derive(Debug, Parser)]
+#[command(name = "retain", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline on the bundled CDNOW sample and write the results to a folder.
+    Demo(demo::DemoArgs),
+    /// Per-customer frequency, recency, T and monetary value (lifetimes' RFM summary), with an
+    /// optional calibration/holdout split.
+    Summarize(summarize::SummarizeArgs),
+    /// Throughput and memory of the heavy steps on a given log.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Summarize(args) => summarize::run(args).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // A closed pipe (`retain summarize ... | head`) is the reader's choice, not a failure.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Bad input (files, options) is the user's to fix: exit 2, like a usage error.
+            // Anything else is ours: exit 1.
+            let ours = matches!(
+                e.downcast_ref::<retain_data::DataError>(),
+                Some(retain_data::DataError::Engine(_))
+            );
+            std::process::ExitCode::from(if ours { 1 } else { 2 })
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The `retain` binary end to end: exit codes, messages, outputs.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn retain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args(args)
+        .output()
+        .expect("run retain")
+}
+
+fn data(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["summarize", "--help"],
+        vec!["bench", "--help"],
+        vec!["bench", "summarize", "--help"],
+    ] {
+        let out = retain(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tx.csv");
+    std::fs::write(
+        &path,
+        "customer_id,date,amount\na,2020-01-01,1\nb,2020-02-30,2\n",
+    )
+    .unwrap();
+    let out = retain(&["summarize", "-t", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("tx.csv:3, column date: expected a date"),
+        "{err}"
+    );
+    assert!(err.contains("found \"2020-02-30\""), "{err}");
+
+    // With --bad-rows the run goes on and says how many rows it set aside.
+    let bad = dir.path().join("bad.csv");
+    let out = retain(&[
+        "summarize",
+        "-t",
+        path.to_str().unwrap(),
+        "--bad-rows",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rows read 2: used 1, rejected 1, excluded 0"),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(&bad)
+        .unwrap()
+        .contains("2020-02-30"));
+    assert!(text(&out.stdout)
+        .starts_with("customer_id,frequency,recency,T,monetary_value\na,0,0,0,0\n"));
+
+    let out = retain(&[
+        "summarize",
+        "-t",
+        dir.path().join("missing.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing.csv"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn summarize_writes_csv_parquet_and_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["s.csv", "s.parquet", "s.jsonl"] {
+        let out_path = dir.path().join(name);
+        let out = retain(&[
+            "summarize",
+            "-t",
+            &data("cdnow/CDNOW_sample.txt"),
+            "--customer-col",
+            "2",
+            "--date-col",
+            "3",
+            "--amount-col",
+            "5",
+            "--calibration-end",
+            "1997-09-30",
+            "--observation-end",
+            "1998-06-30",
+            "-o",
+            out_path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("customers 2,357"),
+            "{}",
+            text(&out.stderr)
+        );
+        let bytes = std::fs::read(&out_path).unwrap();
+        match name {
+            "s.csv" => assert!(text(&bytes).starts_with(
+                "customer_id,frequency,recency,T,monetary_value,frequency_holdout,monetary_value_holdout,duration_holdout\n0001,2,30.428571428571427,38.857142857142854,22.345,1,26.48,39\n"
+            )),
+            "s.parquet" => assert_eq!(&bytes[..4], b"PAR1"),
+            _ => {
+                let first: serde_json::Value = serde_json::from_str(text(&bytes).lines().next().unwrap()).unwrap();
+                assert_eq!(first["customer_id"], "0001");
+                assert_eq!(first["frequency"], 2);
+            }
+        }
+    }
+}
+
+#[test]
+fn demo_runs_on_the_bundled_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("demo");
+    let out = retain(&["demo", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("customers") && stdout.contains("2,357"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("946 (40.1%)"), "{stdout}");
+    assert!(stdout.contains("244,091.94"), "{stdout}");
+    let summary = std::fs::read_to_string(out_dir.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 2358);
+}
