@@ -11,21 +11,22 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use crate::customers::CustomerIndex;
 use crate::dates::{expected_text, parse_date, DateFormat, Period};
 use crate::error::{DataError, Location, Result, RowError, RowProblem};
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 64 * 1024;
 
-/// The schema of ingested transactions: the customer, the calendar day of the transaction, the
-/// first day of its merge period (equal to `day` for daily merging) and, when the log has one,
-/// the amount.
+/// The schema of ingested transactions: the customer's code in the reader's [`CustomerIndex`],
+/// the calendar day of the transaction, the first day of its merge period (equal to `day` for
+/// daily merging) and, when the log has one, the amount.
 pub fn transaction_schema(with_amount: bool) -> SchemaRef {
     let mut fields = vec![
-        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("customer", DataType::UInt32, false),
         Field::new("day", DataType::Date32, false),
         Field::new("period", DataType::Date32, false),
     ];
@@ -203,6 +204,7 @@ pub struct TransactionReader {
     report: IngestReport,
     bad_rows: Option<BadRowSink>,
     with_amount: Option<bool>,
+    customers: CustomerIndex,
     done: bool,
 }
 
@@ -224,6 +226,7 @@ impl TransactionReader {
             report: IngestReport::default(),
             bad_rows,
             with_amount: None,
+            customers: CustomerIndex::new(),
             done: false,
         };
         reader.open_next()?;
@@ -238,6 +241,16 @@ impl TransactionReader {
     /// The counts so far; complete once the reader returned `None`.
     pub fn report(&self) -> &IngestReport {
         &self.report
+    }
+
+    /// The customer ids, indexed by the codes of the `customer` column.
+    pub fn customers(&self) -> &CustomerIndex {
+        &self.customers
+    }
+
+    /// The report and the customer ids, once reading is done.
+    pub fn into_parts(self) -> (IngestReport, CustomerIndex) {
+        (self.report, self.customers)
     }
 
     fn open_next(&mut self) -> Result<bool> {
@@ -266,7 +279,7 @@ impl TransactionReader {
                 return Ok(None);
             };
             let mut rejected = Vec::new();
-            let batch = file.read_batch(&mut rejected, &mut self.report)?;
+            let batch = file.read_batch(&mut rejected, &mut self.report, &mut self.customers)?;
             for error in rejected {
                 self.report.rows_rejected += 1;
                 match self.bad_rows.as_mut() {
@@ -317,17 +330,29 @@ impl Iterator for TransactionReader {
 }
 
 /// Reads all of a log into memory: for small inputs and tests.
-pub fn read_all(
-    files: &[PathBuf],
-    options: ReadOptions,
-) -> Result<(Vec<RecordBatch>, IngestReport, SchemaRef)> {
+pub fn read_all(files: &[PathBuf], options: ReadOptions) -> Result<Transactions> {
     let mut reader = TransactionReader::open(files, options)?;
     let mut batches = Vec::new();
     for batch in reader.by_ref() {
         batches.push(batch?);
     }
     let schema = reader.schema();
-    Ok((batches, reader.report.clone(), schema))
+    let (report, customers) = reader.into_parts();
+    Ok(Transactions {
+        batches,
+        schema,
+        report,
+        customers,
+    })
+}
+
+/// A whole log in memory: for small inputs and tests.
+pub struct Transactions {
+    pub batches: Vec<RecordBatch>,
+    pub schema: SchemaRef,
+    pub report: IngestReport,
+    /// Decodes the `customer` codes.
+    pub customers: CustomerIndex,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,10 +398,11 @@ impl FileReader {
         &mut self,
         rejected: &mut Vec<RowError>,
         report: &mut IngestReport,
+        customers: &mut CustomerIndex,
     ) -> Result<Option<RecordBatch>> {
         match self {
-            FileReader::Text(t) => t.read_batch(rejected, report),
-            FileReader::Parquet(p) => p.read_batch(rejected, report),
+            FileReader::Text(t) => t.read_batch(rejected, report, customers),
+            FileReader::Parquet(p) => p.read_batch(rejected, report, customers),
         }
     }
 }
@@ -645,7 +671,8 @@ fn find_column(
 
 /// Accumulates validated rows into Arrow arrays.
 pub(crate) struct BatchBuilder {
-    ids: StringBuilder,
+    file: PathBuf,
+    codes: Vec<u32>,
     days: Vec<i32>,
     periods: Vec<i32>,
     amounts: Vec<f64>,
@@ -654,9 +681,10 @@ pub(crate) struct BatchBuilder {
 }
 
 impl BatchBuilder {
-    pub(crate) fn new(with_amount: bool, period: Period) -> Self {
+    pub(crate) fn new(file: &Path, with_amount: bool, period: Period) -> Self {
         BatchBuilder {
-            ids: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 8),
+            file: file.into(),
+            codes: Vec::with_capacity(BATCH_ROWS),
             days: Vec::with_capacity(BATCH_ROWS),
             periods: if period == Period::Day {
                 Vec::new()
@@ -673,8 +701,19 @@ impl BatchBuilder {
         self.days.len()
     }
 
-    pub(crate) fn push(&mut self, row: &GoodRow<'_>, report: &mut IngestReport) {
-        self.ids.append_value(row.customer);
+    pub(crate) fn push(
+        &mut self,
+        row: &GoodRow<'_>,
+        report: &mut IngestReport,
+        customers: &mut CustomerIndex,
+    ) -> Result<()> {
+        let code = customers
+            .code(row.customer)
+            .map_err(|message| DataError::Format {
+                file: self.file.clone(),
+                message,
+            })?;
+        self.codes.push(code);
         self.days.push(row.day);
         if self.period != Period::Day {
             self.periods.push(self.period.start(row.day));
@@ -686,6 +725,7 @@ impl BatchBuilder {
         report.rows_used += 1;
         report.first_day = min_opt(report.first_day, Some(row.day));
         report.last_day = report.last_day.max(Some(row.day));
+        Ok(())
     }
 
     pub(crate) fn finish(&mut self) -> Option<RecordBatch> {
@@ -698,7 +738,11 @@ impl BatchBuilder {
         } else {
             Arc::new(Date32Array::from(std::mem::take(&mut self.periods)))
         };
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.ids.finish()), days, periods];
+        let codes = UInt32Array::from(std::mem::replace(
+            &mut self.codes,
+            Vec::with_capacity(BATCH_ROWS),
+        ));
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(codes), days, periods];
         if self.with_amount {
             columns.push(Arc::new(Float64Array::from(std::mem::take(
                 &mut self.amounts,
@@ -922,7 +966,7 @@ impl TextReader {
             },
             record: csv::ByteRecord::new(),
             pending,
-            builder: BatchBuilder::new(with_amount, options.period),
+            builder: BatchBuilder::new(path, with_amount, options.period),
             eof: false,
         };
         // A header and nothing else is as good as empty: say so rather than summarise nothing.
@@ -945,18 +989,19 @@ impl TextReader {
         &mut self,
         rejected: &mut Vec<RowError>,
         report: &mut IngestReport,
+        customers: &mut CustomerIndex,
     ) -> Result<Option<RecordBatch>> {
         if self.eof {
             return Ok(None);
         }
         if let Some((record, line)) = self.pending.take() {
-            self.process(&record, line, rejected, report);
+            self.process(&record, line, rejected, report, customers)?;
         }
         while self.builder.len() < BATCH_ROWS {
             let mut record = std::mem::take(&mut self.record);
             let next = self.records.next(&mut record, &self.rules_file)?;
             match next {
-                Some(line) => self.process(&record, line, rejected, report),
+                Some(line) => self.process(&record, line, rejected, report, customers)?,
                 None => {
                     self.eof = true;
                     self.record = record;
@@ -985,7 +1030,8 @@ impl TextReader {
         line: u64,
         rejected: &mut Vec<RowError>,
         report: &mut IngestReport,
-    ) {
+        customers: &mut CustomerIndex,
+    ) -> Result<()> {
         report.rows_read += 1;
         let rules = &self.rows.rules;
         let fields_of = |r: &csv::ByteRecord| {
@@ -1002,7 +1048,7 @@ impl TextReader {
                 },
                 record: fields_of(record),
             });
-            return;
+            return Ok(());
         }
         if self.rows.header.as_ref().is_some_and(|h| h == record) {
             rejected.push(RowError {
@@ -1010,10 +1056,10 @@ impl TextReader {
                 problem: RowProblem::RepeatedHeader,
                 record: fields_of(record),
             });
-            return;
+            return Ok(());
         }
         match rules.check(|i| &record[i], report) {
-            RowOutcome::Use(row) => self.builder.push(&row, report),
+            RowOutcome::Use(row) => self.builder.push(&row, report, customers)?,
             RowOutcome::Exclude => {}
             RowOutcome::Reject(problem, column) => rejected.push(RowError {
                 location: rules.location(line, Some(column)),
@@ -1021,6 +1067,7 @@ impl TextReader {
                 record: fields_of(record),
             }),
         }
+        Ok(())
     }
 }
 
@@ -1039,7 +1086,8 @@ mod tests {
         path: &Path,
         options: ReadOptions,
     ) -> Result<(Vec<RecordBatch>, IngestReport, SchemaRef)> {
-        read_all(&[path.to_path_buf()], options)
+        let t = read_all(&[path.to_path_buf()], options)?;
+        Ok((t.batches, t.report, t.schema))
     }
 
     fn rows(batches: &[RecordBatch]) -> usize {

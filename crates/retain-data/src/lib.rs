@@ -3,6 +3,8 @@
 //! for, and turns them into per-customer summaries (frequency, recency, T, monetary value,
 //! calibration/holdout split) with Apache DataFusion plans, exactly as lifetimes computes them.
 
+pub mod arg_min;
+pub mod customers;
 pub mod dates;
 pub mod error;
 pub mod ingest;

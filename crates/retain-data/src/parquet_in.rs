@@ -13,6 +13,7 @@ use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
 
+use crate::customers::CustomerIndex;
 use crate::dates::{expected_text, parse_date};
 use crate::error::{DataError, Result, RowError, RowProblem};
 use crate::ingest::{
@@ -59,7 +60,7 @@ impl ParquetReader {
         Ok(ParquetReader {
             reader,
             rules,
-            builder: BatchBuilder::new(with_amount, options.period),
+            builder: BatchBuilder::new(path, with_amount, options.period),
             rows_seen: 0,
         })
     }
@@ -72,6 +73,7 @@ impl ParquetReader {
         &mut self,
         rejected: &mut Vec<RowError>,
         report: &mut IngestReport,
+        customers: &mut CustomerIndex,
     ) -> Result<Option<RecordBatch>> {
         let Some(batch) = self.reader.next() else {
             return Ok(None);
@@ -150,7 +152,7 @@ impl ParquetReader {
                 amount,
             };
             if let RowOutcome::Use(good) = self.rules.admit(good, report) {
-                self.builder.push(&good, report);
+                self.builder.push(&good, report, customers)?;
             }
         }
         Ok(Some(self.builder.finish().unwrap_or_else(|| {

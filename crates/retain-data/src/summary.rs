@@ -23,23 +23,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
 };
-use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{RecordBatchStream, TaskContext};
-use datafusion::functions_aggregate::expr_fn::{count, first_value, max, min, sum};
-use datafusion::logical_expr::{col, lit, when, Expr};
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::logical_expr::{cast, col, lit, when, Expr};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
+use crate::arg_min::arg_min;
+use crate::customers::CustomerIndex;
 use crate::dates::{Period, TimeUnit};
 use crate::error::{DataError, Result};
 use crate::ingest::{IngestReport, ReadOptions, TransactionReader};
@@ -158,10 +158,10 @@ pub async fn summarize(
     // log is never held in memory and parsing overlaps aggregation.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, DataFusionError>>(4);
     let failure: Arc<Mutex<Option<DataError>>> = Arc::default();
-    let final_report: Arc<Mutex<Option<IngestReport>>> = Arc::default();
+    let finished: Arc<Mutex<Option<(IngestReport, CustomerIndex)>>> = Arc::default();
     let producer = {
         let failure = failure.clone();
-        let final_report = final_report.clone();
+        let finished = finished.clone();
         std::thread::spawn(move || {
             let mut reader = reader;
             let mut last_rows = 0;
@@ -186,7 +186,7 @@ pub async fn summarize(
                     }
                 }
             }
-            *final_report.lock().unwrap() = Some(reader.report().clone());
+            *finished.lock().unwrap() = Some(reader.into_parts());
         })
     };
 
@@ -206,6 +206,18 @@ pub async fn summarize(
         .or(options.observation_end)
         .unwrap_or(i32::MAX);
     let plan = customer_plan(&ctx, split_day, period, with_amount).await?;
+    // RETAIN_EXPLAIN=1 runs the plan under EXPLAIN ANALYZE and prints each operator's metrics
+    // to stderr; the summary itself then comes from a second reading, so use it for profiling.
+    if std::env::var_os("RETAIN_EXPLAIN").is_some() {
+        let explained = plan.clone().explain(false, true)?.collect().await?;
+        eprintln!(
+            "{}",
+            datafusion::arrow::util::pretty::pretty_format_batches(&explained)?
+        );
+        return Err(DataError::Option(
+            "RETAIN_EXPLAIN: plan printed, no summary computed".into(),
+        ));
+    }
     let result = plan.collect().await;
     let join = producer.join();
     if let Some(e) = failure.lock().unwrap().take() {
@@ -215,7 +227,7 @@ pub async fn summarize(
     if join.is_err() {
         return Err(DataError::Engine("the reading thread panicked".into()));
     }
-    let ingest = final_report.lock().unwrap().take().unwrap_or_default();
+    let (ingest, customers) = finished.lock().unwrap().take().unwrap_or_default();
     let Some(last_seen) = ingest.last_day else {
         return Err(DataError::Empty {
             file: files[0].clone(),
@@ -241,6 +253,7 @@ pub async fn summarize(
     };
     let batch = finish(
         &batches,
+        &customers,
         &mut report,
         with_amount,
         options.calibration_end.is_some(),
@@ -252,9 +265,16 @@ fn session(options: &SummaryOptions) -> Result<SessionContext> {
     let threads = options
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_target_partitions(threads.max(1))
         .with_batch_size(16 * 1024);
+    // Both aggregations see mostly distinct groups per batch (stage 1: customer-days; stage 2:
+    // about two rows per customer), so partial pre-aggregation costs more than it saves: skip
+    // it as soon as a partition's first rows reduce by less than 3:1.
+    config
+        .options_mut()
+        .execution
+        .skip_partial_aggregation_probe_ratio_threshold = 0.3;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
@@ -265,31 +285,60 @@ fn session(options: &SummaryOptions) -> Result<SessionContext> {
     ))
 }
 
-/// The two aggregations. Output per customer: `customer_id, first, last, n_cal, n_hold` and,
-/// with amounts, `sum_cal, first_amount, sum_hold` (calibration = on or before `split_day`).
+// Stage 1 groups by one packed integer: customer code, holdout bit, period. One primitive key
+// hashes and compares far faster than a (customer, date) pair, and its order within a customer
+// is (holdout, period), which stage 2 uses to find the first purchase.
+const CUSTOMER_UNIT: i64 = 1 << 33;
+const HOLDOUT_UNIT: i64 = 1 << 32;
+const DAY_OFFSET: i64 = 1 << 31;
+
+/// The two aggregations. Output per customer: `customer, first, last, n_cal, n_hold` and, with
+/// amounts, `sum_cal, first_amount, sum_hold` (calibration = on or before `split_day`).
 async fn customer_plan(
     ctx: &SessionContext,
     split_day: i32,
     period: Period,
     with_amount: bool,
 ) -> Result<datafusion::dataframe::DataFrame> {
-    let split = lit(ScalarValue::Date32(Some(split_day)));
-    let mut df = ctx.table("transactions").await?;
-    let mut keys = vec![col("customer_id"), col("period")];
+    let mut key = cast(col("customer"), DataType::Int64) * lit(CUSTOMER_UNIT)
+        + cast(col("period"), DataType::Int64)
+        + lit(DAY_OFFSET);
     if period != Period::Day {
         // A period that straddles the calibration end is split in two, as lifetimes does.
-        df = df.with_column("holdout", col("day").gt(split.clone()))?;
-        keys.push(col("holdout"));
+        let split = lit(ScalarValue::Date32(Some(split_day)));
+        key = key + when(col("day").gt(split), lit(HOLDOUT_UNIT)).otherwise(lit(0i64))?;
+    }
+    let mut columns = vec![key.alias("key")];
+    if with_amount {
+        columns.push(col("amount"));
     }
     let merge = if with_amount {
         vec![sum(col("amount")).alias("amount")]
     } else {
         vec![]
     };
-    df = df.aggregate(keys, merge)?;
-    if period == Period::Day {
-        df = df.with_column("holdout", col("period").gt(split))?;
+    let mut df = ctx
+        .table("transactions")
+        .await?
+        .select(columns)?
+        .aggregate(vec![col("key")], merge)?;
+
+    let period_day = col("key") % lit(HOLDOUT_UNIT) - lit(DAY_OFFSET);
+    let holdout = if period == Period::Day {
+        period_day.clone().gt(lit(i64::from(split_day)))
+    } else {
+        (col("key") / lit(HOLDOUT_UNIT) % lit(2i64)).eq(lit(1i64))
+    };
+    let mut columns = vec![
+        (col("key") / lit(CUSTOMER_UNIT)).alias("customer"),
+        col("key"),
+        period_day.alias("period"),
+        holdout.alias("holdout"),
+    ];
+    if with_amount {
+        columns.push(col("amount"));
     }
+    df = df.select(columns)?;
     let in_cal = |e: Expr| when(!col("holdout"), e).end();
     let in_hold = |e: Expr| when(col("holdout"), e).end();
     let mut aggs = vec![
@@ -300,139 +349,108 @@ async fn customer_plan(
     ];
     if with_amount {
         aggs.push(sum(in_cal(col("amount"))?).alias("sum_cal"));
-        aggs.push(
-            first_value(
-                col("amount"),
-                vec![
-                    col("holdout").sort(true, false),
-                    col("period").sort(true, false),
-                ],
-            )
-            .alias("first_amount"),
-        );
+        aggs.push(arg_min(col("amount"), col("key")).alias("first_amount"));
         aggs.push(sum(in_hold(col("amount"))?).alias("sum_hold"));
     }
-    Ok(df.aggregate(vec![col("customer_id")], aggs)?)
+    Ok(df.aggregate(vec![col("customer")], aggs)?)
 }
 
-/// Per-customer arithmetic over the aggregated batches, then the sort by customer id.
+/// Per-customer arithmetic over the aggregated batches, emitted in customer id order.
 fn finish(
     batches: &[RecordBatch],
+    customers: &CustomerIndex,
     report: &mut SummaryReport,
     with_amount: bool,
     with_holdout: bool,
 ) -> Result<RecordBatch> {
     let unit_days = report.unit.days();
-    let cal_period = report.period.start(report.calibration_end);
+    let cal_period = i64::from(report.period.start(report.calibration_end));
     let duration_holdout =
-        f64::from(report.period.start(report.observation_end) - cal_period) / unit_days;
-    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut ids: Vec<&str> = Vec::with_capacity(n);
-    let mut frequency = Vec::with_capacity(n);
-    let mut recency = Vec::with_capacity(n);
-    let mut t = Vec::with_capacity(n);
-    let mut monetary = Vec::with_capacity(n);
-    let mut frequency_holdout = Vec::with_capacity(n);
-    let mut monetary_holdout = Vec::with_capacity(n);
-    for b in batches {
-        let id = b.column(0).as_string::<i32>();
-        let first = b.column(1).as_primitive::<Date32Type>();
-        let last = b.column(2).as_primitive::<Date32Type>();
-        let n_cal = b.column(3).as_primitive::<Int64Type>();
-        let n_hold = b.column(4).as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            let n_cal_i = n_cal.value(i);
-            if n_cal_i == 0 {
-                report.customers_after_calibration += 1;
-                continue;
-            }
-            let (first_i, last_i) = (first.value(i), last.value(i));
-            ids.push(id.value(i));
-            frequency.push(n_cal_i - 1);
-            recency.push(f64::from(last_i - first_i) / unit_days);
-            t.push(f64::from(cal_period - first_i) / unit_days);
-            frequency_holdout.push(n_hold.value(i));
-            report.calibration_transactions += n_cal_i as u64;
-            report.holdout_transactions += n_hold.value(i) as u64;
-            if with_amount {
-                let sum_cal = b.column(5).as_primitive::<Float64Type>();
-                let first_amount = b.column(6).as_primitive::<Float64Type>();
-                let sum_hold = b.column(7).as_primitive::<Float64Type>();
-                let repeats = n_cal_i - 1;
-                monetary.push(if repeats > 0 {
-                    (sum_cal.value(i) - first_amount.value(i)) / repeats as f64
-                } else {
-                    0.0
-                });
-                let nh = n_hold.value(i);
-                monetary_holdout.push(if nh > 0 {
-                    sum_hold.value(i) / nh as f64
-                } else {
-                    0.0
-                });
-            }
+        (i64::from(report.period.start(report.observation_end)) - cal_period) as f64 / unit_days;
+
+    // Result rows in customer id order: (code, batch << 32 | row), sorted by code's id.
+    let mut rows: Vec<(u32, u64)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        for (row, code) in batch
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .enumerate()
+        {
+            rows.push((*code as u32, ((b as u64) << 32) | row as u64));
         }
     }
-    report.customers = ids.len() as u64;
-    let order = customer_order(&ids);
-    let pick_f = |v: &[f64]| -> ArrayRef {
-        Arc::new(
-            order
-                .iter()
-                .map(|&i| v[i as usize])
-                .collect::<Float64Array>(),
-        )
+    customers.sort_by_id(&mut rows, |r| r.0);
+    let n = rows.len();
+    let mut ids = StringBuilder::with_capacity(n, n * 8);
+    let (mut frequency, mut recency, mut t) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut frequency_holdout, mut monetary, mut monetary_holdout) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let int =
+        |b: &RecordBatch, c: usize, row: usize| b.column(c).as_primitive::<Int64Type>().value(row);
+    let float = |b: &RecordBatch, c: usize, row: usize| {
+        b.column(c).as_primitive::<Float64Type>().value(row)
     };
-    let pick_i = |v: &[i64]| -> ArrayRef {
-        Arc::new(order.iter().map(|&i| v[i as usize]).collect::<Int64Array>())
-    };
+    for (code, s) in rows {
+        let (batch, row) = (&batches[(s >> 32) as usize], (s & 0xFFFF_FFFF) as usize);
+        let (n_cal, n_hold) = (int(batch, 3, row), int(batch, 4, row));
+        if n_cal == 0 {
+            report.customers_after_calibration += 1;
+            continue;
+        }
+        let (first, last) = (int(batch, 1, row), int(batch, 2, row));
+        ids.append_value(customers.id(code));
+        frequency.push(n_cal - 1);
+        recency.push((last - first) as f64 / unit_days);
+        t.push((cal_period - first) as f64 / unit_days);
+        frequency_holdout.push(n_hold);
+        report.calibration_transactions += n_cal as u64;
+        report.holdout_transactions += n_hold as u64;
+        if with_amount {
+            let repeats = n_cal - 1;
+            let repeat_spend = float(batch, 5, row) - float(batch, 6, row);
+            monetary.push(if repeats > 0 {
+                repeat_spend / repeats as f64
+            } else {
+                0.0
+            });
+            monetary_holdout.push(if n_hold > 0 {
+                float(batch, 7, row) / n_hold as f64
+            } else {
+                0.0
+            });
+        }
+    }
+    report.customers = frequency.len() as u64;
+    let rows = frequency.len();
     let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            order
-                .iter()
-                .map(|&i| Some(ids[i as usize]))
-                .collect::<StringArray>(),
-        ),
-        pick_i(&frequency),
-        pick_f(&recency),
-        pick_f(&t),
+        Arc::new(ids.finish()),
+        Arc::new(Int64Array::from(frequency)),
+        Arc::new(Float64Array::from(recency)),
+        Arc::new(Float64Array::from(t)),
     ];
     if with_amount {
-        columns.push(pick_f(&monetary));
+        columns.push(Arc::new(Float64Array::from(monetary)));
     }
     if with_holdout {
-        columns.push(pick_i(&frequency_holdout));
+        columns.push(Arc::new(Int64Array::from(frequency_holdout)));
         if with_amount {
-            columns.push(pick_f(&monetary_holdout));
+            columns.push(Arc::new(Float64Array::from(monetary_holdout)));
         }
-        columns.push(Arc::new(Float64Array::from(vec![
-            duration_holdout;
-            ids.len()
-        ])));
+        columns.push(Arc::new(Float64Array::from(vec![duration_holdout; rows])));
     }
     Ok(RecordBatch::try_new(
         summary_schema(with_amount, with_holdout),
         columns,
     )?)
-}
-
-/// Sort order of customer ids: numeric when every id is a plain non-negative integer (no sign,
-/// no leading zero), so that 2 comes before 10; byte order otherwise.
-fn customer_order(ids: &[&str]) -> Vec<u32> {
-    let plain_int = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 19
-            && s.bytes().all(|b| b.is_ascii_digit())
-            && (s == "0" || !s.starts_with('0'))
-    };
-    let mut order: Vec<u32> = (0..ids.len() as u32).collect();
-    if ids.iter().all(|s| plain_int(s)) {
-        let keys: Vec<u64> = ids.iter().map(|s| s.parse().unwrap_or(u64::MAX)).collect();
-        order.sort_unstable_by_key(|&i| keys[i as usize]);
-    } else {
-        order.sort_unstable_by_key(|&i| ids[i as usize]);
-    }
-    order
 }
 
 /// A DataFusion partition fed by the reading thread.

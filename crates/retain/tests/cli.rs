@@ -119,12 +119,37 @@ fn summarize_writes_csv_parquet_and_json_lines() {
         );
         let bytes = std::fs::read(&out_path).unwrap();
         match name {
-            "s.csv" => assert!(text(&bytes).starts_with(
-                "customer_id,frequency,recency,T,monetary_value,frequency_holdout,monetary_value_holdout,duration_holdout\n0001,2,30.428571428571427,38.857142857142854,22.345,1,26.48,39\n"
-            )),
+            "s.csv" => {
+                let text = text(&bytes);
+                let mut lines = text.lines();
+                assert_eq!(
+                    lines.next().unwrap(),
+                    "customer_id,frequency,recency,T,monetary_value,frequency_holdout,monetary_value_holdout,duration_holdout"
+                );
+                let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+                assert_eq!(first[0], "0001", "ids are text: leading zeros kept");
+                let want = [
+                    2.0,
+                    30.428571428571427,
+                    38.857142857142854,
+                    22.345,
+                    1.0,
+                    26.48,
+                    39.0,
+                ];
+                for (got, want) in first[1..].iter().zip(want) {
+                    let got: f64 = got.parse().unwrap();
+                    // Sums are added in hash order: equal up to float rounding.
+                    assert!(
+                        (got - want).abs() < 1e-12 * want.max(1.0),
+                        "{got} vs {want}"
+                    );
+                }
+            }
             "s.parquet" => assert_eq!(&bytes[..4], b"PAR1"),
             _ => {
-                let first: serde_json::Value = serde_json::from_str(text(&bytes).lines().next().unwrap()).unwrap();
+                let first: serde_json::Value =
+                    serde_json::from_str(text(&bytes).lines().next().unwrap()).unwrap();
                 assert_eq!(first["customer_id"], "0001");
                 assert_eq!(first["frequency"], 2);
             }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# retain summarize vs DuckDB and polars on the same generated log, back to back (bench/README.md).
+# Env: PY (python with numpy, duckdb, polars), DATA, CUSTOMERS, SEED, ROUNDS.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(dirname "$HERE")"
+PY="${PY:-/tmp/peers-venv/bin/python}"; DATA="${DATA:-/tmp/bench-data}"
+CUSTOMERS="${CUSTOMERS:-3600000}"; SEED="${SEED:-11}"; ROUNDS="${ROUNDS:-2}"
+mkdir -p "$DATA"
+csv="$DATA/clv_${CUSTOMERS}_s${SEED}.csv"
+[ -s "$csv" ] || "$PY" "$HERE/gen_transactions.py" --customers "$CUSTOMERS" --seed "$SEED" --out "$csv"
+echo "log: $csv ($(wc -l < "$csv") lines, $(du -h "$csv" | cut -f1))"
+(cd "$ROOT" && cargo build --release --quiet)
+RETAIN="$ROOT/target/release/retain"
+
+# Runs a command under /usr/bin/time -v; prints "seconds peak_mib".
+measure() {
+  local t="$DATA/time.$$"
+  /usr/bin/time -v -o "$t" "$@" > /dev/null
+  awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i] }
+              /Maximum resident/ { m = $2 / 1024 } END { printf "%.2f %.0f\n", s, m }' "$t"
+  rm -f "$t"
+}
+
+printf '%-6s %-8s %9s %10s\n' round tool seconds peak_MiB
+for round in $(seq 1 "$ROUNDS"); do
+  read -r rs rm < <(measure "$RETAIN" bench summarize -t "$csv" --calibration-end 1997-09-30 --observation-end 1998-06-30)
+  read -r ds dm < <(measure "$PY" "$HERE/summaries_peers.py" "$csv" --tools duckdb)
+  read -r ps pm < <(measure "$PY" "$HERE/summaries_peers.py" "$csv" --tools polars)
+  printf '%-6s %-8s %9s %10s\n' "$round" retain "$rs" "$rm" "$round" duckdb "$ds" "$dm" "$round" polars "$ps" "$pm"
+  awk -v r="$rs" -v d="$ds" -v p="$ps" 'BEGIN { f = (d < p) ? d : p; printf "round %s: retain / faster peer = %.2f (DuckDB %.2fx, polars %.2fx of retain time)\n", "'"$round"'", r / f, d / r, p / r }'
+done
