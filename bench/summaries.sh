@@ -14,7 +14,7 @@ RETAIN="$ROOT/target/release/retain"
 
 # Runs a command under /usr/bin/time -v; prints "seconds peak_mib".
 measure() {
-  local t="$DATA/time.$$"
+  local t; t="$(mktemp "$DATA/time.XXXXXX")"
   /usr/bin/time -v -o "$t" "$@" > /dev/null
   awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i] }
               /Maximum resident/ { m = $2 / 1024 } END { printf "%.2f %.0f\n", s, m }' "$t"

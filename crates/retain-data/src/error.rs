@@ -137,7 +137,13 @@ pub enum DataError {
 
 impl From<datafusion::error::DataFusionError> for DataError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        DataError::Engine(e.to_string())
+        match e.find_root() {
+            datafusion::error::DataFusionError::ResourcesExhausted(detail) => DataError::Option(format!(
+                "--memory-limit is too small for the query engine to work in, even spilling to disk \
+                 ({detail}); raise it (a few MiB per core is the least it needs)"
+            )),
+            _ => DataError::Engine(e.to_string()),
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Sche
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{RecordBatchStream, TaskContext};
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
@@ -277,7 +278,9 @@ fn session(options: &SummaryOptions) -> Result<SessionContext> {
         .skip_partial_aggregation_probe_ratio_threshold = 0.3;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_limit(limit, 1.0);
+        // A fair pool splits the budget between the operators that can spill (both
+        // aggregations), so one draining its state does not starve the other.
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
     Ok(SessionContext::new_with_config_rt(
         config,
