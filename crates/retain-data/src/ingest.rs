@@ -6,8 +6,6 @@
 //! its reason, fatal unless a bad-rows file is given) or excluded by a documented rule (no
 //! customer id, negative amount, after the observation end). Nothing is dropped silently.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +15,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::customers::CustomerIndex;
 use crate::dates::{expected_text, parse_date, DateFormat, Period};
 use crate::error::{DataError, Location, Result, RowError, RowProblem};
+use crate::text::{detect, fields_of, find_column, BadRowSink, FileKind, Records, TextFile};
+pub use crate::text::{Delimiter, HeaderMode};
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 64 * 1024;
@@ -34,29 +34,6 @@ pub fn transaction_schema(with_amount: bool) -> SchemaRef {
         fields.push(Field::new("amount", DataType::Float64, false));
     }
     Arc::new(Schema::new(fields))
-}
-
-/// Field separator of a text file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Delimiter {
-    /// Guessed from the first line: the most frequent of `,` `;` tab `|`, else whitespace.
-    #[default]
-    Auto,
-    Byte(u8),
-    /// Runs of spaces or tabs, leading and trailing ones ignored (fixed-width exports such as
-    /// CDNOW_sample.txt). No quoting.
-    Whitespace,
-}
-
-/// Whether the first line of a text file is a header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HeaderMode {
-    /// A header, unless every column is given by number and the first line's date field parses
-    /// as a date.
-    #[default]
-    Auto,
-    Present,
-    Absent,
 }
 
 /// How the amount of a transaction is read.
@@ -141,57 +118,6 @@ fn min_opt(a: Option<i32>, b: Option<i32>) -> Option<i32> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,
         (None, b) => b,
-    }
-}
-
-/// Writes rejected rows, one per line, with where they were and why.
-struct BadRowSink {
-    path: PathBuf,
-    writer: csv::Writer<File>,
-}
-
-impl BadRowSink {
-    fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(|source| DataError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer
-            .write_record(["file", "line", "column", "reason", "record"])
-            .map_err(|e| write_error(path, e))?;
-        Ok(BadRowSink {
-            path: path.into(),
-            writer,
-        })
-    }
-
-    fn write(&mut self, error: &RowError) -> Result<()> {
-        let loc = &error.location;
-        let line = loc.line.map(|l| l.to_string()).unwrap_or_default();
-        self.writer
-            .write_record([
-                loc.file.display().to_string(),
-                line,
-                loc.column.clone().unwrap_or_default(),
-                error.problem.to_string(),
-                error.record.join("|"),
-            ])
-            .map_err(|e| write_error(&self.path, e))
-    }
-
-    fn finish(mut self) -> Result<()> {
-        self.writer.flush().map_err(|source| DataError::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-}
-
-fn write_error(path: &Path, e: impl std::fmt::Display) -> DataError {
-    DataError::Write {
-        path: path.into(),
-        message: e.to_string(),
     }
 }
 
@@ -301,8 +227,7 @@ impl TransactionReader {
 
     fn finish(&mut self) -> Result<()> {
         if let Some(sink) = self.bad_rows.take() {
-            self.report.bad_rows_file = Some(sink.path.clone());
-            sink.finish()?;
+            self.report.bad_rows_file = Some(sink.finish()?);
         }
         Ok(())
     }
@@ -365,31 +290,17 @@ enum FileReader {
 
 impl FileReader {
     fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
-        let mut file = File::open(path).map_err(|source| DataError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut magic = [0u8; 4];
-        let n = read_up_to(&mut file, &mut magic).map_err(|source| DataError::Io {
-            path: path.into(),
-            source,
-        })?;
-        drop(file);
-        if n == 4 && &magic == b"PAR1" {
-            return Ok(FileReader::Parquet(crate::parquet_in::ParquetReader::open(
-                path, options,
-            )?));
-        }
-        Ok(FileReader::Text(TextReader::open(
-            path,
-            options,
-            n >= 2 && magic[..2] == [0x1f, 0x8b],
-        )?))
+        Ok(match detect(path)? {
+            FileKind::Parquet => {
+                FileReader::Parquet(crate::parquet_in::ParquetReader::open(path, options)?)
+            }
+            FileKind::Text { gzip } => FileReader::Text(TextReader::open(path, options, gzip)?),
+        })
     }
 
     fn has_amount(&self) -> bool {
         match self {
-            FileReader::Text(t) => t.rows.amount.is_some(),
+            FileReader::Text(t) => t.rules.amount.is_some(),
             FileReader::Parquet(p) => p.has_amount(),
         }
     }
@@ -405,17 +316,6 @@ impl FileReader {
             FileReader::Parquet(p) => p.read_batch(rejected, report, customers),
         }
     }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Where the amount of a row comes from, as field indexes.
@@ -608,67 +508,6 @@ pub(crate) fn parse_number(field: &[u8]) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-fn find_column(
-    file: &Path,
-    header: Option<&[String]>,
-    names: &[String],
-    wanted: &str,
-    flag: &str,
-) -> Result<usize> {
-    if let Some(header) = header {
-        let mut hits = header
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.as_str() == wanted)
-            .map(|(i, _)| i);
-        if let Some(first) = hits.next() {
-            if let Some(second) = hits.next() {
-                return Err(DataError::DuplicateHeader {
-                    file: file.into(),
-                    name: wanted.into(),
-                    first: first + 1,
-                    second: second + 1,
-                    flag: flag.into(),
-                });
-            }
-            return Ok(first);
-        }
-    }
-    if let Ok(number) = wanted.parse::<usize>() {
-        if number >= 1 && number <= names.len() {
-            return Ok(number - 1);
-        }
-        return Err(DataError::ColumnOutOfRange {
-            file: file.into(),
-            number,
-            fields: names.len(),
-        });
-    }
-    let Some(header) = header else {
-        return Err(DataError::Option(format!(
-            "--{flag} {wanted:?}: {} has no header, so columns are chosen by number (1 = first)",
-            file.display()
-        )));
-    };
-    let near = header
-        .iter()
-        .find(|n| n.trim().eq_ignore_ascii_case(wanted.trim()));
-    let hint = match near {
-        Some(n) => format!("; did you mean {n:?}? (pass --{flag} {n:?})"),
-        None => format!("; choose one with --{flag}"),
-    };
-    Err(DataError::MissingColumn {
-        file: file.into(),
-        wanted: wanted.into(),
-        available: header
-            .iter()
-            .map(|n| format!("{n:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        hint,
-    })
-}
-
 /// Accumulates validated rows into Arrow arrays.
 pub(crate) struct BatchBuilder {
     file: PathBuf,
@@ -758,73 +597,14 @@ impl BatchBuilder {
 // ---------------------------------------------------------------------------------------------
 // Text files
 
-/// Records of a delimited or whitespace-aligned text file, with their line numbers.
-enum Records {
-    Csv(csv::Reader<Box<dyn Read + Send>>),
-    Whitespace {
-        reader: BufReader<Box<dyn Read + Send>>,
-        line: u64,
-        buf: Vec<u8>,
-    },
-}
-
-impl Records {
-    /// Reads the next record into `record`; returns its line number, `None` at the end.
-    fn next(&mut self, record: &mut csv::ByteRecord, file: &Path) -> Result<Option<u64>> {
-        match self {
-            Records::Csv(reader) => match reader.read_byte_record(record) {
-                Ok(true) => Ok(Some(record.position().map_or(0, |p| p.line()))),
-                Ok(false) => Ok(None),
-                Err(e) => Err(csv_error(file, e)),
-            },
-            Records::Whitespace { reader, line, buf } => loop {
-                buf.clear();
-                let n = reader
-                    .read_until(b'\n', buf)
-                    .map_err(|source| DataError::Io {
-                        path: file.into(),
-                        source,
-                    })?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                *line += 1;
-                record.clear();
-                for field in buf
-                    .split(|b| b.is_ascii_whitespace())
-                    .filter(|f| !f.is_empty())
-                {
-                    record.push_field(field);
-                }
-                if !record.is_empty() {
-                    return Ok(Some(*line));
-                }
-            },
-        }
-    }
-}
-
-fn csv_error(file: &Path, e: csv::Error) -> DataError {
-    let line = e.position().map(|p| p.line());
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => DataError::Io {
-            path: file.into(),
-            source,
-        },
-        other => DataError::Format {
-            file: file.into(),
-            message: format!(
-                "{}{other:?}",
-                line.map(|l| format!("line {l}: ")).unwrap_or_default()
-            ),
-        },
-    }
-}
-
 struct TextReader {
     records: Records,
-    rules_file: PathBuf,
-    rows: RowRulesWithHeader,
+    rules: RowRules,
+    header: Option<csv::ByteRecord>,
+    /// Fields of the header (or of the first row): every row must have as many.
+    n_fields: usize,
+    /// Without a bad-rows file the first rejected row ends the run: stop reading there.
+    fail_fast: bool,
     record: csv::ByteRecord,
     /// A record read while sniffing the header that is data, to be processed first.
     pending: Option<(csv::ByteRecord, u64)>,
@@ -832,82 +612,10 @@ struct TextReader {
     eof: bool,
 }
 
-struct RowRulesWithHeader {
-    rules: RowRules,
-    header: Option<csv::ByteRecord>,
-    n_fields: usize,
-    amount: Option<AmountFields>,
-}
-
-fn open_text(path: &Path, gzip: bool) -> Result<Box<dyn Read + Send>> {
-    let file = File::open(path).map_err(|source| DataError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            1 << 16,
-            file,
-        )))
-    } else {
-        Box::new(file)
-    };
-    Ok(reader)
-}
-
-fn sniff_delimiter(first_line: &[u8]) -> Delimiter {
-    let candidates = [b',', b';', b'\t', b'|'];
-    let best = candidates
-        .iter()
-        .map(|&c| (first_line.iter().filter(|&&b| b == c).count(), c))
-        .max_by_key(|(n, _)| *n)
-        .filter(|(n, _)| *n > 0);
-    match best {
-        Some((_, c)) => Delimiter::Byte(c),
-        None => Delimiter::Whitespace,
-    }
-}
-
 impl TextReader {
     fn open(path: &Path, options: &ReadOptions, gzip: bool) -> Result<Self> {
-        // Peek at the first line to choose the delimiter.
-        let mut first_line = Vec::new();
-        BufReader::new(open_text(path, gzip)?)
-            .take(1 << 20)
-            .read_until(b'\n', &mut first_line)
-            .map_err(|source| DataError::Io {
-                path: path.into(),
-                source,
-            })?;
-        if first_line.trim_ascii().is_empty() {
-            return Err(DataError::Empty {
-                file: path.into(),
-                what: "the file is empty (or its first line is blank): expected a header or a first row".into(),
-            });
-        }
-        let delimiter = match options.delimiter {
-            Delimiter::Auto => sniff_delimiter(&first_line),
-            d => d,
-        };
-        let input = open_text(path, gzip)?;
-        let mut records = match delimiter {
-            Delimiter::Byte(d) => Records::Csv(
-                csv::ReaderBuilder::new()
-                    .delimiter(d)
-                    .has_headers(false)
-                    .flexible(true)
-                    .buffer_capacity(1 << 20)
-                    .from_reader(input),
-            ),
-            _ => Records::Whitespace {
-                reader: BufReader::with_capacity(1 << 20, input),
-                line: 0,
-                buf: Vec::new(),
-            },
-        };
-        let mut first = csv::ByteRecord::new();
-        let first_line_no = records.next(&mut first, path)?.unwrap_or(1);
-        let n_fields = first.len();
+        let file = TextFile::open(path, options.delimiter, gzip)?;
+        let n_fields = file.first.len();
 
         let all_numbered = [&options.columns.customer, &options.columns.date]
             .into_iter()
@@ -930,7 +638,7 @@ impl TextReader {
                         .parse::<usize>()
                         .unwrap_or(1)
                         .saturating_sub(1);
-                    first
+                    file.first
                         .get(date_idx)
                         .and_then(|f| parse_date(f, &options.date_format))
                         .is_none()
@@ -938,32 +646,29 @@ impl TextReader {
             }
         };
 
-        let (header_names, pending) = if has_header {
-            let mut names = Vec::with_capacity(first.len());
-            for (i, f) in first.iter().enumerate() {
-                let name = std::str::from_utf8(f).map_err(|_| DataError::Format {
-                    file: path.into(),
-                    message: format!("line {first_line_no}: header field {} is not valid UTF-8; convert the file to UTF-8", i + 1),
-                })?;
-                // A UTF-8 byte-order mark before the first name is not part of it.
-                names.push(name.trim_start_matches('\u{feff}').trim().to_string());
-            }
-            (Some(names), None)
+        let header_names = if has_header {
+            Some(file.header_names(path)?)
         } else {
-            (None, Some((first.clone(), first_line_no)))
+            None
         };
         let rules = RowRules::resolve(path, header_names.as_deref(), n_fields, options)?;
-        let amount = rules.amount;
-        let with_amount = amount.is_some();
+        let TextFile {
+            records,
+            first,
+            first_line,
+        } = file;
+        let (header, pending) = if has_header {
+            (Some(first), None)
+        } else {
+            (None, Some((first, first_line)))
+        };
+        let with_amount = rules.amount.is_some();
         let mut reader = TextReader {
             records,
-            rules_file: path.into(),
-            rows: RowRulesWithHeader {
-                rules,
-                header: has_header.then_some(first),
-                n_fields,
-                amount,
-            },
+            rules,
+            header,
+            n_fields,
+            fail_fast: options.bad_rows.is_none(),
             record: csv::ByteRecord::new(),
             pending,
             builder: BatchBuilder::new(path, with_amount, options.period),
@@ -999,7 +704,7 @@ impl TextReader {
         }
         while self.builder.len() < BATCH_ROWS {
             let mut record = std::mem::take(&mut self.record);
-            let next = self.records.next(&mut record, &self.rules_file)?;
+            let next = self.records.next(&mut record, &self.rules.file)?;
             match next {
                 Some(line) => self.process(&record, line, rejected, report, customers)?,
                 None => {
@@ -1009,8 +714,7 @@ impl TextReader {
                 }
             }
             self.record = record;
-            // Stop early so the caller sees rejected rows promptly (and fails fast without --bad-rows).
-            if !rejected.is_empty() {
+            if self.fail_fast && !rejected.is_empty() {
                 break;
             }
         }
@@ -1019,7 +723,7 @@ impl TextReader {
             None if self.eof => None,
             // Rows were read but none kept yet: an empty batch lets the caller report rejects.
             None => Some(RecordBatch::new_empty(transaction_schema(
-                self.rows.amount.is_some(),
+                self.rules.amount.is_some(),
             ))),
         })
     }
@@ -1033,24 +737,19 @@ impl TextReader {
         customers: &mut CustomerIndex,
     ) -> Result<()> {
         report.rows_read += 1;
-        let rules = &self.rows.rules;
-        let fields_of = |r: &csv::ByteRecord| {
-            r.iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect::<Vec<_>>()
-        };
-        if record.len() != self.rows.n_fields {
+        let rules = &self.rules;
+        if record.len() != self.n_fields {
             rejected.push(RowError {
                 location: rules.location(line, None),
                 problem: RowProblem::Ragged {
-                    expected: self.rows.n_fields,
+                    expected: self.n_fields,
                     found: record.len(),
                 },
                 record: fields_of(record),
             });
             return Ok(());
         }
-        if self.rows.header.as_ref().is_some_and(|h| h == record) {
+        if self.header.as_ref().is_some_and(|h| h == record) {
             rejected.push(RowError {
                 location: rules.location(line, None),
                 problem: RowProblem::RepeatedHeader,
@@ -1074,6 +773,7 @@ impl TextReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     fn write(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {

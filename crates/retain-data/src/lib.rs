@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod output;
 mod parquet_in;
 pub mod summary;
+mod text;
 
 pub use dates::{DateFormat, Period, TimeUnit};
 pub use error::{DataError, Result};

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 /// A spinner fed by a shared row counter until it is finished.
 pub struct RowProgress {
@@ -18,10 +18,16 @@ pub struct RowProgress {
 impl RowProgress {
     pub fn start(message: &str) -> Self {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({per_sec}) {elapsed}")
-                .expect("valid template"),
-        );
+        let style =
+            ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({rate}) {elapsed}")
+                .expect("valid template")
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.1}M rows/s", state.per_sec() / 1e6);
+                    },
+                );
+        bar.set_style(style);
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
         let counter = Arc::new(AtomicU64::new(0));
