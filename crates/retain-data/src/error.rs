@@ -115,13 +115,14 @@ pub enum DataError {
         number: usize,
         fields: usize,
     },
-    #[error("{}: the header names column {name:?} twice (fields {first} and {second}); rename one so that --{flag} is unambiguous", file.display())]
+    #[error("{}: the header names column {name:?} twice (fields {first} and {second}); rename one{hint}", file.display())]
     DuplicateHeader {
         file: PathBuf,
         name: String,
         first: usize,
         second: usize,
-        flag: String,
+        /// What the rename is for, e.g. " so that --date-col is unambiguous".
+        hint: String,
     },
     #[error("{}: {what}", file.display())]
     Empty { file: PathBuf, what: String },

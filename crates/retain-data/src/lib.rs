@@ -1,9 +1,10 @@
 //! retain-data: everything between a company's files and the models. It reads transaction logs
-//! (CSV in its common dialects, gzip, Parquet) into typed Arrow batches with every row accounted
-//! for, and turns them into per-customer summaries (frequency, recency, T, monetary value,
+//! and customer tables (CSV in its common dialects, gzip, Parquet) into typed Arrow batches with
+//! every row accounted for, and turns transactions into per-customer summaries (frequency, recency, T, monetary value,
 //! calibration/holdout split) with Apache DataFusion plans, exactly as lifetimes computes them.
 
 pub mod arg_min;
+pub mod customer_table;
 pub mod customers;
 pub mod dates;
 pub mod error;
@@ -13,6 +14,9 @@ mod parquet_in;
 pub mod summary;
 mod text;
 
+pub use customer_table::{
+    read_customer_table, ColumnKind, ColumnProfile, CustomerTable, CustomerTableOptions,
+};
 pub use dates::{DateFormat, Period, TimeUnit};
 pub use error::{DataError, Result};
 pub use ingest::{

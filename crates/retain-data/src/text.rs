@@ -219,7 +219,7 @@ pub(crate) fn find_column(
                     name: wanted.into(),
                     first: first + 1,
                     second: second + 1,
-                    flag: flag.into(),
+                    hint: format!(" so that --{flag} is unambiguous"),
                 });
             }
             return Ok(first);
@@ -241,9 +241,14 @@ pub(crate) fn find_column(
             file.display()
         )));
     };
-    let near = header
-        .iter()
-        .find(|n| n.trim().eq_ignore_ascii_case(wanted.trim()));
+    // Near: equal once case, spaces and punctuation are ignored (customer_id ~ CustomerID).
+    let key = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let near = header.iter().find(|n| key(n) == key(wanted));
     let hint = match near {
         Some(n) => format!("; did you mean {n:?}? (pass --{flag} {n:?})"),
         None => format!("; choose one with --{flag}"),

@@ -110,6 +110,19 @@ impl From<PeriodArg> for Period {
     }
 }
 
+impl From<DelimiterArg> for Delimiter {
+    fn from(d: DelimiterArg) -> Self {
+        match d {
+            DelimiterArg::Auto => Delimiter::Auto,
+            DelimiterArg::Comma => Delimiter::Byte(b','),
+            DelimiterArg::Semicolon => Delimiter::Byte(b';'),
+            DelimiterArg::Tab => Delimiter::Byte(b'\t'),
+            DelimiterArg::Pipe => Delimiter::Byte(b'|'),
+            DelimiterArg::Whitespace => Delimiter::Whitespace,
+        }
+    }
+}
+
 impl TransactionArgs {
     pub fn read_options(&self, period: Period) -> ReadOptions {
         let amount = if self.no_amount {
@@ -130,14 +143,7 @@ impl TransactionArgs {
                 date: self.date_col.clone(),
                 amount,
             },
-            delimiter: match self.delimiter {
-                DelimiterArg::Auto => Delimiter::Auto,
-                DelimiterArg::Comma => Delimiter::Byte(b','),
-                DelimiterArg::Semicolon => Delimiter::Byte(b';'),
-                DelimiterArg::Tab => Delimiter::Byte(b'\t'),
-                DelimiterArg::Pipe => Delimiter::Byte(b'|'),
-                DelimiterArg::Whitespace => Delimiter::Whitespace,
-            },
+            delimiter: self.delimiter.into(),
             header: match self.header {
                 HeaderArg::Auto => HeaderMode::Auto,
                 HeaderArg::Yes => HeaderMode::Present,

@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod demo;
+mod describe;
 mod fmt;
 mod progress;
 mod summarize;
@@ -26,6 +27,8 @@ enum Command {
     /// Per-customer frequency, recency, T and monetary value (lifetimes' RFM summary), with an
     /// optional calibration/holdout split.
     Summarize(summarize::SummarizeArgs),
+    /// What a customer table holds: each column's type, missing and distinct values.
+    Describe(describe::DescribeArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Summarize(args) => summarize::run(args).await,
+            Command::Describe(args) => describe::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

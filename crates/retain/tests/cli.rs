@@ -28,6 +28,7 @@ fn every_subcommand_has_help() {
         vec!["--help"],
         vec!["demo", "--help"],
         vec!["summarize", "--help"],
+        vec!["describe", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "summarize", "--help"],
     ] {
@@ -172,4 +173,52 @@ fn demo_runs_on_the_bundled_data() {
     assert!(stdout.contains("244,091.94"), "{stdout}");
     let summary = std::fs::read_to_string(out_dir.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 2358);
+}
+
+#[test]
+fn describe_shows_types_and_missing_values() {
+    let out = retain(&[
+        "describe",
+        "-c",
+        &data("telco_churn/Telco-Customer-Churn.csv"),
+        "--id-col",
+        "customerID",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("7,043 customers, 20 attributes"),
+        "{stdout}"
+    );
+    let total = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("TotalCharges"))
+        .unwrap();
+    assert!(
+        total.contains("float") && total.contains(" 11 ") && total.contains("0.2%"),
+        "{total}"
+    );
+    let out = retain(&[
+        "describe",
+        "-c",
+        &data("telco_churn/Telco-Customer-Churn.csv"),
+        "--id-col",
+        "customerID",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["customers"], 7043);
+    assert_eq!(json["columns"][0]["name"], "customerID");
+    let out = retain(&[
+        "describe",
+        "-c",
+        &data("telco_churn/Telco-Customer-Churn.csv"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("did you mean \"customerID\""),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -1,0 +1,564 @@
+//! Customer tables: one row per customer with attributes (demographics, plan, loyalty tier,
+//! support contacts, a churn flag, ...), read into one typed Arrow batch.
+//!
+//! From CSV, each column's type is inferred from its values: integer, float, boolean
+//! (true/false), date, or text (categorical). A blank field, or one of the `na_values`, is
+//! missing (null) and counted per column. The id column must be present and unique in every
+//! row: a row without an id or with an id seen before is rejected with both line numbers.
+//! From Parquet, the file's own types are kept.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::dates::{parse_date, DateFormat};
+use crate::error::{DataError, Location, Result, RowError, RowProblem};
+use crate::ingest::parse_number;
+use crate::text::{detect, fields_of, find_column, BadRowSink, Delimiter, FileKind, TextFile};
+
+/// How a customer table is read.
+#[derive(Debug, Clone)]
+pub struct CustomerTableOptions {
+    /// The customer id column (header name, or 1-based number).
+    pub id_col: String,
+    pub delimiter: Delimiter,
+    /// Field values read as missing besides the blank field, e.g. `NA`, `NULL`.
+    pub na_values: Vec<String>,
+    /// Where rejected rows go; `None` makes the first rejected row an error.
+    pub bad_rows: Option<PathBuf>,
+}
+
+impl Default for CustomerTableOptions {
+    fn default() -> Self {
+        CustomerTableOptions {
+            id_col: "customer_id".into(),
+            delimiter: Delimiter::Auto,
+            na_values: Vec::new(),
+            bad_rows: None,
+        }
+    }
+}
+
+/// The type a column was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnKind {
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    /// Categorical or free text.
+    Text,
+    /// Any other Arrow type (from Parquet).
+    Other,
+}
+
+impl ColumnKind {
+    fn of(data_type: &DataType) -> ColumnKind {
+        match data_type {
+            t if t.is_integer() => ColumnKind::Integer,
+            t if t.is_floating() => ColumnKind::Float,
+            DataType::Boolean => ColumnKind::Boolean,
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) => ColumnKind::Date,
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Dictionary(_, _) => ColumnKind::Text,
+            _ => ColumnKind::Other,
+        }
+    }
+}
+
+/// One column of a customer table as read.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Missing values (blank, an NA value, or null).
+    pub missing: u64,
+    pub distinct: u64,
+}
+
+/// A customer table: the id column first (text), then the attributes in file order.
+#[derive(Debug, Clone)]
+pub struct CustomerTable {
+    pub batch: RecordBatch,
+    pub columns: Vec<ColumnProfile>,
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub bad_rows_file: Option<PathBuf>,
+}
+
+impl CustomerTable {
+    pub fn ids(&self) -> &StringArray {
+        self.batch
+            .column(0)
+            .as_any()
+            .downcast_ref()
+            .expect("the id column is text")
+    }
+}
+
+/// Reads a customer table from CSV (any common delimiter, plain or gzip) or Parquet.
+pub fn read_customer_table(path: &Path, options: &CustomerTableOptions) -> Result<CustomerTable> {
+    match detect(path)? {
+        FileKind::Parquet => read_parquet(path, options),
+        FileKind::Text { gzip } => read_text(path, options, gzip),
+    }
+}
+
+fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<CustomerTable> {
+    let mut file = TextFile::open(path, options.delimiter, gzip)?;
+    // An unnamed column (pandas writes its index so) gets a name from its position.
+    let names: Vec<String> = file
+        .header_names(path)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if n.is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                n
+            }
+        })
+        .collect();
+    // Every column of a customer table is an attribute: a name used twice is ambiguous.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if let Some(first) = seen.insert(name, i) {
+            return Err(DataError::DuplicateHeader {
+                file: path.into(),
+                name: name.clone(),
+                first: first + 1,
+                second: i + 1,
+                hint: String::new(),
+            });
+        }
+    }
+    let id = find_column(path, Some(&names), &names, &options.id_col, "id-col")?;
+    let mut sink = options
+        .bad_rows
+        .as_deref()
+        .map(BadRowSink::create)
+        .transpose()?;
+    let is_missing = |v: &str| v.is_empty() || options.na_values.iter().any(|na| na == v);
+    let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    let mut first_line_of: HashMap<String, u64> = HashMap::new();
+    let (mut rows_read, mut rows_rejected) = (0u64, 0u64);
+    let mut record = csv::ByteRecord::new();
+    let header = file.first.clone();
+    let location = |line: u64, column: Option<usize>| Location {
+        file: path.into(),
+        line: Some(line),
+        column: column.map(|c| names[c].clone()),
+        is_row: false,
+    };
+    while let Some(line) = file.records.next(&mut record, path)? {
+        rows_read += 1;
+        let problem = check_row(&record, &header, names.len(), id, &first_line_of);
+        match problem {
+            Some((problem, column)) => {
+                rows_rejected += 1;
+                let error = RowError {
+                    location: location(line, column),
+                    problem,
+                    record: fields_of(&record),
+                };
+                match sink.as_mut() {
+                    Some(sink) => sink.write(&error)?,
+                    None => return Err(DataError::BadRow(Box::new(error))),
+                }
+            }
+            None => {
+                for (c, field) in record.iter().enumerate() {
+                    let value = std::str::from_utf8(field).expect("checked").trim();
+                    cells[c].push((!is_missing(value)).then(|| value.to_string()));
+                }
+                first_line_of.insert(cells[id].last().cloned().flatten().expect("checked"), line);
+            }
+        }
+    }
+    let bad_rows_file = sink.map(BadRowSink::finish).transpose()?;
+    if cells[id].is_empty() {
+        return Err(DataError::Empty {
+            file: path.into(),
+            what: if rows_read == 0 {
+                "the file has a header but no data rows".into()
+            } else {
+                "every row was rejected".into()
+            },
+        });
+    }
+    // The id column first, then the attributes in file order.
+    let order: Vec<usize> = std::iter::once(id)
+        .chain((0..names.len()).filter(|&c| c != id))
+        .collect();
+    let mut fields = Vec::with_capacity(order.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(order.len());
+    let mut columns = Vec::with_capacity(order.len());
+    for c in order {
+        let values = std::mem::take(&mut cells[c]);
+        let (array, kind) = if c == id {
+            (text_array(&values), ColumnKind::Text)
+        } else {
+            infer(&values)
+        };
+        columns.push(profile(&names[c], kind, &values));
+        fields.push(Field::new(&names[c], array.data_type().clone(), c != id));
+        arrays.push(array);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    Ok(CustomerTable {
+        batch,
+        columns,
+        rows_read,
+        rows_rejected,
+        bad_rows_file,
+    })
+}
+
+/// Why a row cannot be used, and at which column, if it cannot.
+fn check_row(
+    record: &csv::ByteRecord,
+    header: &csv::ByteRecord,
+    n_fields: usize,
+    id: usize,
+    first_line_of: &HashMap<String, u64>,
+) -> Option<(RowProblem, Option<usize>)> {
+    if record.len() != n_fields {
+        return Some((
+            RowProblem::Ragged {
+                expected: n_fields,
+                found: record.len(),
+            },
+            None,
+        ));
+    }
+    if record == header {
+        return Some((RowProblem::RepeatedHeader, None));
+    }
+    for (c, field) in record.iter().enumerate() {
+        if let Err(e) = std::str::from_utf8(field) {
+            let at = e.valid_up_to();
+            return Some((
+                RowProblem::NotUtf8 {
+                    byte_offset: at,
+                    bytes: field[at..].to_vec(),
+                },
+                Some(c),
+            ));
+        }
+    }
+    let value = std::str::from_utf8(&record[id]).expect("checked").trim();
+    if value.is_empty() {
+        return Some((
+            RowProblem::BadValue {
+                expected: "a customer id".into(),
+                found: String::new(),
+            },
+            Some(id),
+        ));
+    }
+    if let Some(first) = first_line_of.get(value) {
+        return Some((
+            RowProblem::BadValue {
+                expected: format!(
+                    "a customer id not seen before (this one is on line {first} too)"
+                ),
+                found: value.into(),
+            },
+            Some(id),
+        ));
+    }
+    None
+}
+
+fn text_array(values: &[Option<String>]) -> ArrayRef {
+    Arc::new(values.iter().map(|v| v.as_deref()).collect::<StringArray>())
+}
+
+/// The narrowest type every present value parses as: integer, float, boolean, date, else text.
+fn infer(values: &[Option<String>]) -> (ArrayRef, ColumnKind) {
+    let present = || values.iter().flatten();
+    if present().next().is_none() {
+        return (text_array(values), ColumnKind::Text);
+    }
+    if present().all(|v| v.parse::<i64>().is_ok()) {
+        let array: Int64Array = values
+            .iter()
+            .map(|v| v.as_ref().map(|s| s.parse::<i64>().expect("checked")))
+            .collect();
+        return (Arc::new(array), ColumnKind::Integer);
+    }
+    if present().all(|v| parse_number(v.as_bytes()).is_some()) {
+        let array: Float64Array = values
+            .iter()
+            .map(|v| v.as_ref().and_then(|s| parse_number(s.as_bytes())))
+            .collect();
+        return (Arc::new(array), ColumnKind::Float);
+    }
+    let boolean = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+    if present().all(|v| boolean(v).is_some()) {
+        let array: BooleanArray = values
+            .iter()
+            .map(|v| v.as_deref().and_then(boolean))
+            .collect();
+        return (Arc::new(array), ColumnKind::Boolean);
+    }
+    let date = |s: &str| parse_date(s.as_bytes(), &DateFormat::Auto);
+    if present().all(|v| date(v).is_some()) {
+        let array: Date32Array = values.iter().map(|v| v.as_deref().and_then(date)).collect();
+        return (Arc::new(array), ColumnKind::Date);
+    }
+    (text_array(values), ColumnKind::Text)
+}
+
+fn profile(name: &str, kind: ColumnKind, values: &[Option<String>]) -> ColumnProfile {
+    let distinct: std::collections::HashSet<&str> =
+        values.iter().flatten().map(|s| s.as_str()).collect();
+    ColumnProfile {
+        name: name.into(),
+        kind,
+        missing: values.iter().filter(|v| v.is_none()).count() as u64,
+        distinct: distinct.len() as u64,
+    }
+}
+
+fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerTable> {
+    let format = |e: &dyn std::fmt::Display| DataError::Format {
+        file: path.into(),
+        message: format!("not a readable Parquet file: {e}"),
+    };
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format(&e))?;
+    let schema = builder.schema().clone();
+    let batches: Vec<RecordBatch> = builder
+        .build()
+        .map_err(|e| format(&e))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| format(&e))?;
+    let all = concat_batches(&schema, &batches)?;
+    if all.num_rows() == 0 {
+        return Err(DataError::Empty {
+            file: path.into(),
+            what: "the Parquet file has no rows".into(),
+        });
+    }
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let id = find_column(path, Some(&names), &names, &options.id_col, "id-col")?;
+    let ids = cast(all.column(id), &DataType::Utf8)?;
+    let ids_text = ids
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8");
+    let mut first_row_of: HashMap<&str, usize> = HashMap::new();
+    for row in 0..ids_text.len() {
+        let reject = |problem| {
+            DataError::BadRow(Box::new(RowError {
+                location: Location {
+                    file: path.into(),
+                    line: Some(row as u64 + 1),
+                    column: Some(names[id].clone()),
+                    is_row: true,
+                },
+                problem,
+                record: vec![],
+            }))
+        };
+        if ids_text.is_null(row) || ids_text.value(row).trim().is_empty() {
+            return Err(reject(RowProblem::BadValue {
+                expected: "a customer id".into(),
+                found: String::new(),
+            }));
+        }
+        if let Some(first) = first_row_of.insert(ids_text.value(row), row) {
+            return Err(reject(RowProblem::BadValue {
+                expected: format!(
+                    "a customer id not seen before (this one is in row {} too)",
+                    first + 1
+                ),
+                found: ids_text.value(row).into(),
+            }));
+        }
+    }
+    let order: Vec<usize> = std::iter::once(id)
+        .chain((0..names.len()).filter(|&c| c != id))
+        .collect();
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let mut columns = Vec::new();
+    for c in order {
+        let array = if c == id {
+            ids.clone()
+        } else {
+            all.column(c).clone()
+        };
+        let text = cast(&array, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8");
+        let distinct: std::collections::HashSet<&str> = text.iter().flatten().collect();
+        columns.push(ColumnProfile {
+            name: names[c].clone(),
+            kind: ColumnKind::of(array.data_type()),
+            missing: array.null_count() as u64,
+            distinct: distinct.len() as u64,
+        });
+        fields.push(Field::new(&names[c], array.data_type().clone(), c != id));
+        arrays.push(array);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    Ok(CustomerTable {
+        batch,
+        columns,
+        rows_read: all.num_rows() as u64,
+        rows_rejected: 0,
+        bad_rows_file: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Float64Type;
+
+    fn telco() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/telco_churn/Telco-Customer-Churn.csv")
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("customers.csv");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn telco_types_and_blanks() {
+        let options = CustomerTableOptions {
+            id_col: "customerID".into(),
+            ..Default::default()
+        };
+        let t = read_customer_table(&telco(), &options).unwrap();
+        assert_eq!(
+            (t.rows_read, t.rows_rejected, t.batch.num_rows()),
+            (7043, 0, 7043)
+        );
+        assert_eq!(t.batch.num_columns(), 21);
+        let col = |name: &str| t.columns.iter().find(|c| c.name == name).unwrap();
+        assert_eq!(col("customerID").kind, ColumnKind::Text);
+        assert_eq!(col("customerID").distinct, 7043);
+        assert_eq!(col("tenure").kind, ColumnKind::Integer);
+        assert_eq!(col("SeniorCitizen").kind, ColumnKind::Integer);
+        assert_eq!(col("MonthlyCharges").kind, ColumnKind::Float);
+        // TotalCharges is a single space for 11 new customers (data/telco_churn/README.md).
+        assert_eq!(
+            (col("TotalCharges").kind, col("TotalCharges").missing),
+            (ColumnKind::Float, 11)
+        );
+        assert_eq!(
+            (col("Churn").kind, col("Churn").distinct),
+            (ColumnKind::Text, 2)
+        );
+        assert_eq!(
+            (col("Contract").kind, col("Contract").distinct),
+            (ColumnKind::Text, 3)
+        );
+        let total = t
+            .batch
+            .column_by_name("TotalCharges")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        assert_eq!(total.null_count(), 11);
+        assert_eq!(t.ids().value(0), "7590-VHVEG");
+    }
+
+    #[test]
+    fn inferred_kinds_and_na_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "id;n;x;flag;since;tier\na;1;1.5;true;2020-01-01;gold\nb;NA;2;FALSE;;NA\nc;3;;true;2021-06-30;silver\n");
+        let options = CustomerTableOptions {
+            id_col: "id".into(),
+            na_values: vec!["NA".into()],
+            ..Default::default()
+        };
+        let t = read_customer_table(&path, &options).unwrap();
+        let kinds: Vec<ColumnKind> = t.columns.iter().map(|c| c.kind).collect();
+        use ColumnKind::*;
+        assert_eq!(kinds, [Text, Integer, Float, Boolean, Date, Text]);
+        let missing: Vec<u64> = t.columns.iter().map(|c| c.missing).collect();
+        assert_eq!(missing, [0, 1, 1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn duplicate_and_missing_ids_are_rejected_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "customer_id,plan\na,basic\nb,pro\na,pro\n,basic\n");
+        let error = read_customer_table(&path, &CustomerTableOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("customers.csv:4, column customer_id: expected a customer id not seen before (this one is on line 2 too), found \"a\""), "{error}");
+        let bad = dir.path().join("bad.csv");
+        let options = CustomerTableOptions {
+            bad_rows: Some(bad.clone()),
+            ..Default::default()
+        };
+        let t = read_customer_table(&path, &options).unwrap();
+        assert_eq!(
+            (t.rows_read, t.rows_rejected, t.batch.num_rows()),
+            (4, 2, 2)
+        );
+        let text = std::fs::read_to_string(&bad).unwrap();
+        assert!(
+            text.contains(",5,customer_id,\"expected a customer id"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unnamed_columns_get_a_name_and_duplicates_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, ",customer_id,plan\n0,a,basic\n1,b,pro\n");
+        let t = read_customer_table(&path, &CustomerTableOptions::default()).unwrap();
+        assert_eq!(t.columns[1].name, "column_1");
+        let path = write(&dir, "customer_id,plan,plan\na,basic,pro\n");
+        let error = read_customer_table(&path, &CustomerTableOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("names column \"plan\" twice (fields 2 and 3)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn parquet_keeps_its_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CustomerTableOptions {
+            id_col: "customerID".into(),
+            ..Default::default()
+        };
+        let from_csv = read_customer_table(&telco(), &options).unwrap();
+        let pq = dir.path().join("telco.parquet");
+        crate::output::write_table(&from_csv.batch, &pq).unwrap();
+        let from_parquet = read_customer_table(&pq, &options).unwrap();
+        assert_eq!(from_parquet.batch, from_csv.batch);
+        assert_eq!(from_parquet.columns, from_csv.columns);
+    }
+}

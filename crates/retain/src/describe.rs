@@ -1,0 +1,96 @@
+//! `retain describe`: what a customer table holds, as retain reads it: each column's inferred
+//! type, missing values and distinct values, so that surprises show before a model is trained.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use retain_data::{read_customer_table, CustomerTableOptions};
+
+use crate::args::DelimiterArg;
+use crate::fmt::{percent, table, thousands};
+
+/// Arguments of `retain describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Customer table: CSV (any common delimiter, with a header, plain or .gz) or Parquet.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub customers: PathBuf,
+    /// Column with the customer id (unique per row).
+    #[arg(long, value_name = "COL", default_value = "customer_id")]
+    pub id_col: String,
+    /// Values read as missing besides a blank field, comma-separated (e.g. NA,NULL).
+    #[arg(long, value_name = "VALUES", value_delimiter = ',')]
+    pub na: Vec<String>,
+    /// Field delimiter.
+    #[arg(long, value_enum, default_value_t = DelimiterArg::Auto)]
+    pub delimiter: DelimiterArg,
+    /// Write rejected rows here and go on, instead of stopping at the first one.
+    #[arg(long, value_name = "FILE")]
+    pub bad_rows: Option<PathBuf>,
+    /// Output: a table for people or JSON for programs.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
+    let options = CustomerTableOptions {
+        id_col: args.id_col.clone(),
+        delimiter: args.delimiter.into(),
+        na_values: args.na.clone(),
+        bad_rows: args.bad_rows.clone(),
+    };
+    let t = read_customer_table(&args.customers, &options)?;
+    let rows = t.batch.num_rows() as u64;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "file": args.customers.display().to_string(),
+                "rows_read": t.rows_read,
+                "rows_rejected": t.rows_rejected,
+                "customers": rows,
+                "columns": t.columns,
+            })
+        ),
+        Format::Table => {
+            println!(
+                "{}: {} customers, {} attributes ({} rows read, {} rejected)\n",
+                args.customers.display(),
+                thousands(rows),
+                t.columns.len() - 1,
+                thousands(t.rows_read),
+                thousands(t.rows_rejected)
+            );
+            let body: Vec<Vec<String>> = t
+                .columns
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        format!("{:?}", c.kind).to_lowercase(),
+                        thousands(c.missing),
+                        percent(c.missing, rows),
+                        thousands(c.distinct),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["column", "type", "missing", "missing %", "distinct"],
+                    &body
+                )
+            );
+        }
+    }
+    if let Some(path) = &t.bad_rows_file {
+        eprintln!("rejected rows written to {}", path.display());
+    }
+    Ok(())
+}
