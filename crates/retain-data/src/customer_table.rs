@@ -26,8 +26,9 @@ use crate::text::{detect, fields_of, find_column, BadRowSink, Delimiter, FileKin
 /// How a customer table is read.
 #[derive(Debug, Clone)]
 pub struct CustomerTableOptions {
-    /// The customer id column (header name, or 1-based number).
-    pub id_col: String,
+    /// The customer id column (header name, or 1-based number): unique and present in every
+    /// row, and first in the result. `None` reads a plain table (such as collapsed summaries).
+    pub id_col: Option<String>,
     pub delimiter: Delimiter,
     /// Field values read as missing besides the blank field, e.g. `NA`, `NULL`.
     pub na_values: Vec<String>,
@@ -38,7 +39,7 @@ pub struct CustomerTableOptions {
 impl Default for CustomerTableOptions {
     fn default() -> Self {
         CustomerTableOptions {
-            id_col: "customer_id".into(),
+            id_col: Some("customer_id".into()),
             delimiter: Delimiter::Auto,
             na_values: Vec::new(),
             bad_rows: None,
@@ -94,15 +95,19 @@ pub struct CustomerTable {
     pub rows_read: u64,
     pub rows_rejected: u64,
     pub bad_rows_file: Option<PathBuf>,
+    has_ids: bool,
 }
 
 impl CustomerTable {
-    pub fn ids(&self) -> &StringArray {
-        self.batch
-            .column(0)
-            .as_any()
-            .downcast_ref()
-            .expect("the id column is text")
+    /// The ids, when the table was read with an id column (it is then the first column).
+    pub fn ids(&self) -> Option<&StringArray> {
+        self.has_ids.then(|| {
+            self.batch
+                .column(0)
+                .as_any()
+                .downcast_ref()
+                .expect("the id column is text")
+        })
     }
 }
 
@@ -142,7 +147,11 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
             });
         }
     }
-    let id = find_column(path, Some(&names), &names, &options.id_col, "id-col")?;
+    let id = options
+        .id_col
+        .as_deref()
+        .map(|c| find_column(path, Some(&names), &names, c, "id-col"))
+        .transpose()?;
     let mut sink = options
         .bad_rows
         .as_deref()
@@ -181,12 +190,15 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
                     let value = std::str::from_utf8(field).expect("checked").trim();
                     cells[c].push((!is_missing(value)).then(|| value.to_string()));
                 }
-                first_line_of.insert(cells[id].last().cloned().flatten().expect("checked"), line);
+                if let Some(id) = id {
+                    first_line_of
+                        .insert(cells[id].last().cloned().flatten().expect("checked"), line);
+                }
             }
         }
     }
     let bad_rows_file = sink.map(BadRowSink::finish).transpose()?;
-    if cells[id].is_empty() {
+    if rows_read == rows_rejected {
         return Err(DataError::Empty {
             file: path.into(),
             what: if rows_read == 0 {
@@ -197,21 +209,26 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
         });
     }
     // The id column first, then the attributes in file order.
-    let order: Vec<usize> = std::iter::once(id)
-        .chain((0..names.len()).filter(|&c| c != id))
+    let order: Vec<usize> = id
+        .into_iter()
+        .chain((0..names.len()).filter(|&c| Some(c) != id))
         .collect();
     let mut fields = Vec::with_capacity(order.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(order.len());
     let mut columns = Vec::with_capacity(order.len());
     for c in order {
         let values = std::mem::take(&mut cells[c]);
-        let (array, kind) = if c == id {
+        let (array, kind) = if Some(c) == id {
             (text_array(&values), ColumnKind::Text)
         } else {
             infer(&values)
         };
         columns.push(profile(&names[c], kind, &values));
-        fields.push(Field::new(&names[c], array.data_type().clone(), c != id));
+        fields.push(Field::new(
+            &names[c],
+            array.data_type().clone(),
+            Some(c) != id,
+        ));
         arrays.push(array);
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
@@ -221,6 +238,7 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
         rows_read,
         rows_rejected,
         bad_rows_file,
+        has_ids: id.is_some(),
     })
 }
 
@@ -229,7 +247,7 @@ fn check_row(
     record: &csv::ByteRecord,
     header: &csv::ByteRecord,
     n_fields: usize,
-    id: usize,
+    id: Option<usize>,
     first_line_of: &HashMap<String, u64>,
 ) -> Option<(RowProblem, Option<usize>)> {
     if record.len() != n_fields {
@@ -256,6 +274,7 @@ fn check_row(
             ));
         }
     }
+    let id = id?;
     let value = std::str::from_utf8(&record[id]).expect("checked").trim();
     if value.is_empty() {
         return Some((
@@ -359,53 +378,32 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         });
     }
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let id = find_column(path, Some(&names), &names, &options.id_col, "id-col")?;
-    let ids = cast(all.column(id), &DataType::Utf8)?;
-    let ids_text = ids
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to Utf8");
-    let mut first_row_of: HashMap<&str, usize> = HashMap::new();
-    for row in 0..ids_text.len() {
-        let reject = |problem| {
-            DataError::BadRow(Box::new(RowError {
-                location: Location {
-                    file: path.into(),
-                    line: Some(row as u64 + 1),
-                    column: Some(names[id].clone()),
-                    is_row: true,
-                },
-                problem,
-                record: vec![],
-            }))
-        };
-        if ids_text.is_null(row) || ids_text.value(row).trim().is_empty() {
-            return Err(reject(RowProblem::BadValue {
-                expected: "a customer id".into(),
-                found: String::new(),
-            }));
-        }
-        if let Some(first) = first_row_of.insert(ids_text.value(row), row) {
-            return Err(reject(RowProblem::BadValue {
-                expected: format!(
-                    "a customer id not seen before (this one is in row {} too)",
-                    first + 1
-                ),
-                found: ids_text.value(row).into(),
-            }));
-        }
+    let id = options
+        .id_col
+        .as_deref()
+        .map(|c| find_column(path, Some(&names), &names, c, "id-col"))
+        .transpose()?;
+    let mut ids: Option<ArrayRef> = None;
+    if let Some(id) = id {
+        let text = cast(all.column(id), &DataType::Utf8)?;
+        check_parquet_ids(
+            path,
+            &names[id],
+            text.as_any().downcast_ref().expect("cast to Utf8"),
+        )?;
+        ids = Some(text);
     }
-    let order: Vec<usize> = std::iter::once(id)
-        .chain((0..names.len()).filter(|&c| c != id))
+    let order: Vec<usize> = id
+        .into_iter()
+        .chain((0..names.len()).filter(|&c| Some(c) != id))
         .collect();
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     let mut columns = Vec::new();
     for c in order {
-        let array = if c == id {
-            ids.clone()
-        } else {
-            all.column(c).clone()
+        let array = match (&ids, Some(c) == id) {
+            (Some(ids), true) => ids.clone(),
+            _ => all.column(c).clone(),
         };
         let text = cast(&array, &DataType::Utf8)?;
         let text = text
@@ -419,7 +417,11 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
             missing: array.null_count() as u64,
             distinct: distinct.len() as u64,
         });
-        fields.push(Field::new(&names[c], array.data_type().clone(), c != id));
+        fields.push(Field::new(
+            &names[c],
+            array.data_type().clone(),
+            Some(c) != id,
+        ));
         arrays.push(array);
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
@@ -429,7 +431,43 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         rows_read: all.num_rows() as u64,
         rows_rejected: 0,
         bad_rows_file: None,
+        has_ids: id.is_some(),
     })
+}
+
+/// Every id present and unique, or an error naming the row.
+fn check_parquet_ids(path: &Path, column: &str, ids: &StringArray) -> Result<()> {
+    let mut first_row_of: HashMap<&str, usize> = HashMap::new();
+    for row in 0..ids.len() {
+        let reject = |problem| {
+            DataError::BadRow(Box::new(RowError {
+                location: Location {
+                    file: path.into(),
+                    line: Some(row as u64 + 1),
+                    column: Some(column.into()),
+                    is_row: true,
+                },
+                problem,
+                record: vec![],
+            }))
+        };
+        if ids.is_null(row) || ids.value(row).trim().is_empty() {
+            return Err(reject(RowProblem::BadValue {
+                expected: "a customer id".into(),
+                found: String::new(),
+            }));
+        }
+        if let Some(first) = first_row_of.insert(ids.value(row), row) {
+            return Err(reject(RowProblem::BadValue {
+                expected: format!(
+                    "a customer id not seen before (this one is in row {} too)",
+                    first + 1
+                ),
+                found: ids.value(row).into(),
+            }));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -452,7 +490,7 @@ mod tests {
     #[test]
     fn telco_types_and_blanks() {
         let options = CustomerTableOptions {
-            id_col: "customerID".into(),
+            id_col: Some("customerID".into()),
             ..Default::default()
         };
         let t = read_customer_table(&telco(), &options).unwrap();
@@ -486,7 +524,7 @@ mod tests {
             .unwrap()
             .as_primitive::<Float64Type>();
         assert_eq!(total.null_count(), 11);
-        assert_eq!(t.ids().value(0), "7590-VHVEG");
+        assert_eq!(t.ids().unwrap().value(0), "7590-VHVEG");
     }
 
     #[test]
@@ -494,7 +532,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write(&dir, "id;n;x;flag;since;tier\na;1;1.5;true;2020-01-01;gold\nb;NA;2;FALSE;;NA\nc;3;;true;2021-06-30;silver\n");
         let options = CustomerTableOptions {
-            id_col: "id".into(),
+            id_col: Some("id".into()),
             na_values: vec!["NA".into()],
             ..Default::default()
         };
@@ -551,7 +589,7 @@ mod tests {
     fn parquet_keeps_its_types() {
         let dir = tempfile::tempdir().unwrap();
         let options = CustomerTableOptions {
-            id_col: "customerID".into(),
+            id_col: Some("customerID".into()),
             ..Default::default()
         };
         let from_csv = read_customer_table(&telco(), &options).unwrap();

@@ -3,6 +3,8 @@
 //! every row accounted for, and turns transactions into per-customer summaries (frequency, recency, T, monetary value,
 //! calibration/holdout split) with Apache DataFusion plans, exactly as lifetimes computes them.
 
+pub use datafusion;
+
 pub mod arg_min;
 pub mod customer_table;
 pub mod customers;

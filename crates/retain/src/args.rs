@@ -11,7 +11,7 @@ use retain_data::{AmountSpec, Delimiter, HeaderMode, ReadOptions, TransactionCol
 #[derive(Debug, Clone, Args)]
 pub struct TransactionArgs {
     /// Transaction files: CSV (any common delimiter, optional header, plain or .gz) or Parquet.
-    #[arg(long = "transactions", short = 't', value_name = "FILE", required = true, num_args = 1..)]
+    #[arg(long = "transactions", short = 't', value_name = "FILE", num_args = 1..)]
     pub files: Vec<PathBuf>,
     /// Column with the customer id: a header name, or a 1-based number for header-less files.
     #[arg(long, value_name = "COL", default_value = "customer_id")]

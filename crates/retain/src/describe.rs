@@ -40,7 +40,7 @@ pub enum Format {
 
 pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
     let options = CustomerTableOptions {
-        id_col: args.id_col.clone(),
+        id_col: Some(args.id_col.clone()),
         delimiter: args.delimiter.into(),
         na_values: args.na.clone(),
         bad_rows: args.bad_rows.clone(),

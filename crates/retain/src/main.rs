@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod demo;
 mod describe;
+mod fit;
 mod fmt;
 mod progress;
 mod summarize;
@@ -29,6 +30,8 @@ enum Command {
     Summarize(summarize::SummarizeArgs),
     /// What a customer table holds: each column's type, missing and distinct values.
     Describe(describe::DescribeArgs),
+    /// Fit a "buy till you die" model (BG/NBD, Gamma-Gamma) by maximum likelihood.
+    Fit(fit::FitArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Summarize(args) => summarize::run(args).await,
             Command::Describe(args) => describe::run(args),
+            Command::Fit(args) => fit::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
@@ -61,6 +65,7 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             // Bad input (files, options) is the user's to fix: exit 2, like a usage error.
             // Anything else is ours: exit 1.
+            // Model errors (bad data, no convergence) are reported as the user's to act on too.
             let ours = matches!(
                 e.downcast_ref::<retain_data::DataError>(),
                 Some(retain_data::DataError::Engine(_))

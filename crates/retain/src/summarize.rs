@@ -55,6 +55,9 @@ pub async fn compute(
     period: PeriodArg,
     options: &SummaryOptions,
 ) -> anyhow::Result<Summary> {
+    if input.files.is_empty() {
+        anyhow::bail!("no transactions: pass --transactions FILE (one or more files)");
+    }
     let progress = RowProgress::start("reading and aggregating");
     let result = summarize(
         &input.files,

@@ -29,6 +29,7 @@ fn every_subcommand_has_help() {
         vec!["demo", "--help"],
         vec!["summarize", "--help"],
         vec!["describe", "--help"],
+        vec!["fit", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "summarize", "--help"],
     ] {
@@ -218,6 +219,105 @@ fn describe_shows_types_and_missing_values() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("did you mean \"customerID\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+}
+
+#[test]
+fn fit_bgnbd_from_transactions_matches_the_published_estimates() {
+    let out = retain(&[
+        "fit",
+        "bgnbd",
+        "-t",
+        &data("cdnow/CDNOW_sample.txt"),
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--calibration-end",
+        "1997-09-30",
+        "--format",
+        "json",
+    ]);
+    let fit = json_of(&out);
+    assert_eq!(fit["model"], "bgnbd");
+    assert_eq!(fit["n_customers"], 2357.0);
+    assert_eq!(fit["converged"], true);
+    for (name, published) in [("r", 0.243), ("alpha", 4.414), ("a", 0.793), ("b", 2.426)] {
+        let v = fit["params"][name].as_f64().unwrap();
+        assert!((v - published).abs() <= 0.0005, "{name} = {v}");
+        assert!(fit["std_errors"][name].as_f64().unwrap() > 0.0);
+    }
+    assert!((fit["log_likelihood"].as_f64().unwrap() + 9582.4).abs() < 0.1);
+}
+
+#[test]
+fn weighted_summary_rows_give_the_raw_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    // Raw rows, and the same customers collapsed to distinct rows with a count.
+    let raw = "frequency,recency,T\n0,0,30\n0,0,30\n0,0,30\n1,5,30\n1,5,30\n2,20,30\n3,28,35\n0,0,35\n5,33,35\n1,1,20\n";
+    let collapsed = "frequency,recency,T,n\n0,0,30,3\n1,5,30,2\n2,20,30,1\n3,28,35,1\n0,0,35,1\n5,33,35,1\n1,1,20,1\n";
+    std::fs::write(dir.path().join("raw.csv"), raw).unwrap();
+    std::fs::write(dir.path().join("collapsed.csv"), collapsed).unwrap();
+    let fit = |file: &str, extra: &[&str]| {
+        let path = dir.path().join(file);
+        let mut args = vec![
+            "fit",
+            "bgnbd",
+            "--summary",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        json_of(&retain(&args))
+    };
+    let (a, b) = (
+        fit("raw.csv", &[]),
+        fit("collapsed.csv", &["--weights-col", "n"]),
+    );
+    assert_eq!(a["n_customers"], b["n_customers"]);
+    for name in ["r", "alpha", "a", "b"] {
+        let (x, y) = (
+            a["params"][name].as_f64().unwrap(),
+            b["params"][name].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            "{name}: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn fit_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.csv");
+    std::fs::write(&path, "frequency,recency,T\n0,0,30\n2,40,30\n").unwrap();
+    let out = retain(&["fit", "bgnbd", "--summary", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("customer row 2: recency must be between 0 and T"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&path, "freq,recency,T\n0,0,30\n").unwrap();
+    let out = retain(&["fit", "bgnbd", "--summary", path.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("no column \"frequency\" (choose one with --frequency-col)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = retain(&["fit", "bgnbd"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("pass --transactions"),
         "{}",
         text(&out.stderr)
     );

@@ -1,0 +1,253 @@
+//! Maximum likelihood for models whose parameters are all positive: L-BFGS (argmin) on the
+//! logarithms of the parameters with the model's analytic gradient, lifetimes' L2 penalizer,
+//! several starting points, and standard errors from the Hessian of the log-likelihood.
+
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use serde::Serialize;
+
+use super::ModelError;
+use crate::linalg::invert;
+
+/// A model's log-likelihood over its data.
+pub(crate) trait Likelihood {
+    /// Parameter names, in order.
+    const NAMES: &'static [&'static str];
+
+    /// The weighted log-likelihood summed over customers, and its gradient with respect to the
+    /// (natural, positive) parameters written into `grad`.
+    fn log_likelihood(&self, params: &[f64], grad: &mut [f64]) -> f64;
+
+    /// Customers (sum of weights).
+    fn customers(&self) -> f64;
+}
+
+/// Options of a fit.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// L2 penalty on the parameters, as lifetimes' `penalizer_coef`: the objective is
+    /// `-LL / customers + penalizer * sum(params^2)`.
+    pub penalizer: f64,
+    pub max_iterations: u64,
+    /// Starting parameters (natural scale); by default a few standard ones are tried.
+    pub start: Option<Vec<f64>>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            penalizer: 0.0,
+            max_iterations: 1000,
+            start: None,
+        }
+    }
+}
+
+/// A fitted model: its parameters, their standard errors, and how the fit went. Serialises to
+/// `{"model","params":{…},"std_errors":{…},"log_likelihood","n_customers","converged","iterations"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fitted<P> {
+    pub model: &'static str,
+    pub params: P,
+    /// From the inverse Hessian of the log-likelihood; `None` where it is singular (a
+    /// parameter the data do not identify).
+    pub std_errors: Option<P>,
+    pub log_likelihood: f64,
+    pub n_customers: f64,
+    pub converged: bool,
+    pub iterations: u64,
+}
+
+/// The optimum in natural parameters.
+pub(crate) struct Optimum {
+    pub params: Vec<f64>,
+    pub std_errors: Option<Vec<f64>>,
+    pub log_likelihood: f64,
+    pub iterations: u64,
+}
+
+/// The objective argmin minimises: mean negative log-likelihood plus penalty, in log parameters.
+struct Objective<'a, L> {
+    model: &'a L,
+    penalizer: f64,
+}
+
+impl<L: Likelihood> Objective<'_, L> {
+    fn evaluate(&self, log_params: &[f64]) -> (f64, Vec<f64>) {
+        let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+        let mut grad = vec![0.0; params.len()];
+        let ll = self.model.log_likelihood(&params, &mut grad);
+        let n = self.model.customers();
+        let penalty: f64 = params.iter().map(|p| p * p).sum::<f64>() * self.penalizer;
+        let cost = -ll / n + penalty;
+        // d/d(log p) = p * d/dp.
+        let grad_log = params
+            .iter()
+            .zip(&grad)
+            .map(|(p, g)| p * (-g / n + 2.0 * self.penalizer * p))
+            .collect();
+        (cost, grad_log)
+    }
+}
+
+impl<L: Likelihood> CostFunction for Objective<'_, L> {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, p: &Self::Param) -> Result<f64, argmin::core::Error> {
+        let (c, _) = self.evaluate(p);
+        // A non-finite cost makes the line search step back instead of failing.
+        Ok(if c.is_finite() { c } else { f64::MAX })
+    }
+}
+
+impl<L: Likelihood> Gradient for Objective<'_, L> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, p: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
+        let (_, g) = self.evaluate(p);
+        Ok(g.into_iter()
+            .map(|v| if v.is_finite() { v } else { 0.0 })
+            .collect())
+    }
+}
+
+/// Largest absolute gradient component (log scale, mean objective) accepted as a maximum.
+const GRADIENT_TOLERANCE: f64 = 1e-5;
+
+/// Fits `model` from each starting point and keeps the best converged optimum.
+pub(crate) fn maximize<L: Likelihood>(
+    model: &L,
+    starts: &[Vec<f64>],
+    options: &FitOptions,
+) -> Result<Optimum, ModelError> {
+    let objective = Objective {
+        model,
+        penalizer: options.penalizer,
+    };
+    let starts: Vec<Vec<f64>> = match &options.start {
+        Some(s) => vec![s.clone()],
+        None => starts.to_vec(),
+    };
+    let mut best: Option<(f64, Vec<f64>, u64)> = None;
+    let mut last_problem = String::from("no starting point");
+    for start in &starts {
+        if start.len() != L::NAMES.len() || start.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(ModelError::InvalidData(format!(
+                "a start needs {} positive values ({})",
+                L::NAMES.len(),
+                L::NAMES.join(", ")
+            )));
+        }
+        let init: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(1e-9)
+            .and_then(|s| s.with_tolerance_cost(1e-14))
+            .expect("valid tolerances");
+        let run = Executor::new(
+            Objective {
+                model,
+                penalizer: options.penalizer,
+            },
+            solver,
+        )
+        .configure(|state| state.param(init).max_iters(options.max_iterations))
+        .run();
+        let result = match run {
+            Ok(r) => r,
+            Err(e) => {
+                last_problem = e.to_string();
+                continue;
+            }
+        };
+        let state = result.state();
+        let Some(param) = state.get_best_param().cloned() else {
+            continue;
+        };
+        let (cost, grad) = objective.evaluate(&param);
+        let grad_max = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        let stopped_well = !matches!(
+            state.get_termination_status(),
+            TerminationStatus::Terminated(TerminationReason::MaxItersReached)
+        );
+        if !(cost.is_finite() && grad_max < GRADIENT_TOLERANCE && stopped_well) {
+            last_problem = format!(
+                "from start {start:?}: stopped after {} iterations with gradient {grad_max:.2e} ({:?})",
+                state.get_iter(),
+                state.get_termination_status()
+            );
+            continue;
+        }
+        if best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
+            best = Some((cost, param, state.get_iter()));
+        }
+    }
+    let Some((_, log_params, iterations)) = best else {
+        return Err(ModelError::NotConverged(last_problem));
+    };
+    let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+    let mut grad = vec![0.0; params.len()];
+    let log_likelihood = model.log_likelihood(&params, &mut grad);
+    Ok(Optimum {
+        std_errors: std_errors(model, &params),
+        params,
+        log_likelihood,
+        iterations,
+    })
+}
+
+/// Standard errors from the observed information: the inverse of minus the Hessian of the
+/// log-likelihood in natural parameters, by central differences of the analytic gradient.
+pub(crate) fn std_errors<L: Likelihood>(model: &L, params: &[f64]) -> Option<Vec<f64>> {
+    let n = params.len();
+    let mut hessian = vec![0.0; n * n];
+    let (mut up, mut down) = (vec![0.0; n], vec![0.0; n]);
+    for j in 0..n {
+        let h = 1e-5 * params[j];
+        let mut p = params.to_vec();
+        p[j] = params[j] + h;
+        model.log_likelihood(&p, &mut up);
+        p[j] = params[j] - h;
+        model.log_likelihood(&p, &mut down);
+        for i in 0..n {
+            hessian[i * n + j] = -(up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let m = 0.5 * (hessian[i * n + j] + hessian[j * n + i]);
+            hessian[i * n + j] = m;
+            hessian[j * n + i] = m;
+        }
+    }
+    let cov = invert(&hessian, n)?;
+    let se: Vec<f64> = (0..n)
+        .map(|i| cov[i * n + i])
+        .map(|v| if v > 0.0 { v.sqrt() } else { f64::NAN })
+        .collect();
+    se.iter().all(|v| v.is_finite()).then_some(se)
+}
+
+/// The largest relative difference between the analytic gradient and central finite
+/// differences of the log-likelihood, for gradient checks in tests.
+#[cfg(test)]
+pub(crate) fn gradient_error<L: Likelihood>(model: &L, params: &[f64]) -> f64 {
+    let n = params.len();
+    let mut analytic = vec![0.0; n];
+    model.log_likelihood(params, &mut analytic);
+    let mut scratch = vec![0.0; n];
+    (0..n)
+        .map(|j| {
+            let h = 1e-6 * params[j];
+            let mut p = params.to_vec();
+            p[j] += h;
+            let up = model.log_likelihood(&p, &mut scratch);
+            p[j] -= 2.0 * h;
+            let down = model.log_likelihood(&p, &mut scratch);
+            let numeric = (up - down) / (2.0 * h);
+            (numeric - analytic[j]).abs() / analytic[j].abs().max(1.0)
+        })
+        .fold(0.0, f64::max)
+}

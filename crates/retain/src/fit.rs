@@ -1,0 +1,264 @@
+//! `retain fit MODEL`: fits a "buy till you die" model by maximum likelihood, from a
+//! transaction log (summarised on the way) or from a summary file, and prints or saves the
+//! fitted parameters with their standard errors.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, ValueEnum};
+use retain_data::datafusion::arrow::array::{Array, AsArray};
+use retain_data::datafusion::arrow::compute::cast;
+use retain_data::datafusion::arrow::datatypes::{DataType, Float64Type};
+use retain_data::{read_customer_table, ColumnKind, CustomerTableOptions, SummaryOptions};
+use retain_models::btyd::gamma_gamma::SpendData;
+use retain_models::btyd::{BgNbd, FitOptions, Fitted, GammaGamma, Named, RfmData};
+use serde::Serialize;
+
+use crate::args::{parse_day, DelimiterArg, PeriodArg, TransactionArgs, UnitArg};
+use crate::fmt::{table, thousands};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    /// BG/NBD (Fader, Hardie & Lee 2005): purchases and dropout of non-contractual customers.
+    Bgnbd,
+    /// Gamma-Gamma: the value of a customer's transactions (repeat customers only).
+    GammaGamma,
+}
+
+/// Where the per-customer summary comes from: a transaction log or a summary file.
+#[derive(Debug, Args)]
+pub struct SummaryInput {
+    #[command(flatten)]
+    pub transactions: TransactionArgs,
+    /// End of the calibration window when summarising transactions (default: the last date).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub calibration_end: Option<i32>,
+    /// Time unit of recency and T when summarising transactions.
+    #[arg(long, value_enum, default_value_t = UnitArg::Weeks)]
+    pub unit: UnitArg,
+    /// A summary file instead of transactions (as written by `retain summarize`, or lifetimes).
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    pub summary: Option<PathBuf>,
+    #[arg(long, value_name = "COL", default_value = "frequency")]
+    pub frequency_col: String,
+    #[arg(long, value_name = "COL", default_value = "recency")]
+    pub recency_col: String,
+    #[arg(long, value_name = "COL", default_value = "T")]
+    pub t_col: String,
+    #[arg(long, value_name = "COL", default_value = "monetary_value")]
+    pub monetary_col: String,
+    /// Column with how many customers each summary row stands for (collapsed rows).
+    #[arg(long, value_name = "COL")]
+    pub weights_col: Option<String>,
+}
+
+/// The columns the models read.
+pub struct SummaryColumns {
+    pub frequency: Vec<f64>,
+    pub recency: Vec<f64>,
+    pub t: Vec<f64>,
+    pub monetary: Option<Vec<f64>>,
+    pub weights: Option<Vec<f64>>,
+}
+
+impl SummaryInput {
+    pub async fn load(&self, need_monetary: bool) -> anyhow::Result<SummaryColumns> {
+        match &self.summary {
+            Some(path) => self.load_file(path, need_monetary),
+            None => {
+                let options = SummaryOptions {
+                    calibration_end: self.calibration_end,
+                    unit: self.unit.into(),
+                    ..Default::default()
+                };
+                let s =
+                    crate::summarize::compute(&self.transactions, PeriodArg::Day, &options).await?;
+                let ints = |name: &str| -> Vec<f64> {
+                    s.column_i64(name)
+                        .map(|c| c.values().iter().map(|&v| v as f64).collect())
+                        .unwrap_or_default()
+                };
+                let floats = |name: &str| s.column_f64(name).map(|c| c.values().to_vec());
+                if need_monetary && floats("monetary_value").is_none() {
+                    bail!("the transactions have no amounts: pass --amount-col (or --quantity-col and --price-col)");
+                }
+                Ok(SummaryColumns {
+                    frequency: ints("frequency"),
+                    recency: floats("recency").unwrap_or_default(),
+                    t: floats("T").unwrap_or_default(),
+                    monetary: floats("monetary_value"),
+                    weights: None,
+                })
+            }
+        }
+    }
+
+    fn load_file(&self, path: &Path, need_monetary: bool) -> anyhow::Result<SummaryColumns> {
+        let options = CustomerTableOptions {
+            id_col: None,
+            delimiter: DelimiterArg::Auto.into(),
+            na_values: vec![],
+            bad_rows: None,
+        };
+        let t = read_customer_table(path, &options)?;
+        let column = |name: &str, flag: &str| -> anyhow::Result<Vec<f64>> {
+            let Some(i) = t.columns.iter().position(|c| c.name == name) else {
+                let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+                bail!(
+                    "{}: no column {name:?} (choose one with --{flag}); the columns are: {}",
+                    path.display(),
+                    names.join(", ")
+                );
+            };
+            let profile = &t.columns[i];
+            if !matches!(profile.kind, ColumnKind::Integer | ColumnKind::Float) {
+                bail!(
+                    "{}: column {name:?} holds {:?} values, expected numbers",
+                    path.display(),
+                    profile.kind
+                );
+            }
+            let values = cast(t.batch.column(i), &DataType::Float64)?;
+            let values = values.as_primitive::<Float64Type>();
+            if let Some(row) = (0..values.len()).find(|&r| values.is_null(r)) {
+                bail!(
+                    "{}: column {name:?} has {} missing values (the first in data row {})",
+                    path.display(),
+                    values.null_count(),
+                    row + 1
+                );
+            }
+            Ok(values.values().to_vec())
+        };
+        Ok(SummaryColumns {
+            frequency: column(&self.frequency_col, "frequency-col")?,
+            recency: column(&self.recency_col, "recency-col")?,
+            t: column(&self.t_col, "t-col")?,
+            monetary: if need_monetary {
+                Some(column(&self.monetary_col, "monetary-col")?)
+            } else {
+                None
+            },
+            weights: self
+                .weights_col
+                .as_deref()
+                .map(|c| column(c, "weights-col"))
+                .transpose()?,
+        })
+    }
+}
+
+/// Arguments of `retain fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    #[arg(value_enum)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub input: SummaryInput,
+    /// L2 penalty on the parameters (lifetimes' penalizer_coef).
+    #[arg(long, default_value_t = 0.0)]
+    pub penalizer: f64,
+    /// Output: a table for people or the JSON object for programs.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Save the fitted model as JSON.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub async fn run(args: FitArgs) -> anyhow::Result<()> {
+    if !(args.penalizer.is_finite() && args.penalizer >= 0.0) {
+        bail!("--penalizer must be >= 0, found {}", args.penalizer);
+    }
+    let options = FitOptions {
+        penalizer: args.penalizer,
+        ..Default::default()
+    };
+    match args.model {
+        ModelArg::Bgnbd => {
+            let c = args.input.load(false).await?;
+            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
+            let fit = BgNbd::fit(&data, &options)?;
+            report(&fit, "BG/NBD", data.len(), &args)
+        }
+        ModelArg::GammaGamma => {
+            let c = args.input.load(true).await?;
+            let monetary = c
+                .monetary
+                .as_deref()
+                .ok_or_else(|| anyhow!("no monetary values"))?;
+            let data =
+                SpendData::from_repeat_customers(&c.frequency, monetary, c.weights.as_deref())?;
+            let fit = GammaGamma::fit(&data, &options)?;
+            report(&fit, "Gamma-Gamma", data.x.len(), &args)
+        }
+    }
+}
+
+fn report<P: Serialize + Named>(
+    fit: &Fitted<P>,
+    title: &str,
+    distinct: usize,
+    args: &FitArgs,
+) -> anyhow::Result<()> {
+    let json = serde_json::to_string(fit)?;
+    if let Some(path) = &args.output {
+        write_atomic(path, json.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("saved the fitted model to {}", path.display());
+    }
+    match args.format {
+        Format::Json => println!("{json}"),
+        Format::Table => {
+            println!(
+                "{title} on {} customers ({} distinct rows): converged in {} iterations\n",
+                thousands(fit.n_customers as u64),
+                thousands(distinct as u64),
+                fit.iterations
+            );
+            let se = fit.std_errors.as_ref().map(|s| s.named());
+            let rows: Vec<Vec<String>> = fit
+                .params
+                .named()
+                .iter()
+                .enumerate()
+                .map(|(i, (name, value))| {
+                    let err = se
+                        .as_ref()
+                        .map_or("-".to_string(), |s| format!("{:.4}", s[i].1));
+                    vec![name.to_string(), format!("{value:.4}"), err]
+                })
+                .collect();
+            print!("{}", table(&["parameter", "estimate", "std. error"], &rows));
+            println!("\n  log-likelihood  {:.2}", fit.log_likelihood);
+            if fit.std_errors.is_none() {
+                println!("  (no standard errors: the Hessian is singular, a parameter is not identified by the data)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes to a temporary file beside `path`, then renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
