@@ -4,3 +4,4 @@
 
 pub mod btyd;
 mod linalg;
+pub mod special;

@@ -54,6 +54,9 @@ pub struct SummaryInput {
 
 /// The columns the models read.
 pub struct SummaryColumns {
+    /// Customer ids, when the input has them (transactions always do; a summary file when it
+    /// has a `customer_id` column).
+    pub ids: Option<Vec<String>>,
     pub frequency: Vec<f64>,
     pub recency: Vec<f64>,
     pub t: Vec<f64>,
@@ -82,7 +85,9 @@ impl SummaryInput {
                 if need_monetary && floats("monetary_value").is_none() {
                     bail!("the transactions have no amounts: pass --amount-col (or --quantity-col and --price-col)");
                 }
+                let ids = s.customer_ids();
                 Ok(SummaryColumns {
+                    ids: Some((0..ids.len()).map(|i| ids.value(i).to_string()).collect()),
                     frequency: ints("frequency"),
                     recency: floats("recency").unwrap_or_default(),
                     t: floats("T").unwrap_or_default(),
@@ -130,7 +135,18 @@ impl SummaryInput {
             }
             Ok(values.values().to_vec())
         };
+        let ids = t
+            .columns
+            .iter()
+            .position(|c| c.name == "customer_id")
+            .map(|i| {
+                let text =
+                    cast(t.batch.column(i), &DataType::Utf8).expect("any column casts to text");
+                let text = text.as_string::<i32>();
+                (0..text.len()).map(|r| text.value(r).to_string()).collect()
+            });
         Ok(SummaryColumns {
+            ids,
             frequency: column(&self.frequency_col, "frequency-col")?,
             recency: column(&self.recency_col, "recency-col")?,
             t: column(&self.t_col, "t-col")?,

@@ -8,6 +8,7 @@ mod demo;
 mod describe;
 mod fit;
 mod fmt;
+mod predict;
 mod progress;
 mod summarize;
 
@@ -32,6 +33,8 @@ enum Command {
     Describe(describe::DescribeArgs),
     /// Fit a "buy till you die" model (BG/NBD, Gamma-Gamma) by maximum likelihood.
     Fit(fit::FitArgs),
+    /// Apply a fitted BG/NBD model: P(alive) and expected purchases per customer.
+    Predict(predict::PredictArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
             Command::Summarize(args) => summarize::run(args).await,
             Command::Describe(args) => describe::run(args),
             Command::Fit(args) => fit::run(args).await,
+            Command::Predict(args) => predict::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

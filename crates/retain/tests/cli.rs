@@ -30,6 +30,7 @@ fn every_subcommand_has_help() {
         vec!["summarize", "--help"],
         vec!["describe", "--help"],
         vec!["fit", "--help"],
+        vec!["predict", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "summarize", "--help"],
     ] {
@@ -321,4 +322,61 @@ fn fit_errors_name_the_problem() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn fit_then_predict_gives_lifetimes_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bgnbd.json");
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let input = [
+        "-t",
+        cdnow.as_str(),
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--calibration-end",
+        "1997-09-30",
+    ];
+    let mut fit = vec!["fit", "bgnbd", "-o", model.to_str().unwrap()];
+    fit.extend_from_slice(&input);
+    assert!(retain(&fit).status.success());
+    let predictions = dir.path().join("p.csv");
+    let mut predict = vec![
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--horizon",
+        "39",
+        "-o",
+        predictions.to_str().unwrap(),
+    ];
+    predict.extend_from_slice(&input);
+    let out = retain(&predict);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = std::fs::read_to_string(&predictions).unwrap();
+    assert_eq!(csv.lines().count(), 2358);
+    // Customer 1 (x = 2, t_x = 30.43, T = 38.86): lifetimes gives 1.2259 purchases, P(alive) 0.7266
+    // (fixtures/bgnbd_lifetimes.csv, at the 2-decimal inputs; ours are the exact ones).
+    let first: Vec<f64> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .skip(4)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        (first[0] - 0.7266).abs() < 1e-3 && (first[1] - 1.2259).abs() < 1e-3,
+        "{first:?}"
+    );
+    let out = retain(&[
+        "predict",
+        "--model",
+        predictions.to_str().unwrap(),
+        "-t",
+        cdnow.as_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a CSV is not a model");
 }
