@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod clv;
 mod demo;
 mod describe;
 mod fit;
@@ -35,6 +36,8 @@ enum Command {
     Fit(fit::FitArgs),
     /// Apply a fitted BG/NBD model: P(alive) and expected purchases per customer.
     Predict(predict::PredictArgs),
+    /// Customer lifetime value from BG/NBD purchases and Gamma-Gamma spend, discounted monthly.
+    Clv(clv::ClvArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Command::Describe(args) => describe::run(args),
             Command::Fit(args) => fit::run(args).await,
             Command::Predict(args) => predict::run(args).await,
+            Command::Clv(args) => clv::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

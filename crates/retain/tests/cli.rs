@@ -31,6 +31,7 @@ fn every_subcommand_has_help() {
         vec!["describe", "--help"],
         vec!["fit", "--help"],
         vec!["predict", "--help"],
+        vec!["clv", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "summarize", "--help"],
     ] {
@@ -379,4 +380,65 @@ fn fit_then_predict_gives_lifetimes_predictions() {
         cdnow.as_str(),
     ]);
     assert_eq!(out.status.code(), Some(2), "a CSV is not a model");
+}
+
+#[test]
+fn clv_values_every_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clv.csv");
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let out = retain(&[
+        "clv",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--amount-col",
+        "5",
+        "--calibration-end",
+        "1997-09-30",
+        "--months",
+        "12",
+        "--discount",
+        "0.01",
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the top five"),
+        "{}",
+        text(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(csv.lines().count(), 2358);
+    // Customer 1: lifetimes gives 36.2716 at the 2-decimal inputs (fixtures/clv_lifetimes.csv).
+    let clv: f64 = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((clv - 36.27).abs() < 0.01, "{clv}");
+    let out = retain(&[
+        "clv",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--no-amount",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no amounts"),
+        "{}",
+        text(&out.stderr)
+    );
 }

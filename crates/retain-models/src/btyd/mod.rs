@@ -6,12 +6,14 @@
 //! results compare one to one.
 
 pub mod bgnbd;
+pub mod clv;
 pub mod gamma_gamma;
 mod mle;
 
 use std::collections::HashMap;
 
 pub use bgnbd::BgNbd;
+pub use clv::{lifetime_value, ClvOptions};
 pub use gamma_gamma::GammaGamma;
 pub use mle::{FitOptions, Fitted};
 

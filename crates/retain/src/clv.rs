@@ -1,0 +1,183 @@
+//! `retain clv`: customer lifetime value. Fits BG/NBD (purchases) and Gamma-Gamma (spend) on the
+//! customers' summaries, then values each customer over a horizon in months with a monthly
+//! discount rate, as lifetimes' `customer_lifetime_value` does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Args;
+use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use retain_data::output::{write_csv, write_table};
+use retain_models::btyd::gamma_gamma::SpendData;
+use retain_models::btyd::{lifetime_value, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData};
+
+use crate::args::UnitArg;
+use crate::fit::SummaryInput;
+use crate::fmt::{money, table, thousands};
+
+/// Arguments of `retain clv`.
+#[derive(Debug, Args)]
+pub struct ClvArgs {
+    #[command(flatten)]
+    pub input: SummaryInput,
+    /// Horizon in months.
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// Monthly discount rate (0.01 = 1% a month).
+    #[arg(long, default_value_t = 0.01)]
+    pub discount: f64,
+    /// Output file (.csv, .parquet, .jsonl). Default: CSV on stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub async fn run(args: ClvArgs) -> anyhow::Result<()> {
+    if !(args.discount.is_finite() && args.discount > -1.0) {
+        bail!(
+            "--discount must be a rate above -1 (0.01 = 1% a month), found {}",
+            args.discount
+        );
+    }
+    let c = args.input.load(true).await?;
+    let monetary = c
+        .monetary
+        .clone()
+        .ok_or_else(|| anyhow!("no monetary values"))?;
+    let weights = c.weights.as_deref();
+    if weights.is_some() {
+        bail!("--weights-col: CLV is per customer, so it needs one row per customer");
+    }
+    let options = FitOptions::default();
+    let purchases = BgNbd::fit(
+        &RfmData::new(&c.frequency, &c.recency, &c.t, None)?,
+        &options,
+    )
+    .context("fitting BG/NBD")?;
+    let spend = GammaGamma::fit(
+        &SpendData::from_repeat_customers(&c.frequency, &monetary, None)?,
+        &options,
+    )
+    .context("fitting Gamma-Gamma")?;
+    let (bg, gg) = (purchases.params, spend.params);
+    if gg.q <= 1.0 {
+        bail!("Gamma-Gamma q = {:.3} <= 1: the population mean spend is infinite, so CLV is undefined", gg.q);
+    }
+    eprintln!(
+        "BG/NBD r={:.4} alpha={:.4} a={:.4} b={:.4} (LL {:.2}); Gamma-Gamma p={:.4} q={:.4} v={:.4} on {} repeat customers",
+        bg.r,
+        bg.alpha,
+        bg.a,
+        bg.b,
+        purchases.log_likelihood,
+        gg.p,
+        gg.q,
+        gg.v,
+        thousands(spend.n_customers as u64)
+    );
+    let units_per_month = match args.input.unit {
+        UnitArg::Weeks => 4.345,
+        UnitArg::Days => 30.0,
+        UnitArg::Months => 1.0,
+    };
+    let clv_options = ClvOptions {
+        months: args.months,
+        monthly_discount: args.discount,
+        units_per_month,
+    };
+    let horizon = f64::from(args.months) * units_per_month;
+    let n = c.frequency.len();
+    let (mut p_alive, mut expected, mut value, mut clv) = (vec![], vec![], vec![], vec![]);
+    for (i, &m) in monetary.iter().enumerate() {
+        let row = (c.frequency[i], c.recency[i], c.t[i], m);
+        p_alive.push(bg.p_alive(row.0, row.1, row.2));
+        expected.push(bg.expected_purchases(horizon, row.0, row.1, row.2)?);
+        value.push(gg.expected_spend(row.0, row.3));
+        clv.push(
+            lifetime_value(&bg, &gg, row, &clv_options)
+                .with_context(|| format!("customer row {}", i + 1))?,
+        );
+    }
+    let ids: Vec<String> = c
+        .ids
+        .clone()
+        .unwrap_or_else(|| (1..=n).map(|i| i.to_string()).collect());
+
+    let mut top: Vec<usize> = (0..n).collect();
+    top.sort_unstable_by(|&a, &b| clv[b].total_cmp(&clv[a]));
+    let rows: Vec<Vec<String>> = top
+        .iter()
+        .take(5)
+        .map(|&i| {
+            vec![
+                ids[i].clone(),
+                c.frequency[i].to_string(),
+                format!("{:.3}", p_alive[i]),
+                money(clv[i]),
+            ]
+        })
+        .collect();
+    eprintln!(
+        "{} customers, {}-month CLV at {}% a month: {} in all, {} on average; the top five:\n{}",
+        thousands(n as u64),
+        args.months,
+        args.discount * 100.0,
+        money(clv.iter().sum()),
+        money(clv.iter().sum::<f64>() / n as f64),
+        table(&["customer", "frequency", "P(alive)", "CLV"], &rows)
+    );
+
+    let f64s = |v: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
+    let schema = Arc::new(Schema::new(
+        [
+            "customer_id",
+            "frequency",
+            "recency",
+            "T",
+            "monetary_value",
+            "p_alive",
+            "expected_purchases",
+            "expected_spend",
+            "clv",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            Field::new(
+                *name,
+                if i == 0 {
+                    DataType::Utf8
+                } else {
+                    DataType::Float64
+                },
+                false,
+            )
+        })
+        .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(ids)),
+            f64s(c.frequency),
+            f64s(c.recency),
+            f64s(c.t),
+            f64s(monetary),
+            f64s(p_alive),
+            f64s(expected),
+            f64s(value),
+            f64s(clv),
+        ],
+    )?;
+    match &args.output {
+        Some(path) if path.as_os_str() != "-" => write_table(&batch, path)?,
+        _ => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_csv(&batch, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
