@@ -99,3 +99,47 @@ async fn gamma_gamma_reproduces_the_published_spend_model() {
     assert!(rounds_to(p.q, 3.74, 2), "q = {}", p.q);
     assert!(rounds_to(p.v, 15.44, 2), "v = {}", p.v);
 }
+
+#[tokio::test]
+async fn calibration_vs_holdout_table_tracks_the_actual_purchases() {
+    let s = cdnow().await;
+    let (f, r, t) = (
+        column(&s, "frequency"),
+        column(&s, "recency"),
+        column(&s, "T"),
+    );
+    let fit = BgNbd::fit(
+        &RfmData::new(&f, &r, &t, None).unwrap(),
+        &FitOptions::default(),
+    )
+    .unwrap();
+    let table = retain_models::btyd::calibration_vs_holdout(
+        &fit.params,
+        (&f, &r, &t),
+        (
+            &column(&s, "frequency_holdout"),
+            &column(&s, "duration_holdout"),
+        ),
+        7,
+    )
+    .unwrap();
+    assert_eq!(table.len(), 8);
+    assert_eq!(table[0].frequency, "0");
+    assert_eq!(table[7].frequency, "7+");
+    assert_eq!(table.iter().map(|g| g.customers).sum::<u64>(), 2357);
+    assert_eq!(
+        table[0].customers, 1411,
+        "customers without repeat purchases"
+    );
+    // Holdout purchases rise with calibration frequency, in the data and in the model, and the
+    // model is within 40% of the actual mean in every group (FHL 2005, figure 4, shows the fit).
+    for pair in table.windows(2) {
+        assert!(
+            pair[1].actual > pair[0].actual && pair[1].predicted > pair[0].predicted,
+            "{table:?}"
+        );
+    }
+    for g in &table {
+        assert!((g.predicted - g.actual).abs() <= 0.4 * g.actual, "{g:?}");
+    }
+}

@@ -8,6 +8,12 @@ use retain_data::dates::{days_from_civil, format_day, TimeUnit};
 use retain_data::output::write_table;
 use retain_data::{summarize, AmountSpec, ReadOptions, SummaryOptions, TransactionColumns};
 
+use retain_models::btyd::gamma_gamma::SpendData;
+use retain_models::btyd::{
+    calibration_vs_holdout, lifetime_value, BgNbd, ClvOptions, FitOptions, GammaGamma, Named,
+    RfmData,
+};
+
 use crate::fmt::{money, percent, table, thousands};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
@@ -142,8 +148,161 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             &head
         )
     );
+    let btyd = btyd_section(&summary, &args.out)?;
     println!("\noutputs in {}/:", args.out.display());
     println!("  {}  the bundled transactions", data.display());
     println!("  {}  the per-customer summary", summary_path.display());
+    for (path, what) in btyd {
+        println!("  {}  {what}", path.display());
+    }
     Ok(())
+}
+
+/// BG/NBD and Gamma-Gamma on the calibration summary: the fits, the holdout check, and the
+/// customers worth most over the next year.
+fn btyd_section(
+    summary: &retain_data::Summary,
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+    let column = |name: &str| -> Vec<f64> {
+        match summary.column_f64(name) {
+            Some(c) => c.values().to_vec(),
+            None => summary
+                .column_i64(name)
+                .expect("summary column")
+                .values()
+                .iter()
+                .map(|&v| v as f64)
+                .collect(),
+        }
+    };
+    let (f, r, t, m) = (
+        column("frequency"),
+        column("recency"),
+        column("T"),
+        column("monetary_value"),
+    );
+    let options = FitOptions::default();
+    let purchases = BgNbd::fit(&RfmData::new(&f, &r, &t, None)?, &options)?;
+    let spend = GammaGamma::fit(&SpendData::from_repeat_customers(&f, &m, None)?, &options)?;
+    let (bg, gg) = (purchases.params, spend.params);
+
+    println!("\nBG/NBD (purchases; Fader, Hardie & Lee 2005 publish r 0.243, alpha 4.414, a 0.793, b 2.426) and");
+    println!("Gamma-Gamma (spend; published p 6.25, q 3.74, v 15.44):");
+    let mut rows = vec![];
+    for (model, named, errors) in [
+        (
+            "BG/NBD",
+            bg.named(),
+            purchases.std_errors.map(|e| e.named()),
+        ),
+        (
+            "Gamma-Gamma",
+            gg.named(),
+            spend.std_errors.map(|e| e.named()),
+        ),
+    ] {
+        for (i, (name, value)) in named.iter().enumerate() {
+            let se = errors
+                .as_ref()
+                .map_or("-".to_string(), |e| format!("{:.4}", e[i].1));
+            rows.push(vec![
+                model.to_string(),
+                name.to_string(),
+                format!("{value:.4}"),
+                se,
+            ]);
+        }
+    }
+    print!(
+        "{}",
+        table(&["model", "parameter", "estimate", "std. error"], &rows)
+    );
+    println!(
+        "  log-likelihood: BG/NBD {:.2}, Gamma-Gamma {:.2}",
+        purchases.log_likelihood, spend.log_likelihood
+    );
+
+    let holdout = calibration_vs_holdout(
+        &bg,
+        (&f, &r, &t),
+        (&column("frequency_holdout"), &column("duration_holdout")),
+        7,
+    )?;
+    println!("\nholdout check: mean purchases in the 39 holdout weeks by calibration purchases:");
+    let rows: Vec<Vec<String>> = holdout
+        .iter()
+        .map(|g| {
+            vec![
+                g.frequency.clone(),
+                thousands(g.customers),
+                format!("{:.2}", g.actual),
+                format!("{:.2}", g.predicted),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["repeat purchases", "customers", "actual", "BG/NBD"],
+            &rows
+        )
+    );
+
+    let clv_options = ClvOptions {
+        months: 12,
+        monthly_discount: 0.01,
+        units_per_month: 4.345,
+    };
+    let ids = summary.customer_ids();
+    let mut clv = Vec::with_capacity(f.len());
+    for i in 0..f.len() {
+        clv.push(lifetime_value(
+            &bg,
+            &gg,
+            (f[i], r[i], t[i], m[i]),
+            &clv_options,
+        )?);
+    }
+    let mut order: Vec<usize> = (0..f.len()).collect();
+    order.sort_unstable_by(|&a, &b| clv[b].total_cmp(&clv[a]));
+    println!(
+        "\ncustomer lifetime value, next 12 months at 1% a month: {} in all; the ten most valuable:",
+        money(clv.iter().sum())
+    );
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .take(10)
+        .map(|&i| {
+            vec![
+                ids.value(i).to_string(),
+                f[i].to_string(),
+                format!("{:.2}", m[i]),
+                format!("{:.3}", bg.p_alive(f[i], r[i], t[i])),
+                money(clv[i]),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "customer",
+                "repeat purchases",
+                "mean spend",
+                "P(alive)",
+                "CLV ($)"
+            ],
+            &rows
+        )
+    );
+
+    let bg_path = out.join("bgnbd.json");
+    let gg_path = out.join("gamma_gamma.json");
+    std::fs::write(&bg_path, serde_json::to_string_pretty(&purchases)?)?;
+    std::fs::write(&gg_path, serde_json::to_string_pretty(&spend)?)?;
+    Ok(vec![
+        (bg_path, "the fitted BG/NBD model (retain predict --model)"),
+        (gg_path, "the fitted Gamma-Gamma model"),
+    ])
 }

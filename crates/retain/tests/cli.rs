@@ -176,6 +176,21 @@ fn demo_runs_on_the_bundled_data() {
     assert!(stdout.contains("244,091.94"), "{stdout}");
     let summary = std::fs::read_to_string(out_dir.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 2358);
+    // The BTYD part: the published BG/NBD fit, the holdout check, CLV.
+    let r = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("BG/NBD") && l.split_whitespace().nth(1) == Some("r"))
+        .unwrap();
+    assert!(r.contains("0.2426"), "{r}");
+    assert!(
+        stdout.contains("holdout check") && stdout.contains("7+"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the ten most valuable"), "{stdout}");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("bgnbd.json")).unwrap())
+            .unwrap();
+    assert_eq!(model["model"], "bgnbd");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod bgnbd;
 pub mod clv;
+pub mod diagnostics;
 pub mod gamma_gamma;
 mod mle;
 
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 
 pub use bgnbd::BgNbd;
 pub use clv::{lifetime_value, ClvOptions};
+pub use diagnostics::{calibration_vs_holdout, HoldoutGroup};
 pub use gamma_gamma::GammaGamma;
 pub use mle::{FitOptions, Fitted};
 
