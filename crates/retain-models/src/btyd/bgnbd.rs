@@ -141,12 +141,29 @@ impl Likelihood for Data<'_> {
         let d = self.0;
         let (ln_alpha, lg_r, dg_r) = (alpha.ln(), ln_gamma(r), digamma(r));
         let (lg_ab, lg_b, dg_ab, dg_b) = (ln_gamma(a + b), ln_gamma(b), digamma(a + b), digamma(b));
+        // The gamma-function terms depend on x alone: once per distinct x.
+        let per_x: Vec<[f64; 6]> = d
+            .distinct_x
+            .values
+            .iter()
+            .map(|&x| {
+                [
+                    ln_gamma(r + x),
+                    digamma(r + x),
+                    ln_gamma(b + x),
+                    digamma(b + x),
+                    ln_gamma(a + b + x),
+                    digamma(a + b + x),
+                ]
+            })
+            .collect();
         let mut total = 0.0;
         grad.fill(0.0);
         for i in 0..d.len() {
             let (x, tx, t, w) = (d.x[i], d.t_x[i], d.t[i], d.weight[i]);
-            let a1 = ln_gamma(r + x) - lg_r + r * ln_alpha;
-            let a2 = lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x);
+            let [lg_rx, dg_rx, lg_bx, dg_bx, lg_abx, dg_abx] = per_x[d.distinct_x.slot[i] as usize];
+            let a1 = lg_rx - lg_r + r * ln_alpha;
+            let a2 = lg_ab + lg_bx - lg_b - lg_abx;
             let ln_at = (alpha + t).ln();
             let a3 = -(r + x) * ln_at;
             // Shares of the two likelihood terms: p3 for "alive at T", p4 for "died after t_x".
@@ -165,14 +182,12 @@ impl Likelihood for Data<'_> {
                 (a1 + a2 + a3, 1.0, 0.0, 0.0)
             };
             total += w * ll;
-            let dg_rx = digamma(r + x);
-            let dg_abx = digamma(a + b + x);
             grad[0] += w * (dg_rx - dg_r + ln_alpha - p3 * ln_at - p4 * ln_atx);
             let d_alpha_4 = if x > 0.0 { (r + x) / (alpha + tx) } else { 0.0 };
             grad[1] += w * (r / alpha - p3 * (r + x) / (alpha + t) - p4 * d_alpha_4);
             grad[2] += w * (dg_ab - dg_abx + p4 / a);
             let d_b_4 = if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 };
-            grad[3] += w * (dg_ab + digamma(b + x) - dg_b - dg_abx - p4 * d_b_4);
+            grad[3] += w * (dg_ab + dg_bx - dg_b - dg_abx - p4 * d_b_4);
         }
         total
     }

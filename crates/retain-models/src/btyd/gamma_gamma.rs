@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{maximize, Likelihood};
-use super::{FitOptions, Fitted, ModelError};
+use super::{DistinctX, FitOptions, Fitted, ModelError};
 
 /// Gamma-Gamma parameters (`v` is the papers' γ; lifetimes also calls it v).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,7 @@ pub struct SpendData {
     pub x: Vec<f64>,
     pub m: Vec<f64>,
     pub weight: Vec<f64>,
+    distinct_x: DistinctX,
 }
 
 impl SpendData {
@@ -50,6 +51,7 @@ impl SpendData {
             x: vec![],
             m: vec![],
             weight: vec![],
+            distinct_x: DistinctX::default(),
         };
         for (row, (&x, &m)) in frequency.iter().zip(monetary).enumerate() {
             let w = weights.map_or(1.0, |w| w[row]);
@@ -88,6 +90,7 @@ impl SpendData {
                 "no repeat customers: the Gamma-Gamma model needs some".into(),
             ));
         }
+        d.distinct_x = DistinctX::of(&d.x);
         Ok(d)
     }
 
@@ -153,19 +156,30 @@ impl Likelihood for Data<'_> {
         let (p, q, v) = (params[0], params[1], params[2]);
         let (lg_q, dg_q, ln_v) = (ln_gamma(q), digamma(q), v.ln());
         let d = self.0;
+        // The gamma-function terms depend on x alone: once per distinct x.
+        let per_x: Vec<[f64; 4]> = d
+            .distinct_x
+            .values
+            .iter()
+            .map(|&x| {
+                [
+                    ln_gamma(p * x + q),
+                    digamma(p * x + q),
+                    ln_gamma(p * x),
+                    digamma(p * x),
+                ]
+            })
+            .collect();
         grad.fill(0.0);
         let mut total = 0.0;
         for i in 0..d.x.len() {
             let (x, m, w) = (d.x[i], d.m[i], d.weight[i]);
+            let [lg_pxq, dg_pxq, lg_px, dg_px] = per_x[d.distinct_x.slot[i] as usize];
             let (px, ln_m, ln_x, ln_xmv) = (p * x, m.ln(), x.ln(), (x * m + v).ln());
             total += w
-                * (ln_gamma(px + q) - ln_gamma(px) - lg_q
-                    + q * ln_v
-                    + (px - 1.0) * ln_m
-                    + px * ln_x
+                * (lg_pxq - lg_px - lg_q + q * ln_v + (px - 1.0) * ln_m + px * ln_x
                     - (px + q) * ln_xmv);
-            let dg_pxq = digamma(px + q);
-            grad[0] += w * x * (dg_pxq - digamma(px) + ln_m + ln_x - ln_xmv);
+            grad[0] += w * x * (dg_pxq - dg_px + ln_m + ln_x - ln_xmv);
             grad[1] += w * (dg_pxq - dg_q + ln_v - ln_xmv);
             grad[2] += w * (q / v - (px + q) / (x * m + v));
         }

@@ -117,7 +117,7 @@ impl<L: Likelihood> Gradient for Objective<'_, L> {
 /// Largest absolute gradient component (log scale, mean objective) accepted as a maximum.
 const GRADIENT_TOLERANCE: f64 = 1e-5;
 
-/// Fits `model` from each starting point and keeps the best converged optimum.
+/// Fits `model` from the first starting point, and from the next ones only while none converged.
 pub(crate) fn maximize<L: Likelihood>(
     model: &L,
     starts: &[Vec<f64>],
@@ -180,9 +180,9 @@ pub(crate) fn maximize<L: Likelihood>(
             );
             continue;
         }
-        if best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
-            best = Some((cost, param, state.get_iter()));
-        }
+        // The first start that converges wins (lifetimes tries one); the others are fallbacks.
+        best = Some((cost, param, state.get_iter()));
+        break;
     }
     let Some((_, log_params, iterations)) = best else {
         return Err(ModelError::NotConverged(last_problem));

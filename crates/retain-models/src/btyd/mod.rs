@@ -64,6 +64,31 @@ pub struct RfmData {
     /// Time since the first purchase to the end of calibration (T).
     pub t: Vec<f64>,
     pub weight: Vec<f64>,
+    /// The distinct frequencies, and each row's index into them: the likelihoods' gamma-function
+    /// terms depend on x alone, so they are computed once per distinct x.
+    pub(crate) distinct_x: DistinctX,
+}
+
+/// Distinct values of a whole-number column and each row's slot among them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct DistinctX {
+    pub values: Vec<f64>,
+    pub slot: Vec<u32>,
+}
+
+impl DistinctX {
+    pub(crate) fn of(x: &[f64]) -> DistinctX {
+        let mut index: HashMap<u64, u32> = HashMap::new();
+        let mut d = DistinctX::default();
+        for &v in x {
+            let slot = *index.entry(v.to_bits()).or_insert_with(|| {
+                d.values.push(v);
+                (d.values.len() - 1) as u32
+            });
+            d.slot.push(slot);
+        }
+        d
+    }
 }
 
 impl RfmData {
@@ -89,6 +114,7 @@ impl RfmData {
             t_x: vec![],
             t: vec![],
             weight: vec![],
+            distinct_x: DistinctX::default(),
         };
         for row in 0..n {
             let (x, tx, tt) = (frequency[row], recency[row], t[row]);
@@ -134,6 +160,7 @@ impl RfmData {
         if data.x.is_empty() {
             return Err(ModelError::InvalidData("every weight is 0".into()));
         }
+        data.distinct_x = DistinctX::of(&data.x);
         Ok(data)
     }
 
