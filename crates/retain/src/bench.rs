@@ -9,6 +9,16 @@ use crate::summarize::SummarizeArgs;
 pub enum BenchCommand {
     /// Time `retain summarize` on a log (same flags), without writing the result.
     Summarize(BenchSummarizeArgs),
+    /// Time the BG/NBD fit, the Gamma-Gamma fit and scoring every customer (expected purchases
+    /// over 39 weeks, P(alive), 12-month CLV at 1% a month) on a summary (same input flags as
+    /// `retain fit`).
+    Btyd(BenchBtydArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBtydArgs {
+    #[command(flatten)]
+    pub input: crate::fit::SummaryInput,
 }
 
 #[derive(Debug, Args)]
@@ -28,8 +38,75 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// One JSON line per stage, like the Python peers' output.
+fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Value) {
+    let mut line = serde_json::json!({
+        "tool": "retain",
+        "stage": stage,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "customers": customers,
+        "peak_rss_mib": peak_rss_mib().map(|m| m.round()),
+    });
+    if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+        line.extend(extra.clone());
+    }
+    println!("{line}");
+}
+
+async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
+    use retain_models::btyd::gamma_gamma::SpendData;
+    use retain_models::btyd::{lifetime_value, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData};
+    use std::time::Instant;
+    let c = args.input.load(true).await?;
+    let m = c.monetary.clone().unwrap_or_default();
+    let n = c.frequency.len();
+    let options = FitOptions::default();
+
+    let start = Instant::now();
+    let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
+    let bg = BgNbd::fit(&data, &options)?;
+    stage_line(
+        "fit_bgnbd",
+        start.elapsed().as_secs_f64(),
+        n,
+        serde_json::json!({"params": bg.params, "distinct_rows": data.len()}),
+    );
+
+    let start = Instant::now();
+    let spend = SpendData::from_repeat_customers(&c.frequency, &m, c.weights.as_deref())?;
+    let gg = GammaGamma::fit(&spend, &options)?;
+    stage_line(
+        "fit_gg",
+        start.elapsed().as_secs_f64(),
+        n,
+        serde_json::json!({"params": gg.params}),
+    );
+
+    let start = Instant::now();
+    let clv_options = ClvOptions {
+        months: 12,
+        monthly_discount: 0.01,
+        units_per_month: 4.345,
+    };
+    let (mut expected, mut alive, mut clv) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let row = (c.frequency[i], c.recency[i], c.t[i], m[i]);
+        expected += bg.params.expected_purchases(39.0, row.0, row.1, row.2)?;
+        alive += bg.params.p_alive(row.0, row.1, row.2);
+        clv += lifetime_value(&bg.params, &gg.params, row, &clv_options)?;
+    }
+    stage_line(
+        "score",
+        start.elapsed().as_secs_f64(),
+        n,
+        serde_json::json!({"expected": expected, "p_alive": alive / n as f64, "clv": clv}),
+    );
+    Ok(())
+}
+
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Btyd(args) => bench_btyd(args).await,
         BenchCommand::Summarize(args) => {
             let options = args.summarize.options();
             for run in 0..args.repeat {

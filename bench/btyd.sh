@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# retain vs lifetimes on the same per-customer summary: BG/NBD fit, Gamma-Gamma fit, scoring
+# every customer. Env: PY (python with lifetimes), DATA, CUSTOMERS (default 1000000), SEED (7).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(dirname "$HERE")"
+PY="${PY:-/tmp/peers-venv/bin/python}"; DATA="${DATA:-/tmp/bench-data}"
+CUSTOMERS="${CUSTOMERS:-1000000}"; SEED="${SEED:-7}"
+mkdir -p "$DATA"
+csv="$DATA/clv_${CUSTOMERS}_s${SEED}.csv"; summary="$DATA/summary_${CUSTOMERS}_s${SEED}.csv"
+[ -s "$csv" ] || "$PY" "$HERE/gen_transactions.py" --customers "$CUSTOMERS" --seed "$SEED" --out "$csv"
+(cd "$ROOT" && cargo build --release --quiet)
+RETAIN="$ROOT/target/release/retain"
+"$RETAIN" summarize -t "$csv" --calibration-end 1997-09-30 --observation-end 1998-06-30 -o "$summary"
+"$RETAIN" bench btyd --summary "$summary" | tee "$DATA/btyd_retain.jsonl"
+"$PY" "$HERE/btyd_peers.py" "$summary" | tee "$DATA/btyd_lifetimes.jsonl"
+"$PY" - "$DATA/btyd_retain.jsonl" "$DATA/btyd_lifetimes.jsonl" <<'PY'
+import json, sys
+ours = {j["stage"]: j for j in map(json.loads, open(sys.argv[1]))}
+theirs = {j["stage"]: j for j in map(json.loads, open(sys.argv[2]))}
+for stage in ["fit_bgnbd", "fit_gg", "score"]:
+    a, b = ours[stage]["seconds"], theirs[stage]["seconds"]
+    print(f"{stage:10s} retain {a:8.3f} s   lifetimes {b:8.3f} s   lifetimes / retain = {b / max(a, 1e-9):7.1f}x")
+PY
