@@ -89,8 +89,8 @@ async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
         units_per_month: 4.345,
     };
     let (mut expected, mut alive, mut clv) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        let row = (c.frequency[i], c.recency[i], c.t[i], m[i]);
+    for (i, &spent) in m.iter().enumerate() {
+        let row = (c.frequency[i], c.recency[i], c.t[i], spent);
         expected += bg.params.expected_purchases(39.0, row.0, row.1, row.2)?;
         alive += bg.params.p_alive(row.0, row.1, row.2);
         clv += lifetime_value(&bg.params, &gg.params, row, &clv_options)?;
