@@ -55,7 +55,9 @@ fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Va
 
 async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
     use retain_models::btyd::gamma_gamma::SpendData;
-    use retain_models::btyd::{lifetime_value, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData};
+    use retain_models::btyd::{
+        score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData,
+    };
     use std::time::Instant;
     let c = args.input.load(true).await?;
     let m = c.monetary.clone().unwrap_or_default();
@@ -88,13 +90,15 @@ async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
         monthly_discount: 0.01,
         units_per_month: 4.345,
     };
-    let (mut expected, mut alive, mut clv) = (0.0, 0.0, 0.0);
-    for (i, &spent) in m.iter().enumerate() {
-        let row = (c.frequency[i], c.recency[i], c.t[i], spent);
-        expected += bg.params.expected_purchases(39.0, row.0, row.1, row.2)?;
-        alive += bg.params.p_alive(row.0, row.1, row.2);
-        clv += lifetime_value(&bg.params, &gg.params, row, &clv_options)?;
-    }
+    let scores = score_customers(
+        &bg.params,
+        (&c.frequency, &c.recency, &c.t),
+        39.0,
+        Some((&gg.params, &m, &clv_options)),
+    )?;
+    let expected: f64 = scores.expected_purchases.iter().sum();
+    let alive: f64 = scores.p_alive.iter().sum();
+    let clv: f64 = scores.clv.unwrap_or_default().iter().sum();
     stage_line(
         "score",
         start.elapsed().as_secs_f64(),

@@ -11,7 +11,7 @@ use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch,
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_data::output::{write_csv, write_table};
 use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{lifetime_value, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData};
+use retain_models::btyd::{score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData};
 
 use crate::args::UnitArg;
 use crate::fit::SummaryInput;
@@ -88,17 +88,17 @@ pub async fn run(args: ClvArgs) -> anyhow::Result<()> {
     };
     let horizon = f64::from(args.months) * units_per_month;
     let n = c.frequency.len();
-    let (mut p_alive, mut expected, mut value, mut clv) = (vec![], vec![], vec![], vec![]);
-    for (i, &m) in monetary.iter().enumerate() {
-        let row = (c.frequency[i], c.recency[i], c.t[i], m);
-        p_alive.push(bg.p_alive(row.0, row.1, row.2));
-        expected.push(bg.expected_purchases(horizon, row.0, row.1, row.2)?);
-        value.push(gg.expected_spend(row.0, row.3));
-        clv.push(
-            lifetime_value(&bg, &gg, row, &clv_options)
-                .with_context(|| format!("customer row {}", i + 1))?,
-        );
-    }
+    let scores = score_customers(
+        &bg,
+        (&c.frequency, &c.recency, &c.t),
+        horizon,
+        Some((&gg, &monetary, &clv_options)),
+    )?;
+    let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
+    let (value, clv) = (
+        scores.expected_spend.unwrap_or_default(),
+        scores.clv.unwrap_or_default(),
+    );
     let ids: Vec<String> = c
         .ids
         .clone()

@@ -10,7 +10,7 @@ use retain_data::{summarize, AmountSpec, ReadOptions, SummaryOptions, Transactio
 
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
-    calibration_vs_holdout, lifetime_value, BgNbd, ClvOptions, FitOptions, GammaGamma, Named,
+    calibration_vs_holdout, score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, Named,
     RfmData,
 };
 
@@ -255,15 +255,8 @@ fn btyd_section(
         units_per_month: 4.345,
     };
     let ids = summary.customer_ids();
-    let mut clv = Vec::with_capacity(f.len());
-    for i in 0..f.len() {
-        clv.push(lifetime_value(
-            &bg,
-            &gg,
-            (f[i], r[i], t[i], m[i]),
-            &clv_options,
-        )?);
-    }
+    let scores = score_customers(&bg, (&f, &r, &t), 39.0, Some((&gg, &m, &clv_options)))?;
+    let clv = scores.clv.unwrap_or_default();
     let mut order: Vec<usize> = (0..f.len()).collect();
     order.sort_unstable_by(|&a, &b| clv[b].total_cmp(&clv[a]));
     println!(
@@ -278,7 +271,7 @@ fn btyd_section(
                 ids.value(i).to_string(),
                 f[i].to_string(),
                 format!("{:.2}", m[i]),
-                format!("{:.3}", bg.p_alive(f[i], r[i], t[i])),
+                format!("{:.3}", scores.p_alive[i]),
                 money(clv[i]),
             ]
         })

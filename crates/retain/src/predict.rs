@@ -9,7 +9,7 @@ use clap::Args;
 use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_data::output::{write_csv, write_table};
-use retain_models::btyd::BgNbd;
+use retain_models::btyd::{score_customers, BgNbd};
 
 use crate::fit::SummaryInput;
 use crate::fmt::thousands;
@@ -53,17 +53,8 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     }
     let c = args.input.load(false).await?;
     let n = c.frequency.len();
-    let mut p_alive = Vec::with_capacity(n);
-    let mut expected = Vec::with_capacity(n);
-    for i in 0..n {
-        let (x, tx, t) = (c.frequency[i], c.recency[i], c.t[i]);
-        p_alive.push(model.p_alive(x, tx, t));
-        expected.push(
-            model
-                .expected_purchases(args.horizon, x, tx, t)
-                .with_context(|| format!("customer row {}", i + 1))?,
-        );
-    }
+    let scores = score_customers(&model, (&c.frequency, &c.recency, &c.t), args.horizon, None)?;
+    let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
     let ids: Vec<String> = c
         .ids
         .unwrap_or_else(|| (1..=n).map(|i| i.to_string()).collect());

@@ -1,6 +1,10 @@
 //! Customer lifetime value as lifetimes defines it (`customer_lifetime_value`): month by month,
 //! the purchases BG/NBD expects in that month times the spend Gamma-Gamma expects per purchase,
-//! discounted at a monthly rate, summed over the horizon.
+//! discounted at a monthly rate, summed over the horizon. The spend per purchase does not
+//! change over the months, so CLV = expected spend × discounted expected purchases, and the
+//! second factor depends on the purchase history alone.
+
+use std::collections::HashMap;
 
 use super::{BgNbd, GammaGamma, ModelError};
 
@@ -15,6 +19,26 @@ pub struct ClvOptions {
     pub units_per_month: f64,
 }
 
+/// Σ over months of the purchases expected in the month, discounted to today.
+pub fn discounted_purchases(
+    purchases: &BgNbd,
+    (x, t_x, big_t): (f64, f64, f64),
+    options: &ClvOptions,
+) -> Result<f64, ModelError> {
+    let (mut total, mut before) = (0.0, 0.0);
+    for month in 1..=options.months {
+        let cumulative = purchases.expected_purchases(
+            f64::from(month) * options.units_per_month,
+            x,
+            t_x,
+            big_t,
+        )?;
+        total += (cumulative - before) / (1.0 + options.monthly_discount).powi(month as i32);
+        before = cumulative;
+    }
+    Ok(total)
+}
+
 /// The CLV of a customer with x repeat purchases (the last at t_x, observed for T) of mean
 /// value m.
 pub fn lifetime_value(
@@ -23,19 +47,69 @@ pub fn lifetime_value(
     (x, t_x, big_t, m): (f64, f64, f64, f64),
     options: &ClvOptions,
 ) -> Result<f64, ModelError> {
-    let value = spend.expected_spend(x, m);
-    let (mut clv, mut before) = (0.0, 0.0);
-    for month in 1..=options.months {
-        let cumulative = purchases.expected_purchases(
-            f64::from(month) * options.units_per_month,
-            x,
-            t_x,
-            big_t,
-        )?;
-        clv += value * (cumulative - before) / (1.0 + options.monthly_discount).powi(month as i32);
-        before = cumulative;
+    Ok(spend.expected_spend(x, m) * discounted_purchases(purchases, (x, t_x, big_t), options)?)
+}
+
+/// Per-customer scores of a fitted BG/NBD (and, for CLV, Gamma-Gamma) model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    pub p_alive: Vec<f64>,
+    /// Expected purchases over the horizon.
+    pub expected_purchases: Vec<f64>,
+    /// Expected spend per purchase and CLV, when a spend model and monetary values are given.
+    pub expected_spend: Option<Vec<f64>>,
+    pub clv: Option<Vec<f64>>,
+}
+
+/// Scores every customer. Customers with the same (frequency, recency, T) share their purchase
+/// scores, which are computed once per distinct history (a 1M-customer summary has ~100k).
+pub fn score_customers(
+    purchases: &BgNbd,
+    (frequency, recency, t): (&[f64], &[f64], &[f64]),
+    horizon: f64,
+    value: Option<(&GammaGamma, &[f64], &ClvOptions)>,
+) -> Result<Scores, ModelError> {
+    let n = frequency.len();
+    let mut slot_of: HashMap<(u64, u64, u64), usize> = HashMap::new();
+    let mut distinct: Vec<(f64, f64, f64)> = Vec::new();
+    let slots: Vec<usize> = (0..n)
+        .map(|i| {
+            let key = (frequency[i].to_bits(), recency[i].to_bits(), t[i].to_bits());
+            *slot_of.entry(key).or_insert_with(|| {
+                distinct.push((frequency[i], recency[i], t[i]));
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let mut alive = Vec::with_capacity(distinct.len());
+    let mut expected = Vec::with_capacity(distinct.len());
+    let mut discounted = Vec::with_capacity(if value.is_some() { distinct.len() } else { 0 });
+    for &(x, tx, big_t) in &distinct {
+        alive.push(purchases.p_alive(x, tx, big_t));
+        expected.push(purchases.expected_purchases(horizon, x, tx, big_t)?);
+        if let Some((_, _, options)) = value {
+            discounted.push(discounted_purchases(purchases, (x, tx, big_t), options)?);
+        }
     }
-    Ok(clv)
+    let mut scores = Scores {
+        p_alive: slots.iter().map(|&s| alive[s]).collect(),
+        expected_purchases: slots.iter().map(|&s| expected[s]).collect(),
+        ..Default::default()
+    };
+    if let Some((spend, monetary, _)) = value {
+        let per_purchase: Vec<f64> = (0..n)
+            .map(|i| spend.expected_spend(frequency[i], monetary[i]))
+            .collect();
+        scores.clv = Some(
+            slots
+                .iter()
+                .zip(&per_purchase)
+                .map(|(&s, v)| v * discounted[s])
+                .collect(),
+        );
+        scores.expected_spend = Some(per_purchase);
+    }
+    Ok(scores)
 }
 
 #[cfg(test)]
@@ -67,7 +141,7 @@ mod tests {
             units_per_month: 4.345,
         };
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
-        let mut n = 0;
+        let (mut f, mut r, mut t, mut m, mut want) = (vec![], vec![], vec![], vec![], vec![]);
         for line in include_str!("../../fixtures/clv_lifetimes.csv")
             .lines()
             .skip(1)
@@ -83,8 +157,25 @@ mod tests {
                 close(lifetime_value(&bg, &gg, row, &quarter).unwrap(), v[6]),
                 "3 months {line}"
             );
-            n += 1;
+            // Twice each, so that scoring shares the distinct histories.
+            for _ in 0..2 {
+                f.push(v[0]);
+                r.push(v[1]);
+                t.push(v[2]);
+                m.push(v[3]);
+                want.push(v[5]);
+            }
         }
-        assert_eq!(n, 7);
+        assert_eq!(want.len(), 14);
+        let scores = score_customers(&bg, (&f, &r, &t), 39.0, Some((&gg, &m, &year))).unwrap();
+        for (i, w) in want.iter().enumerate() {
+            assert!(
+                close(scores.clv.as_ref().unwrap()[i], *w),
+                "scored CLV of row {i}"
+            );
+            let e = bg.expected_purchases(39.0, f[i], r[i], t[i]).unwrap();
+            assert_eq!(scores.expected_purchases[i], e);
+            assert_eq!(scores.p_alive[i], bg.p_alive(f[i], r[i], t[i]));
+        }
     }
 }

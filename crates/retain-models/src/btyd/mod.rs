@@ -14,7 +14,7 @@ mod mle;
 use std::collections::HashMap;
 
 pub use bgnbd::BgNbd;
-pub use clv::{lifetime_value, ClvOptions};
+pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores};
 pub use diagnostics::{calibration_vs_holdout, HoldoutGroup};
 pub use gamma_gamma::GammaGamma;
 pub use mle::{FitOptions, Fitted};
