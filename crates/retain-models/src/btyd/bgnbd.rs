@@ -157,6 +157,16 @@ impl Likelihood for Data<'_> {
                 ]
             })
             .collect();
+        let ln_alpha_plus = |values: &[f64]| {
+            values
+                .iter()
+                .map(|v| (alpha + v).ln())
+                .collect::<Vec<f64>>()
+        };
+        let (ln_at_of, ln_atx_of) = (
+            ln_alpha_plus(&d.distinct_t.values),
+            ln_alpha_plus(&d.distinct_t_x.values),
+        );
         let mut total = 0.0;
         grad.fill(0.0);
         for i in 0..d.len() {
@@ -164,11 +174,11 @@ impl Likelihood for Data<'_> {
             let [lg_rx, dg_rx, lg_bx, dg_bx, lg_abx, dg_abx] = per_x[d.distinct_x.slot[i] as usize];
             let a1 = lg_rx - lg_r + r * ln_alpha;
             let a2 = lg_ab + lg_bx - lg_b - lg_abx;
-            let ln_at = (alpha + t).ln();
+            let ln_at = ln_at_of[d.distinct_t.slot[i] as usize];
             let a3 = -(r + x) * ln_at;
             // Shares of the two likelihood terms: p3 for "alive at T", p4 for "died after t_x".
             let (ll, p3, p4, ln_atx) = if x > 0.0 {
-                let ln_atx = (alpha + tx).ln();
+                let ln_atx = ln_atx_of[d.distinct_t_x.slot[i] as usize];
                 let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * ln_atx;
                 let m = a3.max(a4);
                 let (e3, e4) = ((a3 - m).exp(), (a4 - m).exp());

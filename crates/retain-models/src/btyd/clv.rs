@@ -4,9 +4,7 @@
 //! change over the months, so CLV = expected spend × discounted expected purchases, and the
 //! second factor depends on the purchase history alone.
 
-use std::collections::HashMap;
-
-use super::{BgNbd, GammaGamma, ModelError};
+use super::{BgNbd, FastMap, GammaGamma, ModelError};
 
 /// How far ahead and how to discount.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,7 +68,7 @@ pub fn score_customers(
     value: Option<(&GammaGamma, &[f64], &ClvOptions)>,
 ) -> Result<Scores, ModelError> {
     let n = frequency.len();
-    let mut slot_of: HashMap<(u64, u64, u64), usize> = HashMap::new();
+    let mut slot_of: FastMap<(u64, u64, u64), usize> = FastMap::default();
     let mut distinct: Vec<(f64, f64, f64)> = Vec::new();
     let slots: Vec<usize> = (0..n)
         .map(|i| {

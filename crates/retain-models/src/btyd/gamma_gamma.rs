@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{maximize, Likelihood};
-use super::{DistinctX, FitOptions, Fitted, ModelError};
+use super::{DistinctX, FastMap, FitOptions, Fitted, ModelError};
 
 /// Gamma-Gamma parameters (`v` is the papers' γ; lifetimes also calls it v).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ impl SpendData {
                 "frequency, monetary value and weights differ in length".into(),
             ));
         }
-        let mut index = std::collections::HashMap::new();
+        let mut index: FastMap<(u64, u64), usize> = FastMap::default();
         let mut d = SpendData {
             x: vec![],
             m: vec![],

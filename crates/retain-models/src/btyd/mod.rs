@@ -67,9 +67,16 @@ pub struct RfmData {
     /// The distinct frequencies, and each row's index into them: the likelihoods' gamma-function
     /// terms depend on x alone, so they are computed once per distinct x.
     pub(crate) distinct_x: DistinctX,
+    /// Likewise for T and t_x, whose logarithms the likelihood takes (day-level data have a few
+    /// hundred distinct values for 100k distinct rows).
+    pub(crate) distinct_t: DistinctX,
+    pub(crate) distinct_t_x: DistinctX,
 }
 
-/// Distinct values of a whole-number column and each row's slot among them.
+/// Hash maps keyed by bit patterns: no need for SipHash's resistance to crafted keys here.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Distinct values of a column and each row's slot among them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DistinctX {
     pub values: Vec<f64>,
@@ -78,7 +85,7 @@ pub(crate) struct DistinctX {
 
 impl DistinctX {
     pub(crate) fn of(x: &[f64]) -> DistinctX {
-        let mut index: HashMap<u64, u32> = HashMap::new();
+        let mut index: FastMap<u64, u32> = FastMap::default();
         let mut d = DistinctX::default();
         for &v in x {
             let slot = *index.entry(v.to_bits()).or_insert_with(|| {
@@ -108,13 +115,15 @@ impl RfmData {
         if n == 0 {
             return Err(ModelError::InvalidData("no customers".into()));
         }
-        let mut index: HashMap<(u64, u64, u64), usize> = HashMap::new();
+        let mut index: FastMap<(u64, u64, u64), usize> = FastMap::default();
         let mut data = RfmData {
             x: vec![],
             t_x: vec![],
             t: vec![],
             weight: vec![],
             distinct_x: DistinctX::default(),
+            distinct_t: DistinctX::default(),
+            distinct_t_x: DistinctX::default(),
         };
         for row in 0..n {
             let (x, tx, tt) = (frequency[row], recency[row], t[row]);
@@ -161,6 +170,8 @@ impl RfmData {
             return Err(ModelError::InvalidData("every weight is 0".into()));
         }
         data.distinct_x = DistinctX::of(&data.x);
+        data.distinct_t = DistinctX::of(&data.t);
+        data.distinct_t_x = DistinctX::of(&data.t_x);
         Ok(data)
     }
 
