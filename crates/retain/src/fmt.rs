@@ -1,6 +1,11 @@
 //! Terminal output: thousands separators, fixed decimals, aligned tables, the ingest report.
 
+use std::io::Write;
+use std::path::Path;
+
+use retain_data::datafusion::arrow::array::RecordBatch;
 use retain_data::dates::format_day;
+use retain_data::output::{write_csv, write_table};
 use retain_data::{IngestReport, SummaryReport};
 
 /// 1234567 -> "1,234,567".
@@ -127,6 +132,27 @@ pub fn summary_lines(r: &SummaryReport) -> String {
         ));
     }
     out
+}
+
+/// A result table to `-o FILE` (CSV, Parquet or JSON lines by extension, said on stderr), or
+/// as CSV on stdout when there is no file or it is `-`.
+pub fn write_result(batch: &RecordBatch, output: Option<&Path>) -> anyhow::Result<()> {
+    match output {
+        Some(path) if path.as_os_str() != "-" => {
+            write_table(batch, path)?;
+            eprintln!(
+                "wrote {} rows to {}",
+                thousands(batch.num_rows() as u64),
+                path.display()
+            );
+        }
+        _ => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_csv(batch, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

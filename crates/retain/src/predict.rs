@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use retain_data::output::{write_csv, write_table};
 use retain_models::btyd::{score_customers, BgNbd};
 
 use crate::fit::SummaryInput;
@@ -82,14 +81,6 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
         expected.iter().sum::<f64>(),
         p_alive.iter().sum::<f64>() / n as f64
     );
-    match &args.output {
-        Some(path) if path.as_os_str() != "-" => write_table(&batch, path)?,
-        _ => {
-            use std::io::Write;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            write_csv(&batch, &mut out)?;
-            out.flush()?;
-        }
-    }
+    crate::fmt::write_result(&batch, args.output.as_deref())?;
     Ok(())
 }

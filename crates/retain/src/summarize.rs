@@ -1,15 +1,13 @@
 //! `retain summarize`: per-customer frequency, recency, T and monetary value, with an optional
 //! calibration/holdout split, to CSV, Parquet or JSON lines.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use retain_data::output::{write_csv, write_table};
 use retain_data::{summarize, Summary, SummaryOptions};
 
 use crate::args::{parse_day, parse_size, PeriodArg, TransactionArgs, UnitArg};
-use crate::fmt::{ingest_lines, summary_lines, thousands};
+use crate::fmt::{ingest_lines, summary_lines};
 use crate::progress::RowProgress;
 
 /// Arguments of `retain summarize`.
@@ -75,21 +73,6 @@ pub async fn compute(
 
 pub async fn run(args: SummarizeArgs) -> anyhow::Result<()> {
     let summary = compute(&args.input, args.period, &args.options()).await?;
-    match &args.output {
-        Some(path) if path.as_os_str() != "-" => {
-            write_table(&summary.batch, path)?;
-            eprintln!(
-                "wrote {} rows to {}",
-                thousands(summary.batch.num_rows() as u64),
-                path.display()
-            );
-        }
-        _ => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            write_csv(&summary.batch, &mut out)?;
-            out.flush()?;
-        }
-    }
+    crate::fmt::write_result(&summary.batch, args.output.as_deref())?;
     Ok(())
 }
