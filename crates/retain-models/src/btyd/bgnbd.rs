@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mle::{maximize, Likelihood};
+use super::mle::{maximize, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
 use crate::special::{ln_hyp2f1, Hyp2f1Error};
 
@@ -167,38 +167,38 @@ impl Likelihood for Data<'_> {
             ln_alpha_plus(&d.distinct_t.values),
             ln_alpha_plus(&d.distinct_t_x.values),
         );
-        let mut total = 0.0;
-        grad.fill(0.0);
-        for i in 0..d.len() {
+        let (ln_a, per_x, ln_at_of, ln_atx_of) = (a.ln(), &per_x, &ln_at_of, &ln_atx_of);
+        // One customer row's log-likelihood and gradient, added into (total, grad).
+        let row = |i: usize, acc: &mut (f64, [f64; 4])| {
             let (x, tx, t, w) = (d.x[i], d.t_x[i], d.t[i], d.weight[i]);
             let [lg_rx, dg_rx, lg_bx, dg_bx, lg_abx, dg_abx] = per_x[d.distinct_x.slot[i] as usize];
             let a1 = lg_rx - lg_r + r * ln_alpha;
             let a2 = lg_ab + lg_bx - lg_b - lg_abx;
             let ln_at = ln_at_of[d.distinct_t.slot[i] as usize];
             let a3 = -(r + x) * ln_at;
-            // Shares of the two likelihood terms: p3 for "alive at T", p4 for "died after t_x".
+            // Shares of the two likelihood terms: p3 for "alive at T", p4 for "died after t_x",
+            // combined as m + ln(1 + e^-|a3-a4|): one exp and one log1p.
             let (ll, p3, p4, ln_atx) = if x > 0.0 {
                 let ln_atx = ln_atx_of[d.distinct_t_x.slot[i] as usize];
-                let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * ln_atx;
-                let m = a3.max(a4);
-                let (e3, e4) = ((a3 - m).exp(), (a4 - m).exp());
-                (
-                    a1 + a2 + m + (e3 + e4).ln(),
-                    e3 / (e3 + e4),
-                    e4 / (e3 + e4),
-                    ln_atx,
-                )
+                let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * ln_atx;
+                let e = (-(a3 - a4).abs()).exp();
+                let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
+                let (p3, p4) = if a3 >= a4 { (big, small) } else { (small, big) };
+                (a1 + a2 + a3.max(a4) + e.ln_1p(), p3, p4, ln_atx)
             } else {
                 (a1 + a2 + a3, 1.0, 0.0, 0.0)
             };
-            total += w * ll;
-            grad[0] += w * (dg_rx - dg_r + ln_alpha - p3 * ln_at - p4 * ln_atx);
+            let g = &mut acc.1;
+            acc.0 += w * ll;
+            g[0] += w * (dg_rx - dg_r + ln_alpha - p3 * ln_at - p4 * ln_atx);
             let d_alpha_4 = if x > 0.0 { (r + x) / (alpha + tx) } else { 0.0 };
-            grad[1] += w * (r / alpha - p3 * (r + x) / (alpha + t) - p4 * d_alpha_4);
-            grad[2] += w * (dg_ab - dg_abx + p4 / a);
+            g[1] += w * (r / alpha - p3 * (r + x) / (alpha + t) - p4 * d_alpha_4);
+            g[2] += w * (dg_ab - dg_abx + p4 / a);
             let d_b_4 = if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 };
-            grad[3] += w * (dg_ab + dg_bx - dg_b - dg_abx - p4 * d_b_4);
-        }
+            g[3] += w * (dg_ab + dg_bx - dg_b - dg_abx - p4 * d_b_4);
+        };
+        let (total, g) = sum_rows(d.len(), row);
+        grad.copy_from_slice(&g);
         total
     }
 }

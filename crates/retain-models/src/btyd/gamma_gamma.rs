@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mle::{maximize, Likelihood};
+use super::mle::{maximize, sum_rows, Likelihood};
 use super::{DistinctX, FastMap, FitOptions, Fitted, ModelError};
 
 /// Gamma-Gamma parameters (`v` is the papers' γ; lifetimes also calls it v).
@@ -30,6 +30,9 @@ pub struct SpendData {
     pub m: Vec<f64>,
     pub weight: Vec<f64>,
     distinct_x: DistinctX,
+    /// ln x and ln m̄ per row: they do not depend on the parameters.
+    ln_x: Vec<f64>,
+    ln_m: Vec<f64>,
 }
 
 impl SpendData {
@@ -52,6 +55,8 @@ impl SpendData {
             m: vec![],
             weight: vec![],
             distinct_x: DistinctX::default(),
+            ln_x: vec![],
+            ln_m: vec![],
         };
         for (row, (&x, &m)) in frequency.iter().zip(monetary).enumerate() {
             let w = weights.map_or(1.0, |w| w[row]);
@@ -91,6 +96,8 @@ impl SpendData {
             ));
         }
         d.distinct_x = DistinctX::of(&d.x);
+        d.ln_x = d.x.iter().map(|x| x.ln()).collect();
+        d.ln_m = d.m.iter().map(|m| m.ln()).collect();
         Ok(d)
     }
 
@@ -170,19 +177,20 @@ impl Likelihood for Data<'_> {
                 ]
             })
             .collect();
-        grad.fill(0.0);
-        let mut total = 0.0;
-        for i in 0..d.x.len() {
-            let (x, m, w) = (d.x[i], d.m[i], d.weight[i]);
+        let per_x = &per_x;
+        let row = |i: usize, acc: &mut (f64, [f64; 3])| {
+            let (x, m, w, ln_m, ln_x) = (d.x[i], d.m[i], d.weight[i], d.ln_m[i], d.ln_x[i]);
             let [lg_pxq, dg_pxq, lg_px, dg_px] = per_x[d.distinct_x.slot[i] as usize];
-            let (px, ln_m, ln_x, ln_xmv) = (p * x, m.ln(), x.ln(), (x * m + v).ln());
-            total += w
+            let (px, ln_xmv) = (p * x, (x * m + v).ln());
+            acc.0 += w
                 * (lg_pxq - lg_px - lg_q + q * ln_v + (px - 1.0) * ln_m + px * ln_x
                     - (px + q) * ln_xmv);
-            grad[0] += w * x * (dg_pxq - dg_px + ln_m + ln_x - ln_xmv);
-            grad[1] += w * (dg_pxq - dg_q + ln_v - ln_xmv);
-            grad[2] += w * (q / v - (px + q) / (x * m + v));
-        }
+            acc.1[0] += w * x * (dg_pxq - dg_px + ln_m + ln_x - ln_xmv);
+            acc.1[1] += w * (dg_pxq - dg_q + ln_v - ln_xmv);
+            acc.1[2] += w * (q / v - (px + q) / (x * m + v));
+        };
+        let (total, g) = sum_rows(d.x.len(), row);
+        grad.copy_from_slice(&g);
         total
     }
 }

@@ -143,8 +143,8 @@ pub(crate) fn maximize<L: Likelihood>(
         }
         let init: Vec<f64> = start.iter().map(|v| v.ln()).collect();
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
-            .with_tolerance_grad(1e-9)
-            .and_then(|s| s.with_tolerance_cost(1e-14))
+            .with_tolerance_grad(1e-7)
+            .and_then(|s| s.with_tolerance_cost(1e-12))
             .expect("valid tolerances");
         let run = Executor::new(
             Objective {
@@ -195,6 +195,44 @@ pub(crate) fn maximize<L: Likelihood>(
         params,
         log_likelihood,
         iterations,
+    })
+}
+
+/// Sums `row(i)` over rows 0..n, on every core when there are enough rows to pay for it.
+pub(crate) fn sum_rows<const K: usize>(
+    n: usize,
+    row: impl Fn(usize, &mut (f64, [f64; K])) + Sync,
+) -> (f64, [f64; K]) {
+    const PER_THREAD: usize = 20_000;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n / PER_THREAD)
+        .max(1);
+    let chunk = n.div_ceil(threads);
+    let partial = |range: std::ops::Range<usize>| {
+        let mut acc = (0.0, [0.0; K]);
+        for i in range {
+            row(i, &mut acc);
+        }
+        acc
+    };
+    if threads == 1 {
+        return partial(0..n);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || partial(t * chunk..((t + 1) * chunk).min(n))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("likelihood thread"))
+            .fold((0.0, [0.0; K]), |mut acc, (v, g)| {
+                acc.0 += v;
+                for (a, b) in acc.1.iter_mut().zip(g) {
+                    *a += b;
+                }
+                acc
+            })
     })
 }
 
