@@ -11,7 +11,9 @@ use retain_data::datafusion::arrow::compute::cast;
 use retain_data::datafusion::arrow::datatypes::{DataType, Float64Type};
 use retain_data::{read_customer_table, ColumnKind, CustomerTableOptions, SummaryOptions};
 use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{BgNbd, FitOptions, Fitted, GammaGamma, Named, RfmData};
+use retain_models::btyd::{
+    BgNbd, FitOptions, Fitted, GammaGamma, Lifetimes, Named, RfmData, ShiftedBetaGeometric,
+};
 use serde::Serialize;
 
 use crate::args::{parse_day, DelimiterArg, PeriodArg, TransactionArgs, UnitArg};
@@ -23,6 +25,128 @@ pub enum ModelArg {
     Bgnbd,
     /// Gamma-Gamma: the value of a customer's transactions (repeat customers only).
     GammaGamma,
+    /// Shifted-beta-geometric (Fader & Hardie 2007): retention of contractual customers, from a
+    /// survivor table (--survivors) or per-customer durations (--customers).
+    Sbg,
+}
+
+/// Where contractual lifetimes come from (for `sbg`).
+#[derive(Debug, Args)]
+pub struct LifetimeInput {
+    /// A survivor table: customers still active after each period, period 0 being the cohort.
+    #[arg(long, value_name = "FILE", conflicts_with = "customers")]
+    pub survivors: Option<PathBuf>,
+    #[arg(long, value_name = "COL", default_value = "period")]
+    pub period_col: String,
+    #[arg(long, value_name = "COL", default_value = "customers")]
+    pub count_col: String,
+    /// One row per customer with the periods observed and whether the customer cancelled.
+    #[arg(long, value_name = "FILE")]
+    pub customers: Option<PathBuf>,
+    #[arg(long, value_name = "COL", default_value = "tenure")]
+    pub duration_col: String,
+    /// Churn flag: 1/0, true/false or yes/no.
+    #[arg(long, value_name = "COL", default_value = "churned")]
+    pub churned_col: String,
+}
+
+impl LifetimeInput {
+    fn load(&self) -> anyhow::Result<Lifetimes> {
+        let plain = CustomerTableOptions {
+            id_col: None,
+            delimiter: DelimiterArg::Auto.into(),
+            na_values: vec![],
+            bad_rows: None,
+        };
+        if let Some(path) = &self.survivors {
+            let t = read_customer_table(path, &plain)?;
+            let period = numeric_column(&t, path, &self.period_col, "period-col")?;
+            let count = numeric_column(&t, path, &self.count_col, "count-col")?;
+            for (i, p) in period.iter().enumerate() {
+                if *p != i as f64 {
+                    bail!(
+                        "{}: periods must run 0, 1, 2, … in order (row {} has period {p})",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+            return Ok(Lifetimes::from_survivors(&count)?);
+        }
+        let Some(path) = &self.customers else {
+            bail!("sbg needs --survivors FILE (a survivor table) or --customers FILE (one row per customer)");
+        };
+        let t = read_customer_table(path, &plain)?;
+        let periods = numeric_column(&t, path, &self.duration_col, "duration-col")?;
+        let i = t
+            .columns
+            .iter()
+            .position(|c| c.name == self.churned_col)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: no column {:?} (choose one with --churned-col)",
+                    path.display(),
+                    self.churned_col
+                )
+            })?;
+        let text = cast(t.batch.column(i), &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let mut churned = Vec::with_capacity(text.len());
+        for row in 0..text.len() {
+            let v = if text.is_null(row) {
+                ""
+            } else {
+                text.value(row)
+            };
+            churned.push(match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "y" => true,
+                "0" | "false" | "no" | "n" => false,
+                _ => bail!(
+                    "{}: data row {}, column {:?}: expected a churn flag (1/0, true/false, yes/no), found {v:?}",
+                    path.display(),
+                    row + 1,
+                    self.churned_col
+                ),
+            });
+        }
+        Ok(Lifetimes::from_customers(&periods, &churned)?)
+    }
+}
+
+/// A numeric column of a table, with no missing values.
+fn numeric_column(
+    t: &retain_data::CustomerTable,
+    path: &Path,
+    name: &str,
+    flag: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let Some(i) = t.columns.iter().position(|c| c.name == name) else {
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        bail!(
+            "{}: no column {name:?} (choose one with --{flag}); the columns are: {}",
+            path.display(),
+            names.join(", ")
+        );
+    };
+    let profile = &t.columns[i];
+    if !matches!(profile.kind, ColumnKind::Integer | ColumnKind::Float) {
+        bail!(
+            "{}: column {name:?} holds {:?} values, expected numbers",
+            path.display(),
+            profile.kind
+        );
+    }
+    let values = cast(t.batch.column(i), &DataType::Float64)?;
+    let values = values.as_primitive::<Float64Type>();
+    if let Some(row) = (0..values.len()).find(|&r| values.is_null(r)) {
+        bail!(
+            "{}: column {name:?} has {} missing values (the first in data row {})",
+            path.display(),
+            values.null_count(),
+            row + 1
+        );
+    }
+    Ok(values.values().to_vec())
 }
 
 /// Where the per-customer summary comes from: a transaction log or a summary file.
@@ -106,35 +230,7 @@ impl SummaryInput {
             bad_rows: None,
         };
         let t = read_customer_table(path, &options)?;
-        let column = |name: &str, flag: &str| -> anyhow::Result<Vec<f64>> {
-            let Some(i) = t.columns.iter().position(|c| c.name == name) else {
-                let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-                bail!(
-                    "{}: no column {name:?} (choose one with --{flag}); the columns are: {}",
-                    path.display(),
-                    names.join(", ")
-                );
-            };
-            let profile = &t.columns[i];
-            if !matches!(profile.kind, ColumnKind::Integer | ColumnKind::Float) {
-                bail!(
-                    "{}: column {name:?} holds {:?} values, expected numbers",
-                    path.display(),
-                    profile.kind
-                );
-            }
-            let values = cast(t.batch.column(i), &DataType::Float64)?;
-            let values = values.as_primitive::<Float64Type>();
-            if let Some(row) = (0..values.len()).find(|&r| values.is_null(r)) {
-                bail!(
-                    "{}: column {name:?} has {} missing values (the first in data row {})",
-                    path.display(),
-                    values.null_count(),
-                    row + 1
-                );
-            }
-            Ok(values.values().to_vec())
-        };
+        let column = |name: &str, flag: &str| numeric_column(&t, path, name, flag);
         let ids = t
             .columns
             .iter()
@@ -171,6 +267,8 @@ pub struct FitArgs {
     pub model: ModelArg,
     #[command(flatten)]
     pub input: SummaryInput,
+    #[command(flatten)]
+    pub lifetimes: LifetimeInput,
     /// L2 penalty on the parameters (lifetimes' penalizer_coef).
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
@@ -213,6 +311,11 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
                 SpendData::from_repeat_customers(&c.frequency, monetary, c.weights.as_deref())?;
             let fit = GammaGamma::fit(&data, &options)?;
             report(&fit, "Gamma-Gamma", data.x.len(), &args)
+        }
+        ModelArg::Sbg => {
+            let data = args.lifetimes.load()?;
+            let fit = ShiftedBetaGeometric::fit(&data, &options)?;
+            report(&fit, "sBG", data.periods.len(), &args)
         }
     }
 }

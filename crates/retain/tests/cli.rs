@@ -457,3 +457,56 @@ fn clv_values_every_customer() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn fit_sbg_from_a_survivor_table_and_from_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fader & Hardie (2007), regular segment: published alpha 0.704, beta 1.182.
+    let survivors = dir.path().join("regular.csv");
+    std::fs::write(
+        &survivors,
+        "period,customers\n0,1000\n1,631\n2,468\n3,382\n4,326\n5,289\n6,262\n7,241\n",
+    )
+    .unwrap();
+    let fit = json_of(&retain(&[
+        "fit",
+        "sbg",
+        "--survivors",
+        survivors.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert!(
+        (fit["params"]["alpha"].as_f64().unwrap() - 0.704).abs() < 0.0005,
+        "{fit}"
+    );
+    assert!(
+        (fit["params"]["beta"].as_f64().unwrap() - 1.182).abs() < 0.0005,
+        "{fit}"
+    );
+    // Per customer: Telco's tenure in months and Churn Yes/No.
+    let telco = data("telco_churn/Telco-Customer-Churn.csv");
+    let args = [
+        "fit",
+        "sbg",
+        "--customers",
+        telco.as_str(),
+        "--duration-col",
+        "tenure",
+        "--churned-col",
+        "Churn",
+        "--format",
+        "json",
+    ];
+    let fit = json_of(&retain(&args));
+    assert_eq!(fit["n_customers"], 7043.0);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "tenure,churned\n3,yes\n5,maybe\n").unwrap();
+    let out = retain(&["fit", "sbg", "--customers", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("data row 2, column \"churned\": expected a churn flag"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -10,6 +10,7 @@ pub mod clv;
 pub mod diagnostics;
 pub mod gamma_gamma;
 mod mle;
+pub mod sbg;
 
 use std::collections::HashMap;
 
@@ -18,6 +19,7 @@ pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions,
 pub use diagnostics::{calibration_vs_holdout, HoldoutGroup};
 pub use gamma_gamma::GammaGamma;
 pub use mle::{FitOptions, Fitted};
+pub use sbg::{Lifetimes, ShiftedBetaGeometric};
 
 /// Parameters by name, in the papers' order (for tables and reports).
 pub trait Named {
@@ -32,6 +34,12 @@ impl Named for BgNbd {
             ("a", self.a),
             ("b", self.b),
         ]
+    }
+}
+
+impl Named for ShiftedBetaGeometric {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![("alpha", self.alpha), ("beta", self.beta)]
     }
 }
 
