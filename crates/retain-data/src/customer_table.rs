@@ -221,30 +221,15 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
             },
         });
     }
-    // The id column first, then the attributes in file order.
-    let order: Vec<usize> = id
-        .into_iter()
-        .chain((0..names.len()).filter(|&c| Some(c) != id))
-        .collect();
-    let mut fields = Vec::with_capacity(order.len());
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(order.len());
-    let mut columns = Vec::with_capacity(order.len());
-    for c in order {
+    let (batch, columns) = assemble(&names, id, |c| {
         let values = cells[c].finish();
         let (array, kind) = if Some(c) == id {
             (text_array(&values), ColumnKind::Text)
         } else {
             infer(&values)
         };
-        columns.push(profile(&names[c], kind, &values));
-        fields.push(Field::new(
-            &names[c],
-            array.data_type().clone(),
-            Some(c) != id,
-        ));
-        arrays.push(array);
-    }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+        Ok((array, profile(&names[c], kind, &values)))
+    })?;
     Ok(CustomerTable {
         batch,
         columns,
@@ -253,6 +238,33 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
         bad_rows_file,
         has_ids: id.is_some(),
     })
+}
+
+/// The table's batch: the id column first (not nullable), then the attributes in file order,
+/// each column's array and profile made by `column(index)`.
+fn assemble(
+    names: &[String],
+    id: Option<usize>,
+    mut column: impl FnMut(usize) -> Result<(ArrayRef, ColumnProfile)>,
+) -> Result<(RecordBatch, Vec<ColumnProfile>)> {
+    let order = id
+        .into_iter()
+        .chain((0..names.len()).filter(|&c| Some(c) != id));
+    let (mut fields, mut arrays, mut profiles) = (vec![], vec![], vec![]);
+    for c in order {
+        let (array, profile) = column(c)?;
+        fields.push(Field::new(
+            &names[c],
+            array.data_type().clone(),
+            Some(c) != id,
+        ));
+        arrays.push(array);
+        profiles.push(profile);
+    }
+    Ok((
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?,
+        profiles,
+    ))
 }
 
 /// Why a row cannot be used, and at which column, if it cannot.
@@ -402,14 +414,7 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         )?;
         ids = Some(text);
     }
-    let order: Vec<usize> = id
-        .into_iter()
-        .chain((0..names.len()).filter(|&c| Some(c) != id))
-        .collect();
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    let mut columns = Vec::new();
-    for c in order {
+    let (batch, columns) = assemble(&names, id, |c| {
         let array = match (&ids, Some(c) == id) {
             (Some(ids), true) => ids.clone(),
             _ => all.column(c).clone(),
@@ -420,20 +425,14 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
             .downcast_ref::<StringArray>()
             .expect("cast to Utf8");
         let distinct: FastSet<&str> = text.iter().flatten().collect();
-        columns.push(ColumnProfile {
+        let profile = ColumnProfile {
             name: names[c].clone(),
             kind: ColumnKind::of(array.data_type()),
             missing: array.null_count() as u64,
             distinct: distinct.len() as u64,
-        });
-        fields.push(Field::new(
-            &names[c],
-            array.data_type().clone(),
-            Some(c) != id,
-        ));
-        arrays.push(array);
-    }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+        };
+        Ok((array, profile))
+    })?;
     Ok(CustomerTable {
         batch,
         columns,
