@@ -74,6 +74,13 @@ pub enum HeaderArg {
     No,
 }
 
+/// How a command prints its result: a table for people or JSON for programs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum UnitArg {
     Days,

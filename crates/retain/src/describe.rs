@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use retain_data::{read_customer_table, CustomerTableOptions};
 
-use crate::args::DelimiterArg;
+use crate::args::{DelimiterArg, Format};
 use crate::fmt::{percent, table, thousands};
 
 /// Arguments of `retain describe`.
@@ -30,12 +30,6 @@ pub struct DescribeArgs {
     /// Output: a table for people or JSON for programs.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
 }
 
 pub fn run(args: DescribeArgs) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use retain_models::btyd::{
 };
 use serde::Serialize;
 
-use crate::args::{parse_day, DelimiterArg, PeriodArg, TransactionArgs, UnitArg};
+use crate::args::{parse_day, DelimiterArg, Format, PeriodArg, TransactionArgs, UnitArg};
 use crate::fmt::{table, thousands};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -278,12 +278,6 @@ pub struct FitArgs {
     /// Save the fitted model as JSON.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
 }
 
 pub async fn run(args: FitArgs) -> anyhow::Result<()> {
