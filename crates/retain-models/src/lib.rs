@@ -4,4 +4,5 @@
 
 pub mod btyd;
 mod linalg;
+mod quad;
 pub mod special;

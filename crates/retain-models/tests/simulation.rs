@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution, Exp, Gamma};
 use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{BgNbd, FitOptions, GammaGamma, Named, RfmData};
+use retain_models::btyd::{BgBb, BgNbd, FitOptions, GammaGamma, MbgNbd, Named, ParetoNbd, RfmData};
 
 const CUSTOMERS: usize = 50_000;
 
@@ -32,8 +32,9 @@ fn assert_recovered<P: Named>(truth: &P, fit: &P, se: &P) {
 }
 
 /// The BG/NBD process in continuous time: purchases at rate λ ~ Gamma(r, α) from a first
-/// purchase at 0; after each repeat purchase, dropout with probability p ~ Beta(a, b).
-fn simulate_bgnbd(truth: BgNbd, seed: u64) -> RfmData {
+/// purchase at 0; after each repeat purchase, dropout with probability p ~ Beta(a, b); with
+/// `at_start` (MBG/NBD) also right after the first purchase.
+fn simulate_bgnbd(truth: BgNbd, at_start: bool, seed: u64) -> RfmData {
     let mut rng = StdRng::seed_from_u64(seed);
     let rate = Gamma::new(truth.r, 1.0 / truth.alpha).unwrap();
     let dropout = Beta::new(truth.a, truth.b).unwrap();
@@ -41,8 +42,14 @@ fn simulate_bgnbd(truth: BgNbd, seed: u64) -> RfmData {
     for _ in 0..CUSTOMERS {
         let lambda: f64 = rate.sample(&mut rng).max(1e-12);
         let p: f64 = dropout.sample(&mut rng);
-        // Observation windows of 26 to 52 weeks, as with a quarter of staggered acquisition.
         let big_t = rng.random_range(26.0..52.0);
+        if at_start && rng.random::<f64>() < p {
+            f.push(0.0);
+            r.push(0.0);
+            t.push(big_t);
+            continue;
+        }
+        // Observation windows of 26 to 52 weeks, as with a quarter of staggered acquisition.
         let gap = Exp::new(lambda).unwrap();
         let (mut now, mut x, mut last) = (0.0, 0.0, 0.0);
         loop {
@@ -85,10 +92,123 @@ fn bgnbd_recovers_known_parameters() {
             11,
         ),
     ] {
-        let data = simulate_bgnbd(truth, seed);
+        let data = simulate_bgnbd(truth, false, seed);
         let fit = BgNbd::fit(&data, &FitOptions::default()).unwrap();
         assert_recovered(&truth, &fit.params, &fit.std_errors.unwrap());
     }
+}
+
+#[test]
+fn mbgnbd_recovers_known_parameters() {
+    let truth = MbgNbd {
+        r: 0.525,
+        alpha: 6.18,
+        a: 0.891,
+        b: 1.614,
+    };
+    let as_bgnbd = BgNbd {
+        r: truth.r,
+        alpha: truth.alpha,
+        a: truth.a,
+        b: truth.b,
+    };
+    let data = simulate_bgnbd(as_bgnbd, true, 5);
+    let fit = MbgNbd::fit(&data, &FitOptions::default()).unwrap();
+    assert_recovered(&truth, &fit.params, &fit.std_errors.unwrap());
+}
+
+/// The Pareto/NBD process: purchases at rate λ ~ Gamma(r, α) while alive, lifetime
+/// exponential at rate μ ~ Gamma(s, β), from a first purchase at 0.
+fn simulate_pareto_nbd(truth: ParetoNbd, seed: u64) -> RfmData {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rate = Gamma::new(truth.r, 1.0 / truth.alpha).unwrap();
+    let death = Gamma::new(truth.s, 1.0 / truth.beta).unwrap();
+    let (mut f, mut r, mut t) = (vec![], vec![], vec![]);
+    for _ in 0..CUSTOMERS {
+        let lambda: f64 = rate.sample(&mut rng).max(1e-12);
+        let mu: f64 = death.sample(&mut rng).max(1e-12);
+        let big_t: f64 = rng.random_range(26.0..52.0);
+        let lifetime: f64 = Exp::new(mu).unwrap().sample(&mut rng);
+        let end = lifetime.min(big_t);
+        let gap = Exp::new(lambda).unwrap();
+        let (mut now, mut x, mut last) = (0.0, 0.0, 0.0);
+        loop {
+            now += gap.sample(&mut rng);
+            if now > end {
+                break;
+            }
+            x += 1.0;
+            last = now;
+        }
+        f.push(x);
+        r.push(last);
+        t.push(big_t);
+    }
+    RfmData::new(&f, &r, &t, None).unwrap()
+}
+
+#[test]
+fn pareto_nbd_recovers_known_parameters() {
+    for (truth, seed) in [
+        (
+            ParetoNbd {
+                r: 0.55,
+                alpha: 10.58,
+                s: 0.61,
+                beta: 11.66,
+            },
+            13,
+        ),
+        (
+            ParetoNbd {
+                r: 2.0,
+                alpha: 8.0,
+                s: 1.5,
+                beta: 60.0,
+            },
+            17,
+        ),
+    ] {
+        let data = simulate_pareto_nbd(truth, seed);
+        let fit = ParetoNbd::fit(&data, &FitOptions::default()).unwrap();
+        assert_recovered(&truth, &fit.params, &fit.std_errors.unwrap());
+    }
+}
+
+#[test]
+fn bgbb_recovers_known_parameters() {
+    let truth = BgBb {
+        alpha: 1.204,
+        beta: 0.750,
+        gamma: 0.657,
+        delta: 2.783,
+    };
+    let mut rng = StdRng::seed_from_u64(19);
+    let buy = Beta::new(truth.alpha, truth.beta).unwrap();
+    let drop = Beta::new(truth.gamma, truth.delta).unwrap();
+    let (mut f, mut r, mut n) = (vec![], vec![], vec![]);
+    for _ in 0..CUSTOMERS {
+        let (p, theta): (f64, f64) = (buy.sample(&mut rng), drop.sample(&mut rng));
+        // Cohorts observed for 6 or 10 opportunities.
+        let periods = if rng.random::<bool>() { 6 } else { 10 };
+        let (mut x, mut last) = (0.0, 0.0);
+        for opportunity in 1..=periods {
+            // Dropout happens before the opportunity.
+            if rng.random::<f64>() < theta {
+                break;
+            }
+            if rng.random::<f64>() < p {
+                x += 1.0;
+                last = f64::from(opportunity);
+            }
+        }
+        f.push(x);
+        r.push(last);
+        n.push(f64::from(periods));
+    }
+    let data = RfmData::new(&f, &r, &n, None).unwrap();
+    let fit = BgBb::fit(&data, &FitOptions::default()).unwrap();
+    assert_recovered(&truth, &fit.params, &fit.std_errors.unwrap());
 }
 
 #[test]

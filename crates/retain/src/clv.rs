@@ -1,5 +1,5 @@
-//! `retain clv`: customer lifetime value. Fits BG/NBD (purchases) and Gamma-Gamma (spend) on the
-//! customers' summaries, then values each customer over a horizon in months with a monthly
+//! `retain clv`: customer lifetime value. Fits a purchase model (BG/NBD by default, or
+//! Pareto/NBD or MBG/NBD) and Gamma-Gamma (spend) on the customers' summaries, then values each customer over a horizon in months with a monthly
 //! discount rate, as lifetimes' `customer_lifetime_value` does.
 
 use std::path::PathBuf;
@@ -10,17 +10,31 @@ use clap::Args;
 use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData};
+use retain_models::btyd::{
+    score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, MbgNbd, Named, ParetoNbd,
+    PurchaseModel, RfmData,
+};
 
 use crate::args::UnitArg;
 use crate::fit::SummaryInput;
 use crate::fmt::{money, table, thousands};
+
+/// The purchase models CLV can use (continuous time).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PurchaseModelArg {
+    Bgnbd,
+    ParetoNbd,
+    Mbgnbd,
+}
 
 /// Arguments of `retain clv`.
 #[derive(Debug, Args)]
 pub struct ClvArgs {
     #[command(flatten)]
     pub input: SummaryInput,
+    /// The model of the purchases.
+    #[arg(long, value_enum, default_value_t = PurchaseModelArg::Bgnbd)]
+    pub purchase_model: PurchaseModelArg,
     /// Horizon in months.
     #[arg(long, default_value_t = 12)]
     pub months: u32,
@@ -49,30 +63,42 @@ pub async fn run(args: ClvArgs) -> anyhow::Result<()> {
         bail!("--weights-col: CLV is per customer, so it needs one row per customer");
     }
     let options = FitOptions::default();
-    let purchases = BgNbd::fit(
-        &RfmData::new(&c.frequency, &c.recency, &c.t, None)?,
-        &options,
-    )
-    .context("fitting BG/NBD")?;
+    let data = RfmData::new(&c.frequency, &c.recency, &c.t, None)?;
+    let (purchases, title, log_likelihood): (Box<dyn PurchaseModel>, &str, f64) =
+        match args.purchase_model {
+            PurchaseModelArg::Bgnbd => {
+                let f = BgNbd::fit(&data, &options).context("fitting BG/NBD")?;
+                (Box::new(f.params), "BG/NBD", f.log_likelihood)
+            }
+            PurchaseModelArg::ParetoNbd => {
+                let f = ParetoNbd::fit(&data, &options).context("fitting Pareto/NBD")?;
+                (Box::new(f.params), "Pareto/NBD", f.log_likelihood)
+            }
+            PurchaseModelArg::Mbgnbd => {
+                let f = MbgNbd::fit(&data, &options).context("fitting MBG/NBD")?;
+                (Box::new(f.params), "MBG/NBD", f.log_likelihood)
+            }
+        };
     let spend = GammaGamma::fit(
         &SpendData::from_repeat_customers(&c.frequency, &monetary, None)?,
         &options,
     )
     .context("fitting Gamma-Gamma")?;
-    let (bg, gg) = (purchases.params, spend.params);
+    let gg = spend.params;
     if gg.q <= 1.0 {
         bail!("Gamma-Gamma q = {:.3} <= 1: the population mean spend is infinite, so CLV is undefined", gg.q);
     }
+    let params = |named: Vec<(&str, f64)>| {
+        named
+            .iter()
+            .map(|(n, v)| format!("{n}={v:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     eprintln!(
-        "BG/NBD r={:.4} alpha={:.4} a={:.4} b={:.4} (LL {:.2}); Gamma-Gamma p={:.4} q={:.4} v={:.4} on {} repeat customers",
-        bg.r,
-        bg.alpha,
-        bg.a,
-        bg.b,
-        purchases.log_likelihood,
-        gg.p,
-        gg.q,
-        gg.v,
+        "{title} {} (LL {log_likelihood:.2}); Gamma-Gamma {} on {} repeat customers",
+        params(purchases.named()),
+        params(gg.named()),
         thousands(spend.n_customers as u64)
     );
     let units_per_month = match args.input.unit {
@@ -88,7 +114,7 @@ pub async fn run(args: ClvArgs) -> anyhow::Result<()> {
     let horizon = f64::from(args.months) * units_per_month;
     let n = c.frequency.len();
     let scores = score_customers(
-        &bg,
+        purchases.as_ref(),
         (&c.frequency, &c.recency, &c.t),
         horizon,
         Some((&gg, &monetary, &clv_options)),

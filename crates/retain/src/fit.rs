@@ -12,7 +12,8 @@ use retain_data::datafusion::arrow::datatypes::{DataType, Float64Type};
 use retain_data::{read_customer_table, ColumnKind, CustomerTableOptions, SummaryOptions};
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
-    BgNbd, FitOptions, Fitted, GammaGamma, Lifetimes, Named, RfmData, ShiftedBetaGeometric,
+    BgBb, BgNbd, FitOptions, Fitted, GammaGamma, Lifetimes, MbgNbd, Named, ParetoNbd, RfmData,
+    ShiftedBetaGeometric,
 };
 use serde::Serialize;
 
@@ -23,6 +24,16 @@ use crate::fmt::{table, thousands};
 pub enum ModelArg {
     /// BG/NBD (Fader, Hardie & Lee 2005): purchases and dropout of non-contractual customers.
     Bgnbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): purchases and dropout in continuous
+    /// time.
+    ParetoNbd,
+    /// MBG/NBD (Batislam et al. 2007): BG/NBD where customers may drop out before any repeat
+    /// purchase.
+    Mbgnbd,
+    /// BG/BB (Fader, Hardie & Shang 2010): discrete transaction opportunities; the summary's
+    /// columns are frequency, recency (last opportunity with a transaction) and periods
+    /// (--t-col, default "periods").
+    Bgbb,
     /// Gamma-Gamma: the value of a customer's transactions (repeat customers only).
     GammaGamma,
     /// Shifted-beta-geometric (Fader & Hardie 2007): retention of contractual customers, from a
@@ -167,8 +178,9 @@ pub struct SummaryInput {
     pub frequency_col: String,
     #[arg(long, value_name = "COL", default_value = "recency")]
     pub recency_col: String,
-    #[arg(long, value_name = "COL", default_value = "T")]
-    pub t_col: String,
+    /// Column of T, the customer's age (default "T"; "periods" for BG/BB).
+    #[arg(long, value_name = "COL")]
+    pub t_col: Option<String>,
     #[arg(long, value_name = "COL", default_value = "monetary_value")]
     pub monetary_col: String,
     /// Column with how many customers each summary row stands for (collapsed rows).
@@ -190,8 +202,18 @@ pub struct SummaryColumns {
 
 impl SummaryInput {
     pub async fn load(&self, need_monetary: bool) -> anyhow::Result<SummaryColumns> {
+        self.load_with(need_monetary, "T").await
+    }
+
+    /// Loads the columns, with `default_t_col` as T's column in a summary file unless
+    /// `--t-col` names one.
+    pub async fn load_with(
+        &self,
+        need_monetary: bool,
+        default_t_col: &str,
+    ) -> anyhow::Result<SummaryColumns> {
         match &self.summary {
-            Some(path) => self.load_file(path, need_monetary),
+            Some(path) => self.load_file(path, need_monetary, default_t_col),
             None => {
                 let options = SummaryOptions {
                     calibration_end: self.calibration_end,
@@ -222,7 +244,12 @@ impl SummaryInput {
         }
     }
 
-    fn load_file(&self, path: &Path, need_monetary: bool) -> anyhow::Result<SummaryColumns> {
+    fn load_file(
+        &self,
+        path: &Path,
+        need_monetary: bool,
+        default_t_col: &str,
+    ) -> anyhow::Result<SummaryColumns> {
         let options = CustomerTableOptions {
             id_col: None,
             delimiter: DelimiterArg::Auto.into(),
@@ -245,7 +272,7 @@ impl SummaryInput {
             ids,
             frequency: column(&self.frequency_col, "frequency-col")?,
             recency: column(&self.recency_col, "recency-col")?,
-            t: column(&self.t_col, "t-col")?,
+            t: column(self.t_col.as_deref().unwrap_or(default_t_col), "t-col")?,
             monetary: if need_monetary {
                 Some(column(&self.monetary_col, "monetary-col")?)
             } else {
@@ -294,6 +321,27 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
             let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
             let fit = BgNbd::fit(&data, &options)?;
             report(&fit, "BG/NBD", data.len(), &args)
+        }
+        ModelArg::ParetoNbd => {
+            let c = args.input.load(false).await?;
+            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
+            let fit = ParetoNbd::fit(&data, &options)?;
+            report(&fit, "Pareto/NBD", data.len(), &args)
+        }
+        ModelArg::Mbgnbd => {
+            let c = args.input.load(false).await?;
+            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
+            let fit = MbgNbd::fit(&data, &options)?;
+            report(&fit, "MBG/NBD", data.len(), &args)
+        }
+        ModelArg::Bgbb => {
+            if args.input.summary.is_none() {
+                bail!("bgbb needs a summary of discrete opportunities: --summary FILE with frequency, recency and periods columns");
+            }
+            let c = args.input.load_with(false, "periods").await?;
+            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
+            let fit = BgBb::fit(&data, &options)?;
+            report(&fit, "BG/BB", data.len(), &args)
         }
         ModelArg::GammaGamma => {
             let c = args.input.load(true).await?;

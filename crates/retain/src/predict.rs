@@ -1,14 +1,18 @@
-//! `retain predict`: a fitted BG/NBD model applied to every customer: the probability that the
-//! customer is still active and the purchases to expect over a horizon.
+//! `retain predict`: a fitted purchase model (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB) applied to
+//! every customer of a summary: the probability that the customer is still active and the
+//! purchases to expect over a horizon. Without customers, the model's predictions for a newly
+//! acquired customer: expected purchases and the distribution of their number.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use retain_data::datafusion::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array,
+};
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use retain_models::btyd::{score_customers, BgNbd};
+use retain_models::btyd::{score_customers, SavedPurchaseModel};
 
 use crate::fit::SummaryInput;
 use crate::fmt::thousands;
@@ -16,14 +20,19 @@ use crate::fmt::thousands;
 /// Arguments of `retain predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A model saved by `retain fit bgnbd -o FILE`.
+    /// A model saved by `retain fit MODEL -o FILE` (bgnbd, pareto-nbd, mbgnbd or bgbb).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// Customers to score (--summary or --transactions). Without them: a new customer's
+    /// predictions.
     #[command(flatten)]
     pub input: SummaryInput,
-    /// Length of the prediction period, in the summary's time unit.
+    /// Length of the prediction period, in the summary's time unit (BG/BB: opportunities).
     #[arg(long, default_value_t = 39.0)]
     pub horizon: f64,
+    /// For a new customer: list P(n purchases) for n = 0 to this.
+    #[arg(long, default_value_t = 10)]
+    pub max_purchases: u32,
     /// Output file (.csv, .parquet, .jsonl). Default: CSV on stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -32,27 +41,33 @@ pub struct PredictArgs {
 pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.model)
         .with_context(|| format!("reading {}", args.model.display()))?;
-    let saved: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a saved model (JSON)", args.model.display()))?;
-    if saved["model"] != "bgnbd" {
-        bail!(
-            "{}: expected a BG/NBD model (\"model\": \"bgnbd\"), found {}",
-            args.model.display(),
-            saved["model"]
-        );
-    }
-    let model: BgNbd = serde_json::from_value(saved["params"].clone()).with_context(|| {
+    let saved: SavedPurchaseModel = serde_json::from_str(&text).with_context(|| {
         format!(
-            "{}: the BG/NBD parameters r, alpha, a, b",
+            "{}: expected a purchase model saved by `retain fit` (\"model\": bgnbd, pareto-nbd, mbgnbd or bgbb, with its \"params\")",
             args.model.display()
         )
     })?;
     if !(args.horizon.is_finite() && args.horizon >= 0.0) {
         bail!("--horizon must be >= 0, found {}", args.horizon);
     }
-    let c = args.input.load(false).await?;
+    let model = saved.model();
+    if matches!(saved, SavedPurchaseModel::BgBb(_)) && args.horizon.fract() != 0.0 {
+        bail!(
+            "--horizon counts transaction opportunities for BG/BB: a whole number, found {}",
+            args.horizon
+        );
+    }
+    if args.input.summary.is_none() && args.input.transactions.files.is_empty() {
+        return new_customer(&saved, &args);
+    }
+    let default_t = if matches!(saved, SavedPurchaseModel::BgBb(_)) {
+        "periods"
+    } else {
+        "T"
+    };
+    let c = args.input.load_with(false, default_t).await?;
     let n = c.frequency.len();
-    let scores = score_customers(&model, (&c.frequency, &c.recency, &c.t), args.horizon, None)?;
+    let scores = score_customers(model, (&c.frequency, &c.recency, &c.t), args.horizon, None)?;
     let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
     let ids: Vec<String> = c
         .ids
@@ -75,12 +90,43 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     ];
     let batch = RecordBatch::try_new(schema, columns)?;
     eprintln!(
-        "{} customers: expected purchases over {} time units {:.1} in all, mean P(alive) {:.3}",
+        "{} customers ({}): expected purchases over {} time units {:.1} in all, mean P(alive) {:.3}",
         thousands(n as u64),
+        saved.name(),
         args.horizon,
         expected.iter().sum::<f64>(),
         p_alive.iter().sum::<f64>() / n as f64
     );
+    crate::fmt::write_result(&batch, args.output.as_deref())?;
+    Ok(())
+}
+
+/// A newly acquired customer: P(n purchases in the horizon) for n = 0..=max, with the expected
+/// number on stderr.
+fn new_customer(saved: &SavedPurchaseModel, args: &PredictArgs) -> anyhow::Result<()> {
+    let model = saved.model();
+    let expected = model.expected_purchases_new(args.horizon)?;
+    let probs: Vec<f64> = (0..=args.max_purchases)
+        .map(|n| model.probability_of_purchases(n, args.horizon))
+        .collect();
+    let shown: f64 = probs.iter().sum();
+    eprintln!(
+        "a new customer ({}): {expected:.4} purchases expected in the first {} time units; P(0..={} purchases) = {shown:.4}",
+        saved.name(),
+        args.horizon,
+        args.max_purchases
+    );
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("purchases", DataType::UInt32, false),
+        Field::new("probability", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(UInt32Array::from_iter_values(0..=args.max_purchases)),
+            Arc::new(Float64Array::from(probs)),
+        ],
+    )?;
     crate::fmt::write_result(&batch, args.output.as_deref())?;
     Ok(())
 }

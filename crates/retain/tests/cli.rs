@@ -275,6 +275,112 @@ fn fit_bgnbd_from_transactions_matches_the_published_estimates() {
 }
 
 #[test]
+fn fit_pareto_nbd_and_mbgnbd_from_transactions() {
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let fit = |model: &str| {
+        json_of(&retain(&[
+            "fit",
+            model,
+            "-t",
+            &cdnow,
+            "--customer-col",
+            "2",
+            "--date-col",
+            "3",
+            "--calibration-end",
+            "1997-09-30",
+            "--format",
+            "json",
+        ]))
+    };
+    // Pareto/NBD: Fader & Hardie's r 0.5534, alpha 10.5802, s 0.6061, beta 11.6562, LL -9594.98
+    // (the flat beta is checked to 0.01 standard errors in retain-models' tests).
+    let pareto = fit("pareto-nbd");
+    assert_eq!(pareto["model"], "pareto-nbd");
+    for (name, published) in [("r", 0.553), ("alpha", 10.58), ("s", 0.606)] {
+        let v = pareto["params"][name].as_f64().unwrap();
+        assert!((v - published).abs() <= 0.005 * published, "{name} = {v}");
+    }
+    assert!((pareto["log_likelihood"].as_f64().unwrap() + 9594.98).abs() < 0.01);
+    // MBG/NBD: lifetimes 0.11.3 on the same summary: r 0.5248, alpha 6.1830, a 0.8914, b 1.6140.
+    let mbg = fit("mbgnbd");
+    assert_eq!(mbg["model"], "mbgnbd");
+    for (name, theirs) in [
+        ("r", 0.5248),
+        ("alpha", 6.1830),
+        ("a", 0.8914),
+        ("b", 1.6140),
+    ] {
+        let v = mbg["params"][name].as_f64().unwrap();
+        assert!(
+            (v - theirs).abs() <= 0.0005 * theirs.max(1.0),
+            "{name} = {v}"
+        );
+    }
+}
+
+#[test]
+fn fit_bgbb_on_the_donations_then_predict_a_new_donor() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bgbb.json");
+    let fit = json_of(&retain(&[
+        "fit",
+        "bgbb",
+        "--summary",
+        &data("donations/donations.csv"),
+        "--weights-col",
+        "weights",
+        "--format",
+        "json",
+        "-o",
+        model.to_str().unwrap(),
+    ]));
+    // Fader, Hardie & Shang (2010): 1.204, 0.750, 0.657, 2.783; LL -33,225.6.
+    assert_eq!(fit["n_customers"], 11104.0);
+    for (name, published) in [
+        ("alpha", 1.204),
+        ("beta", 0.750),
+        ("gamma", 0.657),
+        ("delta", 2.783),
+    ] {
+        let v = fit["params"][name].as_f64().unwrap();
+        assert!((v - published).abs() <= 0.0005, "{name} = {v}");
+    }
+    assert!((fit["log_likelihood"].as_f64().unwrap() + 33225.6).abs() < 0.1);
+    // A new donor's number of gifts in 6 years: a distribution over 0..=6.
+    let out = retain(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--horizon",
+        "6",
+        "--max-purchases",
+        "6",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let total: f64 = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-12, "{total}");
+    // Opportunities are whole numbers.
+    let out = retain(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--horizon",
+        "2.5",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("whole number"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn weighted_summary_rows_give_the_raw_estimates() {
     let dir = tempfile::tempdir().unwrap();
     // Raw rows, and the same customers collapsed to distinct rows with a count.

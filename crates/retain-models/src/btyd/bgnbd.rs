@@ -12,8 +12,10 @@
 //! computed in logs with the two terms combined by log-sum-exp, as lifetimes does.
 
 use serde::{Deserialize, Serialize};
+use statrs::function::beta::beta_reg;
 use statrs::function::gamma::{digamma, ln_gamma};
 
+use super::mbgnbd::{ln_beta, ln_negative_binomial};
 use super::mle::{maximize, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
 use crate::special::{ln_hyp2f1, Hyp2f1Error};
@@ -109,6 +111,23 @@ impl BgNbd {
         Ok((a + b + x - 1.0) / (a - 1.0) * rest * self.p_alive(x, t_x, big_t))
     }
 
+    /// Probability that a newly acquired customer makes exactly n purchases in a period of
+    /// length `t` (FHL 2005, eq. 8): alive throughout with n purchases of the NBD, or dropped out
+    /// right after the n-th (n > 0) with at least n purchases of the NBD by t.
+    pub fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let n = f64::from(n);
+        let ln_beta_ab = ln_beta(a, b);
+        let alive = ln_beta(a, b + n) - ln_beta_ab + ln_negative_binomial(r, alpha, n, t);
+        let died = if n > 0.0 {
+            (ln_beta(a + 1.0, b + n - 1.0) - ln_beta_ab).exp()
+                * negative_binomial_tail(r, alpha, n, t)
+        } else {
+            0.0
+        };
+        alive.exp() + died
+    }
+
     /// Probability that a customer with this history is still alive at T.
     pub fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
         if x == 0.0 {
@@ -120,7 +139,19 @@ impl BgNbd {
     }
 }
 
-fn hyp(e: Hyp2f1Error) -> ModelError {
+/// P(N(t) >= n) for N(t) negative binomial (Poisson counts at a Gamma(r, α) rate): the
+/// regularised incomplete beta function I_{t/(α+t)}(n, r), with no cancellation in the tail.
+pub(crate) fn negative_binomial_tail(r: f64, alpha: f64, n: f64, t: f64) -> f64 {
+    if n == 0.0 {
+        1.0
+    } else if t <= 0.0 {
+        0.0
+    } else {
+        beta_reg(n, r, t / (alpha + t))
+    }
+}
+
+pub(crate) fn hyp(e: Hyp2f1Error) -> ModelError {
     ModelError::InvalidData(format!(
         "prediction outside the range computed exactly: {e}"
     ))
@@ -304,6 +335,27 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 36);
+    }
+
+    #[test]
+    fn purchase_distribution_sums_to_one_and_to_its_mean() {
+        let m = BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        };
+        for t in [1.0, 39.0, 78.0] {
+            let probs: Vec<f64> = (0..600).map(|n| m.probability_of_purchases(n, t)).collect();
+            let total: f64 = probs.iter().sum();
+            let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
+            assert!((total - 1.0).abs() < 1e-9, "t {t}: sum {total}");
+            let expected = m.expected_purchases_new(t).unwrap();
+            assert!(
+                (mean - expected).abs() < 1e-7 * expected,
+                "t {t}: {mean} vs {expected}"
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Customer lifetime value as lifetimes defines it (`customer_lifetime_value`): month by month,
-//! the purchases BG/NBD expects in that month times the spend Gamma-Gamma expects per purchase,
+//! the purchases a purchase model (BG/NBD, Pareto/NBD, MBG/NBD) expects in that month times the spend Gamma-Gamma expects per purchase,
 //! discounted at a monthly rate, summed over the horizon. The spend per purchase does not
 //! change over the months, so CLV = expected spend × discounted expected purchases, and the
 //! second factor depends on the purchase history alone.
 
-use super::{BgNbd, FastMap, GammaGamma, ModelError};
+use super::{FastMap, GammaGamma, ModelError, PurchaseModel};
 
 /// How far ahead and how to discount.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,7 +19,7 @@ pub struct ClvOptions {
 
 /// Σ over months of the purchases expected in the month, discounted to today.
 pub fn discounted_purchases(
-    purchases: &BgNbd,
+    purchases: &dyn PurchaseModel,
     (x, t_x, big_t): (f64, f64, f64),
     options: &ClvOptions,
 ) -> Result<f64, ModelError> {
@@ -40,7 +40,7 @@ pub fn discounted_purchases(
 /// The CLV of a customer with x repeat purchases (the last at t_x, observed for T) of mean
 /// value m.
 pub fn lifetime_value(
-    purchases: &BgNbd,
+    purchases: &dyn PurchaseModel,
     spend: &GammaGamma,
     (x, t_x, big_t, m): (f64, f64, f64, f64),
     options: &ClvOptions,
@@ -48,7 +48,7 @@ pub fn lifetime_value(
     Ok(spend.expected_spend(x, m) * discounted_purchases(purchases, (x, t_x, big_t), options)?)
 }
 
-/// Per-customer scores of a fitted BG/NBD (and, for CLV, Gamma-Gamma) model.
+/// Per-customer scores of a fitted purchase model (and, for CLV, Gamma-Gamma).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scores {
     pub p_alive: Vec<f64>,
@@ -62,7 +62,7 @@ pub struct Scores {
 /// Scores every customer. Customers with the same (frequency, recency, T) share their purchase
 /// scores, which are computed once per distinct history (a 1M-customer summary has ~100k).
 pub fn score_customers(
-    purchases: &BgNbd,
+    purchases: &dyn PurchaseModel,
     (frequency, recency, t): (&[f64], &[f64], &[f64]),
     horizon: f64,
     value: Option<(&GammaGamma, &[f64], &ClvOptions)>,
@@ -137,6 +137,7 @@ pub fn score_customers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::btyd::BgNbd;
 
     #[test]
     fn equals_lifetimes() {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{BgNbd, ModelError};
+use super::{ModelError, PurchaseModel};
 
 /// One group of the calibration-vs-holdout table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,7 +20,7 @@ pub struct HoldoutGroup {
 /// one group) and compares mean actual holdout purchases with the model's expectation over
 /// each customer's holdout duration.
 pub fn calibration_vs_holdout(
-    model: &BgNbd,
+    model: &dyn PurchaseModel,
     (frequency, recency, t): (&[f64], &[f64], &[f64]),
     (frequency_holdout, duration_holdout): (&[f64], &[f64]),
     pooled_from: usize,

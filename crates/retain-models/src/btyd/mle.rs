@@ -278,7 +278,8 @@ pub(crate) fn gradient_error<L: Likelihood>(model: &L, params: &[f64]) -> f64 {
     let mut scratch = vec![0.0; n];
     (0..n)
         .map(|j| {
-            let h = 1e-6 * params[j];
+            // 1e-5: the truncation error (~h^2) and the rounding error (~eps/h) balance there.
+            let h = 1e-5 * params[j];
             let mut p = params.to_vec();
             p[j] += h;
             let up = model.log_likelihood(&p, &mut scratch);

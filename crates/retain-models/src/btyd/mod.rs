@@ -5,20 +5,28 @@
 //! Parameter names and conventions are those of the papers and of Python's lifetimes, so that
 //! results compare one to one.
 
+pub mod bgbb;
 pub mod bgnbd;
 pub mod clv;
 pub mod diagnostics;
 pub mod gamma_gamma;
+pub mod mbgnbd;
 mod mle;
+pub mod pareto_nbd;
 pub mod sbg;
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
+pub use bgbb::BgBb;
 pub use bgnbd::BgNbd;
 pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores};
 pub use diagnostics::{calibration_vs_holdout, HoldoutGroup};
 pub use gamma_gamma::GammaGamma;
+pub use mbgnbd::MbgNbd;
 pub use mle::{FitOptions, Fitted};
+pub use pareto_nbd::ParetoNbd;
 pub use sbg::{Lifetimes, ShiftedBetaGeometric};
 
 /// Parameters by name, in the papers' order (for tables and reports).
@@ -37,6 +45,39 @@ impl Named for BgNbd {
     }
 }
 
+impl Named for BgBb {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("alpha", self.alpha),
+            ("beta", self.beta),
+            ("gamma", self.gamma),
+            ("delta", self.delta),
+        ]
+    }
+}
+
+impl Named for MbgNbd {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("r", self.r),
+            ("alpha", self.alpha),
+            ("a", self.a),
+            ("b", self.b),
+        ]
+    }
+}
+
+impl Named for ParetoNbd {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("r", self.r),
+            ("alpha", self.alpha),
+            ("s", self.s),
+            ("beta", self.beta),
+        ]
+    }
+}
+
 impl Named for ShiftedBetaGeometric {
     fn named(&self) -> Vec<(&'static str, f64)> {
         vec![("alpha", self.alpha), ("beta", self.beta)]
@@ -46,6 +87,116 @@ impl Named for ShiftedBetaGeometric {
 impl Named for GammaGamma {
     fn named(&self) -> Vec<(&'static str, f64)> {
         vec![("p", self.p), ("q", self.q), ("v", self.v)]
+    }
+}
+
+/// What a fitted purchase model predicts: for a customer with x repeat purchases, the last at
+/// t_x, observed for T; and for a newly acquired customer. Time is in the data's unit (BG/BB:
+/// transaction opportunities, whole numbers).
+pub trait PurchaseModel: Named + Sync {
+    /// Probability that the customer is still alive (BG/BB: at the next opportunity).
+    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64;
+    /// Expected purchases in the next `t`.
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError>;
+    /// Expected purchases of a new customer in their first `t`.
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError>;
+    /// Probability that a new customer makes exactly n purchases in their first `t`.
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64;
+}
+
+impl PurchaseModel for BgNbd {
+    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
+        BgNbd::p_alive(self, x, t_x, big_t)
+    }
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
+        BgNbd::expected_purchases(self, t, x, t_x, big_t)
+    }
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
+        BgNbd::expected_purchases_new(self, t)
+    }
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        BgNbd::probability_of_purchases(self, n, t)
+    }
+}
+
+impl PurchaseModel for MbgNbd {
+    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
+        MbgNbd::p_alive(self, x, t_x, big_t)
+    }
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
+        MbgNbd::expected_purchases(self, t, x, t_x, big_t)
+    }
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
+        MbgNbd::expected_purchases_new(self, t)
+    }
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        MbgNbd::probability_of_purchases(self, n, t)
+    }
+}
+
+impl PurchaseModel for ParetoNbd {
+    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
+        ParetoNbd::p_alive(self, x, t_x, big_t)
+    }
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
+        Ok(ParetoNbd::expected_purchases(self, t, x, t_x, big_t))
+    }
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
+        Ok(ParetoNbd::expected_purchases_new(self, t))
+    }
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        ParetoNbd::probability_of_purchases(self, n, t)
+    }
+}
+
+impl PurchaseModel for BgBb {
+    fn p_alive(&self, x: f64, t_x: f64, n: f64) -> f64 {
+        BgBb::p_alive(self, x, t_x, n)
+    }
+    fn expected_purchases(&self, k: f64, x: f64, t_x: f64, n: f64) -> Result<f64, ModelError> {
+        Ok(BgBb::expected_purchases(self, k, x, t_x, n))
+    }
+    fn expected_purchases_new(&self, n: f64) -> Result<f64, ModelError> {
+        Ok(BgBb::expected_purchases_new(self, n))
+    }
+    fn probability_of_purchases(&self, x: u32, n: f64) -> f64 {
+        BgBb::probability_of_purchases(self, x, n)
+    }
+}
+
+/// A saved purchase model of any kind, as `retain fit` writes it: `{"model": "bgnbd",
+/// "params": {…}, …}` (other fields are ignored when reading).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", content = "params")]
+pub enum SavedPurchaseModel {
+    #[serde(rename = "bgnbd")]
+    BgNbd(BgNbd),
+    #[serde(rename = "pareto-nbd")]
+    ParetoNbd(ParetoNbd),
+    #[serde(rename = "mbgnbd")]
+    MbgNbd(MbgNbd),
+    #[serde(rename = "bgbb")]
+    BgBb(BgBb),
+}
+
+impl SavedPurchaseModel {
+    pub fn model(&self) -> &dyn PurchaseModel {
+        match self {
+            SavedPurchaseModel::BgNbd(m) => m,
+            SavedPurchaseModel::ParetoNbd(m) => m,
+            SavedPurchaseModel::MbgNbd(m) => m,
+            SavedPurchaseModel::BgBb(m) => m,
+        }
+    }
+
+    /// The name in saved files and on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SavedPurchaseModel::BgNbd(_) => "bgnbd",
+            SavedPurchaseModel::ParetoNbd(_) => "pareto-nbd",
+            SavedPurchaseModel::MbgNbd(_) => "mbgnbd",
+            SavedPurchaseModel::BgBb(_) => "bgbb",
+        }
     }
 }
 
@@ -201,6 +352,17 @@ impl RfmData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_models_read_back_whatever_else_the_file_holds() {
+        let json = r#"{"model":"pareto-nbd","params":{"r":0.55,"alpha":10.6,"s":0.61,"beta":11.7},
+            "std_errors":null,"log_likelihood":-9595.0,"n_customers":2357.0,"converged":true,"iterations":25}"#;
+        let saved: SavedPurchaseModel = serde_json::from_str(json).unwrap();
+        assert_eq!(saved.name(), "pareto-nbd");
+        assert!((saved.model().p_alive(0.0, 0.0, 38.0) - 1.0).abs() < 1.0);
+        let e = serde_json::from_str::<SavedPurchaseModel>(r#"{"model":"nbd","params":{}}"#);
+        assert!(e.unwrap_err().to_string().contains("unknown variant `nbd`"));
+    }
 
     #[test]
     fn identical_rows_collapse_and_bad_rows_are_named() {
