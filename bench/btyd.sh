@@ -17,7 +17,7 @@ RETAIN="$ROOT/target/release/retain"
 import json, sys
 ours = {j["stage"]: j for j in map(json.loads, open(sys.argv[1]))}
 theirs = {j["stage"]: j for j in map(json.loads, open(sys.argv[2]))}
-for stage in ["fit_bgnbd", "fit_gg", "score"]:
+for stage in ["fit_bgnbd", "fit_pareto_nbd_100k", "fit_gg", "score"]:
     a, b = ours[stage]["seconds"], theirs[stage]["seconds"]
-    print(f"{stage:10s} retain {a:8.3f} s   lifetimes {b:8.3f} s   lifetimes / retain = {b / max(a, 1e-9):7.1f}x")
+    print(f"{stage:20s} retain {a:8.3f} s   lifetimes {b:8.3f} s   lifetimes / retain = {b / max(a, 1e-9):7.1f}x")
 PY

@@ -56,7 +56,7 @@ fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Va
 async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
     use retain_models::btyd::gamma_gamma::SpendData;
     use retain_models::btyd::{
-        score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, RfmData,
+        score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, ParetoNbd, RfmData,
     };
     use std::time::Instant;
     let c = args.input.load(true).await?;
@@ -73,6 +73,26 @@ async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
         n,
         serde_json::json!({"params": bg.params, "distinct_rows": data.len()}),
     );
+
+    // Pareto/NBD on the first 100k customers (what lifetimes is timed on: it takes minutes on
+    // more), then on all of them.
+    let first = n.min(100_000);
+    for (stage, rows) in [("fit_pareto_nbd_100k", first), ("fit_pareto_nbd", n)] {
+        let start = Instant::now();
+        let data = RfmData::new(
+            &c.frequency[..rows],
+            &c.recency[..rows],
+            &c.t[..rows],
+            c.weights.as_deref().map(|w| &w[..rows]),
+        )?;
+        let fit = ParetoNbd::fit(&data, &options)?;
+        stage_line(
+            stage,
+            start.elapsed().as_secs_f64(),
+            rows,
+            serde_json::json!({"params": fit.params, "distinct_rows": data.len(), "iterations": fit.iterations}),
+        );
+    }
 
     let start = Instant::now();
     let spend = SpendData::from_repeat_customers(&c.frequency, &m, c.weights.as_deref())?;
