@@ -10,6 +10,14 @@
 //!
 //! Tested against mpmath at 40 digits (fixtures/hyp2f1_mpmath.csv).
 
+/// ln B(a, b) = ln Γ(a) + ln Γ(b) - ln Γ(a+b). Unlike statrs' `ln_beta` it does not panic at
+/// a = 0 or b = 0 (a parameter underflowing in a line search): it returns a non-finite value
+/// that the optimiser steps back from.
+pub fn ln_beta(a: f64, b: f64) -> f64 {
+    use statrs::function::gamma::ln_gamma;
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
 /// Why 2F1 could not be evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Hyp2f1Error {

@@ -15,9 +15,9 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mbgnbd::ln_beta;
-use super::mle::{maximize, sum_rows, Likelihood};
+use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
+use crate::special::ln_beta;
 
 /// BG/BB parameters: transaction probability ~ Beta(alpha, beta), dropout ~ Beta(gamma, delta).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -70,16 +70,7 @@ impl BgBb {
             vec![0.5, 0.5, 0.5, 2.0],
             vec![2.0, 5.0, 0.1, 10.0],
         ];
-        let optimum = maximize(&Data::new(data), &starts, options)?;
-        Ok(Fitted {
-            model: "bgbb",
-            params: BgBb::from_slice(&optimum.params),
-            std_errors: optimum.std_errors.as_deref().map(BgBb::from_slice),
-            log_likelihood: optimum.log_likelihood,
-            n_customers: data.customers(),
-            converged: true,
-            iterations: optimum.iterations,
-        })
+        fit_model("bgbb", &Data::new(data), &starts, options, BgBb::from_slice)
     }
 
     /// The log-likelihood of the data under these parameters.

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use statrs::function::beta::beta_reg;
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mbgnbd::{ln_beta, ln_negative_binomial};
-use super::mle::{maximize, sum_rows, Likelihood};
+use super::mbgnbd::ln_negative_binomial;
+use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
-use crate::special::{ln_hyp2f1, Hyp2f1Error};
+use crate::special::{ln_beta, ln_hyp2f1, Hyp2f1Error};
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -41,11 +41,7 @@ impl BgNbd {
 
     /// Fits the model to repeat-purchase data by maximum likelihood.
     pub fn fit(data: &RfmData, options: &FitOptions) -> Result<Fitted<BgNbd>, ModelError> {
-        if data.x.iter().all(|&x| x == 0.0) {
-            return Err(ModelError::InvalidData(
-                "no customer made a repeat purchase: the purchase and dropout processes cannot be told apart".into(),
-            ));
-        }
+        data.require_repeat_purchases()?;
         // lifetimes starts at ones; the others cover slow buyers and near-certain dropout.
         let starts = [
             vec![1.0; 4],
@@ -53,16 +49,7 @@ impl BgNbd {
             vec![0.1, 1.0, 1.0, 10.0],
             vec![2.0, 20.0, 0.1, 0.1],
         ];
-        let optimum = maximize(&Data(data), &starts, options)?;
-        Ok(Fitted {
-            model: "bgnbd",
-            params: BgNbd::from_slice(&optimum.params),
-            std_errors: optimum.std_errors.as_deref().map(BgNbd::from_slice),
-            log_likelihood: optimum.log_likelihood,
-            n_customers: data.customers(),
-            converged: true,
-            iterations: optimum.iterations,
-        })
+        fit_model("bgnbd", &Data(data), &starts, options, BgNbd::from_slice)
     }
 
     /// The log-likelihood of the data under these parameters (the fit's objective).
@@ -345,17 +332,7 @@ mod tests {
             a: 0.793,
             b: 2.426,
         };
-        for t in [1.0, 39.0, 78.0] {
-            let probs: Vec<f64> = (0..600).map(|n| m.probability_of_purchases(n, t)).collect();
-            let total: f64 = probs.iter().sum();
-            let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
-            assert!((total - 1.0).abs() < 1e-9, "t {t}: sum {total}");
-            let expected = m.expected_purchases_new(t).unwrap();
-            assert!(
-                (mean - expected).abs() < 1e-7 * expected,
-                "t {t}: {mean} vs {expected}"
-            );
-        }
+        crate::btyd::assert_purchase_distribution(&m, 600, &[1.0, 39.0, 78.0]);
     }
 
     #[test]

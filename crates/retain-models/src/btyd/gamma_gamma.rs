@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mle::{maximize, sum_rows, Likelihood};
+use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{DistinctX, FastMap, FitOptions, Fitted, ModelError};
 
 /// Gamma-Gamma parameters (`v` is the papers' γ; lifetimes also calls it v).
@@ -128,16 +128,13 @@ impl GammaGamma {
             vec![2.0, 3.0, mean],
             vec![10.0, 5.0, 4.0 * mean],
         ];
-        let optimum = maximize(&Data(data), &starts, options)?;
-        Ok(Fitted {
-            model: "gamma-gamma",
-            params: GammaGamma::from_slice(&optimum.params),
-            std_errors: optimum.std_errors.as_deref().map(GammaGamma::from_slice),
-            log_likelihood: optimum.log_likelihood,
-            n_customers: data.customers(),
-            converged: true,
-            iterations: optimum.iterations,
-        })
+        fit_model(
+            "gamma-gamma",
+            &Data(data),
+            &starts,
+            options,
+            GammaGamma::from_slice,
+        )
     }
 
     /// Expected mean transaction value of a customer with x repeat purchases of mean m̄

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{hyp, negative_binomial_tail};
-use super::mle::{maximize, sum_rows, Likelihood};
+use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
-use crate::special::ln_hyp2f1;
+use crate::special::{ln_beta, ln_hyp2f1};
 
 /// MBG/NBD parameters (named as BG/NBD's).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -39,27 +39,14 @@ impl MbgNbd {
 
     /// Fits the model to repeat-purchase data by maximum likelihood.
     pub fn fit(data: &RfmData, options: &FitOptions) -> Result<Fitted<MbgNbd>, ModelError> {
-        if data.x.iter().all(|&x| x == 0.0) {
-            return Err(ModelError::InvalidData(
-                "no customer made a repeat purchase: the purchase and dropout processes cannot be told apart".into(),
-            ));
-        }
+        data.require_repeat_purchases()?;
         let starts = [
             vec![1.0; 4],
             vec![0.5, 5.0, 0.5, 2.0],
             vec![0.1, 1.0, 1.0, 10.0],
             vec![2.0, 20.0, 0.1, 0.1],
         ];
-        let optimum = maximize(&Data(data), &starts, options)?;
-        Ok(Fitted {
-            model: "mbgnbd",
-            params: MbgNbd::from_slice(&optimum.params),
-            std_errors: optimum.std_errors.as_deref().map(MbgNbd::from_slice),
-            log_likelihood: optimum.log_likelihood,
-            n_customers: data.customers(),
-            converged: true,
-            iterations: optimum.iterations,
-        })
+        fit_model("mbgnbd", &Data(data), &starts, options, MbgNbd::from_slice)
     }
 
     /// The log-likelihood of the data under these parameters (the fit's objective).
@@ -125,11 +112,6 @@ impl MbgNbd {
             (ln_beta(a + 1.0, b + n) - ln_beta_ab).exp() * negative_binomial_tail(r, alpha, n, t);
         alive.exp() + died
     }
-}
-
-/// ln B(a, b).
-pub(crate) fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
 /// ln P(N(t) = n) for N(t) negative binomial: Poisson counts at a Gamma(r, α) rate.
@@ -253,16 +235,6 @@ mod tests {
             a: 0.891,
             b: 1.614,
         };
-        for t in [1.0, 39.0, 78.0] {
-            let probs: Vec<f64> = (0..600).map(|n| m.probability_of_purchases(n, t)).collect();
-            let total: f64 = probs.iter().sum();
-            let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
-            assert!((total - 1.0).abs() < 1e-9, "t {t}: sum {total}");
-            let expected = m.expected_purchases_new(t).unwrap();
-            assert!(
-                (mean - expected).abs() < 1e-7 * expected,
-                "t {t}: {mean} vs {expected}"
-            );
-        }
+        crate::btyd::assert_purchase_distribution(&m, 600, &[1.0, 39.0, 78.0]);
     }
 }

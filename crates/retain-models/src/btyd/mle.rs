@@ -198,6 +198,27 @@ pub(crate) fn maximize<L: Likelihood>(
     })
 }
 
+/// Fits by [`maximize`] and reports the result under the model's name, with `params` turning
+/// a parameter vector into the model's parameter type.
+pub(crate) fn fit_model<L: Likelihood, P>(
+    name: &'static str,
+    likelihood: &L,
+    starts: &[Vec<f64>],
+    options: &FitOptions,
+    params: impl Fn(&[f64]) -> P,
+) -> Result<Fitted<P>, ModelError> {
+    let optimum = maximize(likelihood, starts, options)?;
+    Ok(Fitted {
+        model: name,
+        params: params(&optimum.params),
+        std_errors: optimum.std_errors.as_deref().map(&params),
+        log_likelihood: optimum.log_likelihood,
+        n_customers: likelihood.customers(),
+        converged: true,
+        iterations: optimum.iterations,
+    })
+}
+
 /// Sums `row(i)` over rows 0..n, on every core when there are enough rows to pay for it.
 pub(crate) fn sum_rows<const K: usize>(
     n: usize,

@@ -334,6 +334,16 @@ impl RfmData {
         Ok(data)
     }
 
+    /// The purchase models cannot tell buying from dropping out without any repeat purchase.
+    pub fn require_repeat_purchases(&self) -> Result<(), ModelError> {
+        if self.x.iter().all(|&x| x == 0.0) {
+            return Err(ModelError::InvalidData(
+                "no customer made a repeat purchase: the purchase and dropout processes cannot be told apart".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Distinct rows.
     pub fn len(&self) -> usize {
         self.x.len()
@@ -346,6 +356,25 @@ impl RfmData {
     /// Customers represented (the sum of the weights).
     pub fn customers(&self) -> f64 {
         self.weight.iter().sum()
+    }
+}
+
+/// Test helper: a new customer's P(n purchases in t), n = 0..terms, sums to 1 and its mean is
+/// E[X(t)], at each of `times`.
+#[cfg(test)]
+pub(crate) fn assert_purchase_distribution(model: &dyn PurchaseModel, terms: u32, times: &[f64]) {
+    for &t in times {
+        let probs: Vec<f64> = (0..terms)
+            .map(|n| model.probability_of_purchases(n, t))
+            .collect();
+        let total: f64 = probs.iter().sum();
+        let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
+        assert!((total - 1.0).abs() < 1e-9, "t {t}: sum {total}");
+        let expected = model.expected_purchases_new(t).unwrap();
+        assert!(
+            (mean - expected).abs() < 1e-7 * expected,
+            "t {t}: {mean} vs {expected}"
+        );
     }
 }
 

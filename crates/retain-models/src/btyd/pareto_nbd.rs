@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mle::{maximize, sum_rows, Likelihood};
+use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
 use crate::quad::{integrate_log, LogIntegral};
 
@@ -46,27 +46,20 @@ impl ParetoNbd {
 
     /// Fits the model to repeat-purchase data by maximum likelihood.
     pub fn fit(data: &RfmData, options: &FitOptions) -> Result<Fitted<ParetoNbd>, ModelError> {
-        if data.x.iter().all(|&x| x == 0.0) {
-            return Err(ModelError::InvalidData(
-                "no customer made a repeat purchase: the purchase and dropout processes cannot be told apart".into(),
-            ));
-        }
+        data.require_repeat_purchases()?;
         let starts = [
             vec![1.0; 4],
             vec![0.5, 10.0, 0.5, 10.0],
             vec![0.1, 1.0, 1.0, 100.0],
             vec![2.0, 20.0, 0.1, 1.0],
         ];
-        let optimum = maximize(&Data(data), &starts, options)?;
-        Ok(Fitted {
-            model: "pareto-nbd",
-            params: ParetoNbd::from_slice(&optimum.params),
-            std_errors: optimum.std_errors.as_deref().map(ParetoNbd::from_slice),
-            log_likelihood: optimum.log_likelihood,
-            n_customers: data.customers(),
-            converged: true,
-            iterations: optimum.iterations,
-        })
+        fit_model(
+            "pareto-nbd",
+            &Data(data),
+            &starts,
+            options,
+            ParetoNbd::from_slice,
+        )
     }
 
     /// The log-likelihood of the data under these parameters (the fit's objective).
@@ -303,17 +296,7 @@ mod tests {
             s: 0.6061,
             beta: 11.6562,
         };
-        for t in [1.0, 39.0, 78.0] {
-            let probs: Vec<f64> = (0..400).map(|n| m.probability_of_purchases(n, t)).collect();
-            let total: f64 = probs.iter().sum();
-            let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
-            assert!((total - 1.0).abs() < 1e-9, "t {t}: sum {total}");
-            let expected = m.expected_purchases_new(t);
-            assert!(
-                (mean - expected).abs() < 1e-8 * expected,
-                "t {t}: {mean} vs {expected}"
-            );
-        }
+        crate::btyd::assert_purchase_distribution(&m, 400, &[1.0, 39.0, 78.0]);
     }
 
     #[test]

@@ -8,11 +8,11 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use statrs::function::beta::ln_beta;
 use statrs::function::gamma::digamma;
 
-use super::mle::{maximize, Likelihood};
+use super::mle::{fit_model, Likelihood};
 use super::{FitOptions, Fitted, ModelError};
+use crate::special::ln_beta;
 
 /// sBG parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -108,19 +108,11 @@ impl ShiftedBetaGeometric {
             ));
         }
         let starts = [vec![1.0, 1.0], vec![0.5, 5.0], vec![5.0, 0.5]];
-        let optimum = maximize(&Data(data), &starts, options)?;
-        let p = |v: &[f64]| ShiftedBetaGeometric {
-            alpha: v[0],
-            beta: v[1],
-        };
-        Ok(Fitted {
-            model: "sbg",
-            params: p(&optimum.params),
-            std_errors: optimum.std_errors.as_deref().map(p),
-            log_likelihood: optimum.log_likelihood,
-            n_customers: data.customers(),
-            converged: true,
-            iterations: optimum.iterations,
+        fit_model("sbg", &Data(data), &starts, options, |v| {
+            ShiftedBetaGeometric {
+                alpha: v[0],
+                beta: v[1],
+            }
         })
     }
 
