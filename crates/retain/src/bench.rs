@@ -66,12 +66,14 @@ async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
 
     let start = Instant::now();
     let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
+    let collapse_seconds = start.elapsed().as_secs_f64();
     let bg = BgNbd::fit(&data, &options)?;
     stage_line(
         "fit_bgnbd",
         start.elapsed().as_secs_f64(),
         n,
-        serde_json::json!({"params": bg.params, "distinct_rows": data.len()}),
+        serde_json::json!({"params": bg.params, "distinct_rows": data.len(),
+            "collapse_seconds": (collapse_seconds * 1000.0).round() / 1000.0, "iterations": bg.iterations}),
     );
 
     // Pareto/NBD on the first 100k customers (what lifetimes is timed on: it takes minutes on

@@ -70,7 +70,14 @@ impl BgBb {
             vec![0.5, 0.5, 0.5, 2.0],
             vec![2.0, 5.0, 0.1, 10.0],
         ];
-        fit_model("bgbb", &Data::new(data), &starts, options, BgBb::from_slice)
+        fit_model(
+            "bgbb",
+            &Data::new(data),
+            None,
+            &starts,
+            options,
+            BgBb::from_slice,
+        )
     }
 
     /// The log-likelihood of the data under these parameters.

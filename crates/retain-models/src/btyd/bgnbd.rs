@@ -18,7 +18,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 use super::mbgnbd::ln_negative_binomial;
 use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
-use crate::special::{ln_beta, ln_hyp2f1, Hyp2f1Error};
+use crate::special::{ln_beta, ln_hyp2f1, ln_hyp2f1_batch, Hyp2f1Error};
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -49,7 +49,16 @@ impl BgNbd {
             vec![0.1, 1.0, 1.0, 10.0],
             vec![2.0, 20.0, 0.1, 0.1],
         ];
-        fit_model("bgnbd", &Data(data), &starts, options, BgNbd::from_slice)
+        let sample = data.sample();
+        let sample = sample.as_ref().map(Data);
+        fit_model(
+            "bgnbd",
+            &Data(data),
+            sample.as_ref(),
+            &starts,
+            options,
+            BgNbd::from_slice,
+        )
     }
 
     /// The log-likelihood of the data under these parameters (the fit's objective).
@@ -96,6 +105,37 @@ impl BgNbd {
         let ln_f = ln_hyp2f1(r + x, b + x, a + b + x - 1.0, z).map_err(hyp)?;
         let rest = -(ln_f + (r + x) * ((alpha + big_t) / (alpha + big_t + t)).ln()).exp_m1();
         Ok((a + b + x - 1.0) / (a - 1.0) * rest * self.p_alive(x, t_x, big_t))
+    }
+
+    /// [`BgNbd::expected_purchases`] at each of `ts`, with one pass of the hypergeometric
+    /// series for all of them (their 2F1 differ in z alone).
+    pub fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        let BgNbd { r, alpha, a, b } = *self;
+        if (a - 1.0).abs() < 1e-7 || ts.iter().any(|&t| t.is_nan() || t <= 0.0) {
+            return ts
+                .iter()
+                .map(|&t| self.expected_purchases(t, x, t_x, big_t))
+                .collect();
+        }
+        let zs: Vec<f64> = ts.iter().map(|&t| t / (alpha + big_t + t)).collect();
+        let mut ln_f = vec![0.0; ts.len()];
+        ln_hyp2f1_batch(r + x, b + x, a + b + x - 1.0, &zs, &mut ln_f).map_err(hyp)?;
+        let scale = (a + b + x - 1.0) / (a - 1.0) * self.p_alive(x, t_x, big_t);
+        Ok(ts
+            .iter()
+            .zip(ln_f)
+            .map(|(&t, ln_f)| {
+                let rest =
+                    -(ln_f + (r + x) * ((alpha + big_t) / (alpha + big_t + t)).ln()).exp_m1();
+                scale * rest
+            })
+            .collect())
     }
 
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
@@ -159,61 +199,70 @@ impl Likelihood for Data<'_> {
         let d = self.0;
         let (ln_alpha, lg_r, dg_r) = (alpha.ln(), ln_gamma(r), digamma(r));
         let (lg_ab, lg_b, dg_ab, dg_b) = (ln_gamma(a + b), ln_gamma(b), digamma(a + b), digamma(b));
-        // The gamma-function terms depend on x alone: once per distinct x.
+        // What depends on x alone, once per distinct x: the constant part of ln L, ln(b+x-1)
+        // and 1/(b+x-1) of the dropout term, and the constant parts of the r, a, b gradients.
         let per_x: Vec<[f64; 6]> = d
             .distinct_x
             .values
             .iter()
             .map(|&x| {
+                let constant = ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)
+                    - lg_b
+                    - ln_gamma(a + b + x);
+                let (dg_bx, dg_abx) = (digamma(b + x), digamma(a + b + x));
+                // The dropout term exists only for x > 0 (b+x-1 may be 0 at x = 0).
+                let (ln_bx1, inv_bx1) = if x > 0.0 {
+                    ((b + x - 1.0).ln(), 1.0 / (b + x - 1.0))
+                } else {
+                    (0.0, 0.0)
+                };
                 [
-                    ln_gamma(r + x),
-                    digamma(r + x),
-                    ln_gamma(b + x),
-                    digamma(b + x),
-                    ln_gamma(a + b + x),
-                    digamma(a + b + x),
+                    constant,
+                    ln_bx1,
+                    inv_bx1,
+                    digamma(r + x) - dg_r + ln_alpha,
+                    dg_ab - dg_abx,
+                    dg_ab + dg_bx - dg_b - dg_abx,
                 ]
             })
             .collect();
-        let ln_alpha_plus = |values: &[f64]| {
+        // ln(α+v) and 1/(α+v) once per distinct T and t_x.
+        let per_time = |values: &[f64]| {
             values
                 .iter()
-                .map(|v| (alpha + v).ln())
-                .collect::<Vec<f64>>()
+                .map(|v| [(alpha + v).ln(), 1.0 / (alpha + v)])
+                .collect::<Vec<[f64; 2]>>()
         };
-        let (ln_at_of, ln_atx_of) = (
-            ln_alpha_plus(&d.distinct_t.values),
-            ln_alpha_plus(&d.distinct_t_x.values),
+        let (per_t, per_tx) = (
+            per_time(&d.distinct_t.values),
+            per_time(&d.distinct_t_x.values),
         );
-        let (ln_a, per_x, ln_at_of, ln_atx_of) = (a.ln(), &per_x, &ln_at_of, &ln_atx_of);
+        let (ln_a, inv_a, inv_alpha) = (a.ln(), 1.0 / a, 1.0 / alpha);
+        let (per_x, per_t, per_tx) = (&per_x, &per_t, &per_tx);
         // One customer row's log-likelihood and gradient, added into (total, grad).
         let row = |i: usize, acc: &mut (f64, [f64; 4])| {
-            let (x, tx, t, w) = (d.x[i], d.t_x[i], d.t[i], d.weight[i]);
-            let [lg_rx, dg_rx, lg_bx, dg_bx, lg_abx, dg_abx] = per_x[d.distinct_x.slot[i] as usize];
-            let a1 = lg_rx - lg_r + r * ln_alpha;
-            let a2 = lg_ab + lg_bx - lg_b - lg_abx;
-            let ln_at = ln_at_of[d.distinct_t.slot[i] as usize];
+            let (x, w) = (d.x[i], d.weight[i]);
+            let [constant, ln_bx1, inv_bx1, g_r, g_a, g_b] = per_x[d.distinct_x.slot[i] as usize];
+            let [ln_at, inv_at] = per_t[d.distinct_t.slot[i] as usize];
             let a3 = -(r + x) * ln_at;
             // Shares of the two likelihood terms: p3 for "alive at T", p4 for "died after t_x",
             // combined as m + ln(1 + e^-|a3-a4|): one exp and one log1p.
-            let (ll, p3, p4, ln_atx) = if x > 0.0 {
-                let ln_atx = ln_atx_of[d.distinct_t_x.slot[i] as usize];
-                let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * ln_atx;
+            let (ll, p3, p4, ln_atx, inv_atx) = if x > 0.0 {
+                let [ln_atx, inv_atx] = per_tx[d.distinct_t_x.slot[i] as usize];
+                let a4 = ln_a - ln_bx1 - (r + x) * ln_atx;
                 let e = (-(a3 - a4).abs()).exp();
                 let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
                 let (p3, p4) = if a3 >= a4 { (big, small) } else { (small, big) };
-                (a1 + a2 + a3.max(a4) + e.ln_1p(), p3, p4, ln_atx)
+                (a3.max(a4) + e.ln_1p(), p3, p4, ln_atx, inv_atx)
             } else {
-                (a1 + a2 + a3, 1.0, 0.0, 0.0)
+                (a3, 1.0, 0.0, 0.0, 0.0)
             };
             let g = &mut acc.1;
-            acc.0 += w * ll;
-            g[0] += w * (dg_rx - dg_r + ln_alpha - p3 * ln_at - p4 * ln_atx);
-            let d_alpha_4 = if x > 0.0 { (r + x) / (alpha + tx) } else { 0.0 };
-            g[1] += w * (r / alpha - p3 * (r + x) / (alpha + t) - p4 * d_alpha_4);
-            g[2] += w * (dg_ab - dg_abx + p4 / a);
-            let d_b_4 = if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 };
-            g[3] += w * (dg_ab + dg_bx - dg_b - dg_abx - p4 * d_b_4);
+            acc.0 += w * (constant + ll);
+            g[0] += w * (g_r - p3 * ln_at - p4 * ln_atx);
+            g[1] += w * (r * inv_alpha - (r + x) * (p3 * inv_at + p4 * inv_atx));
+            g[2] += w * (g_a + p4 * inv_a);
+            g[3] += w * (g_b - p4 * inv_bx1);
         };
         let (total, g) = sum_rows(d.len(), row);
         grad.copy_from_slice(&g);
@@ -322,6 +371,27 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 36);
+    }
+
+    #[test]
+    fn expected_purchases_at_several_times_equal_one_at_a_time() {
+        let m = BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        };
+        let ts = [4.345, 13.0, 39.0, 52.14, 0.0];
+        for (x, tx, big_t) in [(0.0, 0.0, 30.0), (2.0, 20.0, 38.0), (300.0, 77.0, 78.0)] {
+            let batch = m.expected_purchases_at(&ts, x, tx, big_t).unwrap();
+            for (t, got) in ts.iter().zip(batch) {
+                let one = m.expected_purchases(*t, x, tx, big_t).unwrap();
+                assert!(
+                    (got - one).abs() <= 1e-12 * one.max(1e-3),
+                    "t {t}: {got} vs {one}"
+                );
+            }
+        }
     }
 
     #[test]

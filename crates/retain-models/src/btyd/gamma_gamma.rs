@@ -131,6 +131,7 @@ impl GammaGamma {
         fit_model(
             "gamma-gamma",
             &Data(data),
+            None,
             &starts,
             options,
             GammaGamma::from_slice,

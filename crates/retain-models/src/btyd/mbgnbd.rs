@@ -46,7 +46,16 @@ impl MbgNbd {
             vec![0.1, 1.0, 1.0, 10.0],
             vec![2.0, 20.0, 0.1, 0.1],
         ];
-        fit_model("mbgnbd", &Data(data), &starts, options, MbgNbd::from_slice)
+        let sample = data.sample();
+        let sample = sample.as_ref().map(Data);
+        fit_model(
+            "mbgnbd",
+            &Data(data),
+            sample.as_ref(),
+            &starts,
+            options,
+            MbgNbd::from_slice,
+        )
     }
 
     /// The log-likelihood of the data under these parameters (the fit's objective).

@@ -98,6 +98,19 @@ pub trait PurchaseModel: Named + Sync {
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64;
     /// Expected purchases in the next `t`.
     fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError>;
+    /// Expected purchases in the next `t` for each of `ts` (a CLV's month ends), for one
+    /// customer; models override it where the times can share work.
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        ts.iter()
+            .map(|&t| self.expected_purchases(t, x, t_x, big_t))
+            .collect()
+    }
     /// Expected purchases of a new customer in their first `t`.
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError>;
     /// Probability that a new customer makes exactly n purchases in their first `t`.
@@ -110,6 +123,15 @@ impl PurchaseModel for BgNbd {
     }
     fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
         BgNbd::expected_purchases(self, t, x, t_x, big_t)
+    }
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        BgNbd::expected_purchases_at(self, ts, x, t_x, big_t)
     }
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         BgNbd::expected_purchases_new(self, t)
@@ -257,6 +279,28 @@ impl DistinctX {
     }
 }
 
+/// What is wrong with one customer row, if anything.
+fn check_row(x: f64, tx: f64, tt: f64, w: f64) -> Result<(), String> {
+    if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
+        return Err(format!("frequency must be a whole number >= 0, found {x}"));
+    }
+    if !(tt.is_finite() && tt > 0.0) {
+        return Err(format!("T must be > 0, found {tt}"));
+    }
+    if !(tx.is_finite() && tx >= 0.0 && tx <= tt * (1.0 + 1e-12)) {
+        return Err(format!(
+            "recency must be between 0 and T = {tt}, found {tx}"
+        ));
+    }
+    if x == 0.0 && tx != 0.0 {
+        return Err(format!("recency must be 0 when frequency is 0, found {tx}"));
+    }
+    if !(w.is_finite() && w >= 0.0) {
+        return Err(format!("weight must be >= 0, found {w}"));
+    }
+    Ok(())
+}
+
 impl RfmData {
     /// Validates and collapses per-customer (or already weighted) rows.
     pub fn new(
@@ -274,7 +318,7 @@ impl RfmData {
         if n == 0 {
             return Err(ModelError::InvalidData("no customers".into()));
         }
-        let mut index: FastMap<(u64, u64, u64), usize> = FastMap::default();
+        let mut index: FastMap<(u64, u64, u64), u32> = FastMap::default();
         let mut data = RfmData {
             x: vec![],
             t_x: vec![],
@@ -287,42 +331,36 @@ impl RfmData {
         for row in 0..n {
             let (x, tx, tt) = (frequency[row], recency[row], t[row]);
             let w = weights.map_or(1.0, |w| w[row]);
-            let bad = |message: String| {
-                Err(ModelError::InvalidRow {
+            // The common case in a few comparisons (`fract` is a libm call on baseline x86-64);
+            // `check_row` says what is wrong otherwise.
+            let plainly_valid = (0.0..1e15).contains(&x)
+                && (x as u64) as f64 == x
+                && tt > 0.0
+                && tt < f64::INFINITY
+                && tx >= 0.0
+                && tx <= tt
+                && (x > 0.0 || tx == 0.0)
+                && (0.0..f64::INFINITY).contains(&w);
+            if !plainly_valid {
+                check_row(x, tx, tt, w).map_err(|message| ModelError::InvalidRow {
                     row: row + 1,
                     message,
-                })
-            };
-            if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
-                return bad(format!("frequency must be a whole number >= 0, found {x}"));
-            }
-            if !(tt.is_finite() && tt > 0.0) {
-                return bad(format!("T must be > 0, found {tt}"));
-            }
-            if !(tx.is_finite() && tx >= 0.0 && tx <= tt * (1.0 + 1e-12)) {
-                return bad(format!(
-                    "recency must be between 0 and T = {tt}, found {tx}"
-                ));
-            }
-            if x == 0.0 && tx != 0.0 {
-                return bad(format!("recency must be 0 when frequency is 0, found {tx}"));
-            }
-            if !(w.is_finite() && w >= 0.0) {
-                return bad(format!("weight must be >= 0, found {w}"));
+                })?;
             }
             if w == 0.0 {
                 continue;
             }
-            let key = (x.to_bits(), tx.to_bits(), tt.to_bits());
-            match index.get(&key) {
-                Some(&i) => data.weight[i] += w,
-                None => {
-                    index.insert(key, data.x.len());
-                    data.x.push(x);
-                    data.t_x.push(tx);
-                    data.t.push(tt);
-                    data.weight.push(w);
-                }
+            let next = data.x.len() as u32;
+            let i = *index
+                .entry((x.to_bits(), tx.to_bits(), tt.to_bits()))
+                .or_insert(next);
+            if i == next {
+                data.x.push(x);
+                data.t_x.push(tx);
+                data.t.push(tt);
+                data.weight.push(w);
+            } else {
+                data.weight[i as usize] += w;
             }
         }
         if data.x.is_empty() {
@@ -332,6 +370,54 @@ impl RfmData {
         data.distinct_t = DistinctX::of(&data.t);
         data.distinct_t_x = DistinctX::of(&data.t_x);
         Ok(data)
+    }
+
+    /// A sample of about `SAMPLE_ROWS` rows with the same likelihood in expectation, when the
+    /// data have several times that many: a fit takes its first steps there, at a fraction of
+    /// the cost. Heavy rows (the many customers sharing a short history) are kept whole, as
+    /// sampling them would make the estimate noisy; of the others every k-th is kept with k
+    /// times its weight.
+    pub(crate) fn sample(&self) -> Option<RfmData> {
+        const SAMPLE_ROWS: usize = 10_000;
+        if self.len() < 4 * SAMPLE_ROWS {
+            return None;
+        }
+        let mut by_weight = self.weight.clone();
+        let heavy_from = SAMPLE_ROWS / 2;
+        by_weight.select_nth_unstable_by(heavy_from, |a, b| b.total_cmp(a));
+        let heavy = by_weight[heavy_from];
+        let light = self.weight.iter().filter(|&&w| w <= heavy).count();
+        let every = light.div_ceil(SAMPLE_ROWS / 2).max(1);
+        let mut sample = RfmData {
+            x: vec![],
+            t_x: vec![],
+            t: vec![],
+            weight: vec![],
+            distinct_x: DistinctX::default(),
+            distinct_t: DistinctX::default(),
+            distinct_t_x: DistinctX::default(),
+        };
+        let mut seen_light = 0;
+        for i in 0..self.len() {
+            let w = self.weight[i];
+            let weight = if w > heavy {
+                w
+            } else {
+                seen_light += 1;
+                if seen_light % every != 0 {
+                    continue;
+                }
+                w * every as f64
+            };
+            sample.x.push(self.x[i]);
+            sample.t_x.push(self.t_x[i]);
+            sample.t.push(self.t[i]);
+            sample.weight.push(weight);
+        }
+        sample.distinct_x = DistinctX::of(&sample.x);
+        sample.distinct_t = DistinctX::of(&sample.t);
+        sample.distinct_t_x = DistinctX::of(&sample.t_x);
+        Some(sample)
     }
 
     /// The purchase models cannot tell buying from dropping out without any repeat purchase.

@@ -53,9 +53,12 @@ impl ParetoNbd {
             vec![0.1, 1.0, 1.0, 100.0],
             vec![2.0, 20.0, 0.1, 1.0],
         ];
+        let sample = data.sample();
+        let sample = sample.as_ref().map(Data);
         fit_model(
             "pareto-nbd",
             &Data(data),
+            sample.as_ref(),
             &starts,
             options,
             ParetoNbd::from_slice,

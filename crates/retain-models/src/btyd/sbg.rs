@@ -108,7 +108,7 @@ impl ShiftedBetaGeometric {
             ));
         }
         let starts = [vec![1.0, 1.0], vec![0.5, 5.0], vec![5.0, 0.5]];
-        fit_model("sbg", &Data(data), &starts, options, |v| {
+        fit_model("sbg", &Data(data), None, &starts, options, |v| {
             ShiftedBetaGeometric {
                 alpha: v[0],
                 beta: v[1],
