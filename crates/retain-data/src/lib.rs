@@ -5,6 +5,7 @@
 
 pub use datafusion;
 
+pub mod activity;
 pub mod arg_min;
 pub mod customer_table;
 pub mod customers;
@@ -16,6 +17,7 @@ mod parquet_in;
 pub mod summary;
 mod text;
 
+pub use activity::{activity, Activity};
 pub use customer_table::{
     read_customer_table, ColumnKind, ColumnProfile, CustomerTable, CustomerTableOptions,
 };

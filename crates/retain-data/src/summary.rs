@@ -126,6 +126,16 @@ impl Summary {
             .and_then(|c| c.as_primitive_opt::<Int64Type>())
     }
 
+    /// A numeric column's values as f64 (counts are Int64, times and amounts Float64).
+    pub fn values(&self, name: &str) -> Option<Vec<f64>> {
+        match self.column_f64(name) {
+            Some(c) => Some(c.values().to_vec()),
+            None => self
+                .column_i64(name)
+                .map(|c| c.values().iter().map(|&v| v as f64).collect()),
+        }
+    }
+
     pub fn customer_ids(&self) -> &StringArray {
         self.batch.column(0).as_string::<i32>()
     }

@@ -164,18 +164,7 @@ fn btyd_section(
     summary: &retain_data::Summary,
     out: &std::path::Path,
 ) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
-    let column = |name: &str| -> Vec<f64> {
-        match summary.column_f64(name) {
-            Some(c) => c.values().to_vec(),
-            None => summary
-                .column_i64(name)
-                .expect("summary column")
-                .values()
-                .iter()
-                .map(|&v| v as f64)
-                .collect(),
-        }
-    };
+    let column = |name: &str| summary.values(name).expect("summary column");
     let (f, r, t, m) = (
         column("frequency"),
         column("recency"),

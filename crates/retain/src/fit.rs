@@ -222,22 +222,17 @@ impl SummaryInput {
                 };
                 let s =
                     crate::summarize::compute(&self.transactions, PeriodArg::Day, &options).await?;
-                let ints = |name: &str| -> Vec<f64> {
-                    s.column_i64(name)
-                        .map(|c| c.values().iter().map(|&v| v as f64).collect())
-                        .unwrap_or_default()
-                };
-                let floats = |name: &str| s.column_f64(name).map(|c| c.values().to_vec());
-                if need_monetary && floats("monetary_value").is_none() {
+                let monetary = s.values("monetary_value");
+                if need_monetary && monetary.is_none() {
                     bail!("the transactions have no amounts: pass --amount-col (or --quantity-col and --price-col)");
                 }
                 let ids = s.customer_ids();
                 Ok(SummaryColumns {
                     ids: Some((0..ids.len()).map(|i| ids.value(i).to_string()).collect()),
-                    frequency: ints("frequency"),
-                    recency: floats("recency").unwrap_or_default(),
-                    t: floats("T").unwrap_or_default(),
-                    monetary: floats("monetary_value"),
+                    frequency: s.values("frequency").unwrap_or_default(),
+                    recency: s.values("recency").unwrap_or_default(),
+                    t: s.values("T").unwrap_or_default(),
+                    monetary,
                     weights: None,
                 })
             }

@@ -7,6 +7,7 @@ mod bench;
 mod clv;
 mod demo;
 mod describe;
+mod diagnose;
 mod fit;
 mod fmt;
 mod predict;
@@ -32,12 +33,16 @@ enum Command {
     Summarize(summarize::SummarizeArgs),
     /// What a customer table holds: each column's type, missing and distinct values.
     Describe(describe::DescribeArgs),
-    /// Fit a "buy till you die" model (BG/NBD, Gamma-Gamma) by maximum likelihood.
+    /// Fit a model by maximum likelihood: BG/NBD, Pareto/NBD, MBG/NBD, BG/BB, sBG, Gamma-Gamma.
     Fit(fit::FitArgs),
-    /// Apply a fitted BG/NBD model: P(alive) and expected purchases per customer.
+    /// Apply a fitted purchase model: P(alive) and expected purchases per customer, or a new
+    /// customer's purchase distribution.
     Predict(predict::PredictArgs),
-    /// Customer lifetime value from BG/NBD purchases and Gamma-Gamma spend, discounted monthly.
+    /// Customer lifetime value from a purchase model and Gamma-Gamma spend, discounted monthly.
     Clv(clv::ClvArgs),
+    /// Check a fitted purchase model against the customers: calibration vs holdout, and
+    /// repeat transactions over time (actual and expected).
+    Diagnose(diagnose::DiagnoseArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -57,6 +62,7 @@ fn main() -> std::process::ExitCode {
             Command::Fit(args) => fit::run(args).await,
             Command::Predict(args) => predict::run(args).await,
             Command::Clv(args) => clv::run(args).await,
+            Command::Diagnose(args) => diagnose::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

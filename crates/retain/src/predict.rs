@@ -38,15 +38,20 @@ pub struct PredictArgs {
     pub output: Option<PathBuf>,
 }
 
-pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.model)
-        .with_context(|| format!("reading {}", args.model.display()))?;
-    let saved: SavedPurchaseModel = serde_json::from_str(&text).with_context(|| {
+/// Reads a purchase model saved by `retain fit … -o FILE`.
+pub fn load_purchase_model(path: &std::path::Path) -> anyhow::Result<SavedPurchaseModel> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
         format!(
             "{}: expected a purchase model saved by `retain fit` (\"model\": bgnbd, pareto-nbd, mbgnbd or bgbb, with its \"params\")",
-            args.model.display()
+            path.display()
         )
-    })?;
+    })
+}
+
+pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let saved = load_purchase_model(&args.model)?;
     if !(args.horizon.is_finite() && args.horizon >= 0.0) {
         bail!("--horizon must be >= 0, found {}", args.horizon);
     }

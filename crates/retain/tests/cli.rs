@@ -32,7 +32,9 @@ fn every_subcommand_has_help() {
         vec!["fit", "--help"],
         vec!["predict", "--help"],
         vec!["clv", "--help"],
+        vec!["diagnose", "--help"],
         vec!["bench", "--help"],
+        vec!["bench", "btyd", "--help"],
         vec!["bench", "summarize", "--help"],
     ] {
         let out = retain(&args);
@@ -615,4 +617,93 @@ fn fit_sbg_from_a_survivor_table_and_from_customers() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn diagnose_tracks_repeat_transactions_as_lifetimes_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // BG/NBD at the CDNOW estimates, as in fixtures/make_tracking.py.
+    let model = dir.path().join("bgnbd.json");
+    std::fs::write(
+        &model,
+        r#"{"model":"bgnbd","params":{"r":0.2425929,"alpha":4.4135316,"a":0.7928862,"b":2.4257535}}"#,
+    )
+    .unwrap();
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let out = retain(&[
+        "diagnose",
+        "--model",
+        model.to_str().unwrap(),
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--calibration-end",
+        "1997-09-30",
+        "--observation-end",
+        "1998-06-30",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tracking = json["tracking"].as_array().unwrap();
+    assert_eq!(tracking.len(), 78);
+    // fixtures/tracking_lifetimes.csv: lifetimes' expected_cumulative_transactions, week by
+    // week. Actual counts are equal; expectations to 1e-9 (the same formula, summed in another
+    // order).
+    let fixture = include_str!("fixtures/tracking_lifetimes.csv");
+    for (line, point) in fixture.lines().skip(1).zip(tracking) {
+        let v: Vec<f64> = line.split(',').map(|s| s.parse().unwrap()).collect();
+        assert_eq!(point["time"].as_f64().unwrap(), v[0]);
+        assert_eq!(
+            point["actual_cumulative"].as_f64().unwrap(),
+            v[1],
+            "week {}",
+            v[0]
+        );
+        let expected = point["expected_cumulative"].as_f64().unwrap();
+        assert!(
+            (expected - v[2]).abs() <= 1e-9 * v[2],
+            "week {}: {expected} vs {}",
+            v[0],
+            v[2]
+        );
+    }
+    assert_eq!(tracking[38]["window"], "calibration");
+    assert_eq!(tracking[38]["through"], "1997-09-30");
+    assert_eq!(tracking[39]["window"], "holdout");
+    // The holdout table groups the 2,357 customers; 1,411 made no repeat purchase (FHL 2005).
+    let groups = json["calibration_vs_holdout"].as_array().unwrap();
+    assert_eq!(groups[0]["customers"], 1411);
+    assert_eq!(groups.last().unwrap()["frequency"], "7+");
+    let customers: u64 = groups
+        .iter()
+        .map(|g| g["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(customers, 2357);
+
+    let bgbb = dir.path().join("bgbb.json");
+    std::fs::write(
+        &bgbb,
+        r#"{"model":"bgbb","params":{"alpha":1.2,"beta":0.75,"gamma":0.66,"delta":2.78}}"#,
+    )
+    .unwrap();
+    let out = retain(&[
+        "diagnose",
+        "--model",
+        bgbb.to_str().unwrap(),
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--calibration-end",
+        "1997-09-30",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("discrete transaction opportunities"));
 }

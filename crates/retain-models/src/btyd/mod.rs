@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use bgbb::BgBb;
 pub use bgnbd::BgNbd;
 pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores};
-pub use diagnostics::{calibration_vs_holdout, HoldoutGroup};
+pub use diagnostics::{calibration_vs_holdout, tracking, HoldoutGroup, TrackingPoint};
 pub use gamma_gamma::GammaGamma;
 pub use mbgnbd::MbgNbd;
 pub use mle::{FitOptions, Fitted};
