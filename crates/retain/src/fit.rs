@@ -393,10 +393,10 @@ fn report<P: Serialize + Named>(
                 .collect();
             print!("{}", table(&["parameter", "estimate", "std. error"], &rows));
             println!("\n  log-likelihood  {:.2}", fit.log_likelihood);
-            if fit.std_errors.is_none() {
-                println!("  (no standard errors: the Hessian is singular, a parameter is not identified by the data)");
-            }
         }
+    }
+    for warning in &fit.warnings {
+        eprintln!("warning: {warning}");
     }
     Ok(())
 }

@@ -57,6 +57,10 @@ pub struct Fitted<P> {
     pub n_customers: f64,
     pub converged: bool,
     pub iterations: u64,
+    /// What the user should know about this maximum: parameters at the edge of the parameter
+    /// space (the data fit a limiting case of the model as well), no standard errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The optimum in natural parameters.
@@ -74,6 +78,8 @@ type Evaluation = (Vec<f64>, f64, Vec<f64>);
 struct Objective<'a, L> {
     model: &'a L,
     penalizer: f64,
+    /// A constant factor on the cost and gradient handed to argmin (not on `evaluate`'s).
+    scale: f64,
     /// The last point evaluated, with its cost and gradient: argmin asks for the cost and the
     /// gradient of one point in separate calls (and for the gradient of the accepted point
     /// again), and one evaluation yields both.
@@ -82,9 +88,14 @@ struct Objective<'a, L> {
 
 impl<'a, L: Likelihood> Objective<'a, L> {
     fn new(model: &'a L, penalizer: f64) -> Self {
+        Self::scaled(model, penalizer, 1.0)
+    }
+
+    fn scaled(model: &'a L, penalizer: f64, scale: f64) -> Self {
         Objective {
             model,
             penalizer,
+            scale,
             last: Default::default(),
         }
     }
@@ -124,7 +135,11 @@ impl<L: Likelihood> CostFunction for Objective<'_, L> {
     fn cost(&self, p: &Self::Param) -> Result<f64, argmin::core::Error> {
         let (c, _) = self.evaluate(p);
         // A non-finite cost makes the line search step back instead of failing.
-        Ok(if c.is_finite() { c } else { f64::MAX })
+        Ok(if c.is_finite() {
+            c * self.scale
+        } else {
+            f64::MAX
+        })
     }
 }
 
@@ -135,10 +150,14 @@ impl<L: Likelihood> Gradient for Objective<'_, L> {
     fn gradient(&self, p: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
         let (_, g) = self.evaluate(p);
         Ok(g.into_iter()
-            .map(|v| if v.is_finite() { v } else { 0.0 })
+            .map(|v| if v.is_finite() { v * self.scale } else { 0.0 })
             .collect())
     }
 }
+
+/// Parameters outside [EDGE_LOW, EDGE_HIGH] are reported as at the edge of the parameter space.
+const EDGE_LOW: f64 = 1e-6;
+const EDGE_HIGH: f64 = 1e6;
 
 /// Largest absolute gradient component (log scale, mean objective) accepted as a maximum.
 const GRADIENT_TOLERANCE: f64 = 1e-5;
@@ -150,10 +169,16 @@ pub(crate) fn maximize<L: Likelihood>(
     options: &FitOptions,
 ) -> Result<Optimum, ModelError> {
     let objective = Objective::new(model, options.penalizer);
-    let starts: Vec<Vec<f64>> = match &options.start {
-        Some(s) => vec![s.clone()],
-        None => starts.to_vec(),
-    };
+    // A given start is tried first, then the standard ones, and the best maximum wins: a start
+    // in a flat corner of the surface can stop where the gradient vanishes short of the top.
+    // Without one, the first standard start that converges wins (lifetimes tries one).
+    let exhaustive = options.start.is_some();
+    let starts: Vec<Vec<f64>> = options
+        .start
+        .iter()
+        .cloned()
+        .chain(starts.iter().cloned())
+        .collect();
     let mut best: Option<(f64, Vec<f64>, u64)> = None;
     let mut last_problem = String::from("no starting point");
     for start in &starts {
@@ -165,17 +190,27 @@ pub(crate) fn maximize<L: Likelihood>(
             )));
         }
         let init: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+        // Scaled so that the first gradient is at most 1: L-BFGS's first step is the gradient
+        // itself, and on data with a steep likelihood (thousands of purchases per customer) an
+        // unscaled one leaps to parameters that overflow.
+        let (_, first_gradient) = objective.evaluate(&init);
+        let steepest = first_gradient.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        let scale = if steepest.is_finite() {
+            1.0 / steepest.max(1.0)
+        } else {
+            1.0
+        };
         let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
-            .with_tolerance_grad(1e-7)
+            .with_tolerance_grad(1e-7 * scale)
             .and_then(|s| s.with_tolerance_cost(1e-12))
             .expect("valid tolerances");
-        let run = Executor::new(Objective::new(model, options.penalizer), solver)
+        let run = Executor::new(Objective::scaled(model, options.penalizer, scale), solver)
             .configure(|state| state.param(init).max_iters(options.max_iterations))
             .run();
         let result = match run {
             Ok(r) => r,
             Err(e) => {
-                last_problem = e.to_string();
+                last_problem = format!("from start {start:?}: the optimiser failed ({e})");
                 continue;
             }
         };
@@ -185,24 +220,39 @@ pub(crate) fn maximize<L: Likelihood>(
         };
         let (cost, grad) = objective.evaluate(&param);
         let grad_max = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
-        let stopped_well = !matches!(
-            state.get_termination_status(),
+        let status = state.get_termination_status();
+        let out_of_iterations = matches!(
+            status,
             TerminationStatus::Terminated(TerminationReason::MaxItersReached)
         );
-        if !(cost.is_finite() && grad_max < GRADIENT_TOLERANCE && stopped_well) {
+        // Relative to the objective's size: continuous-time likelihoods are densities, and
+        // with many purchases per customer the mean log-likelihood runs into the thousands.
+        let tolerance = GRADIENT_TOLERANCE * cost.abs().max(1.0);
+        if !(cost.is_finite() && grad_max < tolerance && !out_of_iterations) {
+            let why = if out_of_iterations {
+                "the iteration limit was reached".to_string()
+            } else if format!("{status:?}").contains("ine search") {
+                "the line search found no better point (the likelihood is flat or not finite along the way)".to_string()
+            } else {
+                "the optimiser stopped short".to_string()
+            };
             last_problem = format!(
-                "from start {start:?}: stopped after {} iterations with gradient {grad_max:.2e} ({:?})",
-                state.get_iter(),
-                state.get_termination_status()
+                "from start {start:?}: {why} after {} iterations, with gradient {grad_max:.2e}",
+                state.get_iter()
             );
             continue;
         }
-        // The first start that converges wins (lifetimes tries one); the others are fallbacks.
-        best = Some((cost, param, state.get_iter()));
-        break;
+        if best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
+            best = Some((cost, param, state.get_iter()));
+        }
+        if !exhaustive {
+            break;
+        }
     }
     let Some((_, log_params, iterations)) = best else {
-        return Err(ModelError::NotConverged(last_problem));
+        return Err(ModelError::NotConverged(format!(
+            "no starting point reached a maximum ({last_problem}). The data may not identify the model's parameters: too few customers, or no variation in what the model explains"
+        )));
     };
     Ok(optimum_at(model, &log_params, iterations))
 }
@@ -311,8 +361,23 @@ pub(crate) fn fit_model<L: Likelihood, P>(
         Some(optimum) => optimum,
         None => maximize(likelihood, &starts, options)?,
     };
+    let mut warnings: Vec<String> = L::NAMES
+        .iter()
+        .zip(&optimum.params)
+        .filter(|(_, v)| !(EDGE_LOW..=EDGE_HIGH).contains(*v))
+        .map(|(name, v)| {
+            format!("{name} = {v:.3e} is at the edge of the parameter space: the data fit a limiting case of the model (e.g. no dropout, or no spread across customers) and hardly determine it")
+        })
+        .collect();
+    if optimum.std_errors.is_none() {
+        warnings.push(
+            "the Hessian is singular or not negative definite at the maximum: no standard errors"
+                .into(),
+        );
+    }
     Ok(Fitted {
         model: name,
+        warnings,
         params: params(&optimum.params),
         std_errors: optimum.std_errors.as_deref().map(&params),
         log_likelihood: optimum.log_likelihood,

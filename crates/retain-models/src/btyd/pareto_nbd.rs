@@ -153,26 +153,42 @@ fn integral<const K: usize>(
 ) -> LogIntegral<K> {
     let ParetoNbd { r, alpha, s, beta } = *p;
     let m = alpha.min(beta);
-    let (d_alpha, d_beta) = (alpha - m, beta - m);
     let (lo, hi) = ((m + t_x).ln(), (m + big_t).ln());
-    integrate_log(lo, hi, |u: f64| {
-        let e = u.exp();
-        // One of α+τ, β+τ is e^u itself, whose log is u exactly.
-        let (ln_a, a) = if d_alpha == 0.0 {
-            (u, e)
-        } else {
-            ((e + d_alpha).ln(), e + d_alpha)
-        };
-        let (ln_b, b) = if d_beta == 0.0 {
-            (u, e)
-        } else {
-            ((e + d_beta).ln(), e + d_beta)
-        };
+    // The integrand relative to its value at τ = t_x: with s or r+x in the billions (a fit
+    // wandering to the edge of the parameter space), s·ln(β+τ) carries rounding errors far
+    // larger than the variation of the integrand, which would defeat the error estimate. The
+    // differences ln(β+τ) - ln(β+t_x) = ln(1 + (τ-t_x)/(β+t_x)) are exact to rounding instead.
+    let (a0, b0) = (alpha + t_x, beta + t_x);
+    let (ln_a0, ln_b0) = (a0.ln(), b0.ln());
+    let at_lower = lo - (r + x) * ln_a0 - (s + 1.0) * ln_b0;
+    if at_lower.abs() < 1e3 {
+        // Ordinary parameters: the rounding error of the plain logs is far below the
+        // tolerance, and they are cheaper (one exp and two logs a node).
+        let (d_alpha, d_beta) = (alpha - m, beta - m);
+        return integrate_log(lo, hi, |u: f64| {
+            let e = u.exp();
+            let (a, b) = (e + d_alpha, e + d_beta);
+            // One of α+τ, β+τ is e^u itself, whose log is u exactly.
+            let ln_a = if d_alpha == 0.0 { u } else { a.ln() };
+            let ln_b = if d_beta == 0.0 { u } else { b.ln() };
+            (
+                u - (r + x) * ln_a - (s + 1.0) * ln_b,
+                g([ln_a, 1.0 / a, ln_b, 1.0 / b]),
+            )
+        });
+    }
+    let mut integral = integrate_log(lo, hi, |u: f64| {
+        // τ - t_x = e^u - e^lo, without cancellation.
+        let delta = (m + t_x) * (u - lo).exp_m1();
+        let (da, db) = ((delta / a0).ln_1p(), (delta / b0).ln_1p());
+        let (a, b) = (a0 + delta, b0 + delta);
         (
-            u - (r + x) * ln_a - (s + 1.0) * ln_b,
-            g([ln_a, 1.0 / a, ln_b, 1.0 / b]),
+            (u - lo) - (r + x) * da - (s + 1.0) * db,
+            g([ln_a0 + da, 1.0 / a, ln_b0 + db, 1.0 / b]),
         )
-    })
+    });
+    integral.ln_value += at_lower;
+    integral
 }
 
 /// The data seen through the Pareto/NBD likelihood.
@@ -243,6 +259,46 @@ impl Likelihood for Data<'_> {
 mod tests {
     use super::*;
     use crate::btyd::mle::gradient_error;
+
+    #[test]
+    fn the_integral_at_the_edge_of_the_parameter_space() {
+        // s and β in the billions with s/β = 0.04: (β+τ)^-(s+1) is (β+t_x)^-(s+1) times
+        // e^{-k(τ-t_x)}, k = (s+1)/(β+t_x), to a relative 1e-9 over this range. Reference:
+        // Simpson's rule on that form with 20,000 panels.
+        let p = ParetoNbd {
+            r: 0.7,
+            alpha: 6.0,
+            s: 1e9,
+            beta: 2.5e10,
+        };
+        let (x, t_x, big_t) = (3.0, 10.0, 50.0);
+        let b0 = p.beta + t_x;
+        let k = (p.s + 1.0) / b0;
+        let f = |tau: f64| (-(p.r + x) * (p.alpha + tau).ln() - k * (tau - t_x)).exp();
+        let n = 20_000;
+        let h = (big_t - t_x) / n as f64;
+        let simpson: f64 = (0..=n)
+            .map(|i| {
+                let w = if i == 0 || i == n {
+                    1.0
+                } else if i % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
+                w * f(t_x + i as f64 * h)
+            })
+            .sum::<f64>()
+            * h
+            / 3.0;
+        let ours = integral(&p, x, t_x, big_t, |_| []).ln_value + (p.s + 1.0) * b0.ln();
+        // ln I is about -2.4e10, so its own rounding is ~3e-6 absolute: hence the tolerance.
+        assert!(
+            (ours - simpson.ln()).abs() < 1e-5,
+            "{ours} vs {}",
+            simpson.ln()
+        );
+    }
 
     fn sample() -> RfmData {
         RfmData::new(
