@@ -152,7 +152,9 @@ fn everyone_still_buying_at_the_end() {
     // The maximum is a limiting case (no dropout): a fit, with a warning saying so.
     let fit = BgNbd::fit(&rows(&v), &FitOptions::default()).unwrap();
     assert!(
-        fit.warnings.iter().any(|w| w.contains("edge of the parameter space")),
+        fit.warnings
+            .iter()
+            .any(|w| w.contains("edge of the parameter space")),
         "{:?} {:?}",
         fit.params,
         fit.warnings

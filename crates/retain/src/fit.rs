@@ -294,6 +294,12 @@ pub struct FitArgs {
     /// L2 penalty on the parameters (lifetimes' penalizer_coef).
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
+    /// sBG: periods to project survival, retention and residual lifetime over (table output).
+    #[arg(long, default_value_t = 10)]
+    pub project: u32,
+    /// sBG: discount rate per period for the discounted expected residual lifetime.
+    #[arg(long, default_value_t = 0.1)]
+    pub discount: f64,
     /// Output: a table for people or the JSON object for programs.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -352,9 +358,45 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
         ModelArg::Sbg => {
             let data = args.lifetimes.load()?;
             let fit = ShiftedBetaGeometric::fit(&data, &options)?;
-            report(&fit, "sBG", data.periods.len(), &args)
+            report(&fit, "sBG", data.periods.len(), &args)?;
+            if matches!(args.format, Format::Table) {
+                print!(
+                    "{}",
+                    sbg_projection(&fit.params, args.project, args.discount)?
+                );
+            }
+            Ok(())
         }
     }
+}
+
+/// The fitted sBG projected forward: the share of a cohort still active after each period,
+/// the period's retention rate, and what a customer who has renewed that many times is still
+/// worth in future payments (DERL).
+fn sbg_projection(
+    model: &ShiftedBetaGeometric,
+    periods: u32,
+    discount: f64,
+) -> anyhow::Result<String> {
+    let mut rows = vec![];
+    for t in 1..=periods {
+        let t_f = f64::from(t);
+        rows.push(vec![
+            t.to_string(),
+            format!("{:.1}%", 100.0 * model.survival(t_f)),
+            format!("{:.1}%", 100.0 * model.retention_rate(t_f)),
+            format!(
+                "{:.3}",
+                model.discounted_expected_residual_lifetime(discount, t)?
+            ),
+        ]);
+    }
+    Ok(format!(
+        "\nprojection; DERL = expected future payments of a customer active after the period (next one undiscounted, then {:.1}% a period), {:.3} for a new customer:\n{}",
+        100.0 * discount,
+        model.discounted_expected_residual_lifetime(discount, 0)?,
+        table(&["period", "still active", "retention rate", "DERL"], &rows)
+    ))
 }
 
 fn report<P: Serialize + Named>(

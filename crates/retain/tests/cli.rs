@@ -592,6 +592,29 @@ fn fit_sbg_from_a_survivor_table_and_from_customers() {
         (fit["params"]["beta"].as_f64().unwrap() - 1.182).abs() < 0.0005,
         "{fit}"
     );
+    // The table output projects the fit forward, with the discounted expected residual lifetime.
+    let out = retain(&[
+        "fit",
+        "sbg",
+        "--survivors",
+        survivors.to_str().unwrap(),
+        "--project",
+        "3",
+    ]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        shown.contains("retention rate") && shown.contains("DERL"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| l.trim_start().starts_with(['1', '2', '3']))
+            .count(),
+        3,
+        "{shown}"
+    );
     // Per customer: Telco's tenure in months and Churn Yes/No.
     let telco = data("telco_churn/Telco-Customer-Churn.csv");
     let args = [

@@ -12,7 +12,7 @@ use statrs::function::gamma::digamma;
 
 use super::mle::{fit_model, Likelihood};
 use super::{FitOptions, Fitted, ModelError};
-use crate::special::ln_beta;
+use crate::special::{ln_beta, ln_hyp2f1};
 
 /// sBG parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -126,6 +126,32 @@ impl ShiftedBetaGeometric {
     pub fn retention_rate(&self, t: f64) -> f64 {
         (self.beta + t - 1.0) / (self.alpha + self.beta + t - 1.0)
     }
+
+    /// Discounted expected residual lifetime of a customer who has renewed `renewals` times
+    /// and faces the next renewal decision (Fader & Hardie 2010, "Customer-base valuation in a
+    /// contractual setting", eq. 6): the expected number of future payments, the next one
+    /// undiscounted, each later one discounted at `discount` per period,
+    ///
+    /// ```text
+    /// DERL = (β+n)/(α+β+n) · 2F1(1, β+n+1; α+β+n+1; 1/(1+d)),  n = renewals.
+    /// ```
+    ///
+    /// Times the margin per period it is the customer's residual lifetime value.
+    pub fn discounted_expected_residual_lifetime(
+        &self,
+        discount: f64,
+        renewals: u32,
+    ) -> Result<f64, ModelError> {
+        if !(discount.is_finite() && discount > 0.0) {
+            return Err(ModelError::InvalidData(format!(
+                "the discount rate must be > 0 (without discounting the expected lifetime can be infinite), found {discount}"
+            )));
+        }
+        let (a, b, n) = (self.alpha, self.beta, f64::from(renewals));
+        let ln_f = ln_hyp2f1(1.0, b + n + 1.0, a + b + n + 1.0, 1.0 / (1.0 + discount))
+            .map_err(crate::btyd::bgnbd::hyp)?;
+        Ok(self.retention_rate(n + 1.0) * ln_f.exp())
+    }
 }
 
 struct Data<'a>(&'a Lifetimes);
@@ -201,6 +227,54 @@ mod tests {
             }
             assert!(p.retention_rate(2.0) < p.retention_rate(10.0));
         }
+    }
+
+    #[test]
+    fn discounted_residual_lifetime_equals_the_discounted_sum_of_survival() {
+        // Σ_{t>n} S(t)/S(n) / (1+d)^(t-n-1), summed until the terms vanish.
+        let direct = |m: &ShiftedBetaGeometric, d: f64, n: u32| {
+            let s_n = m.survival(f64::from(n));
+            (1..5_000)
+                .map(|k| m.survival(f64::from(n + k)) / s_n / (1.0 + d).powi(k as i32 - 1))
+                .sum::<f64>()
+        };
+        for (alpha, beta) in [(0.704, 1.182), (0.668, 3.806), (3.0, 0.5)] {
+            let m = ShiftedBetaGeometric { alpha, beta };
+            for d in [0.05, 0.1, 0.5] {
+                for n in [0, 1, 4, 20] {
+                    let ours = m.discounted_expected_residual_lifetime(d, n).unwrap();
+                    let want = direct(&m, d, n);
+                    assert!(
+                        (ours - want).abs() < 1e-9 * want,
+                        "{m:?} d {d} n {n}: {ours} vs {want}"
+                    );
+                }
+            }
+        }
+        // α = β = 1: S(t) = 1/(t+1), so a new customer's DERL is
+        // Σ_{t>=1} z^(t-1)/(t+1) = (-ln(1-z) - z)/z², z = 1/(1+d).
+        let m = ShiftedBetaGeometric {
+            alpha: 1.0,
+            beta: 1.0,
+        };
+        let z = 1.0 / 1.1;
+        let want = (-(1.0f64 - z).ln() - z) / (z * z);
+        let ours = m.discounted_expected_residual_lifetime(0.1, 0).unwrap();
+        assert!((ours - want).abs() < 1e-12 * want, "{ours} vs {want}");
+        // Customers who renewed more often are worth more: the survivors are the loyal ones.
+        let high_end = ShiftedBetaGeometric {
+            alpha: 0.668,
+            beta: 3.806,
+        };
+        let by_tenure: Vec<f64> = (0..5)
+            .map(|n| {
+                high_end
+                    .discounted_expected_residual_lifetime(0.1, n)
+                    .unwrap()
+            })
+            .collect();
+        assert!(by_tenure.windows(2).all(|w| w[0] < w[1]), "{by_tenure:?}");
+        assert!(m.discounted_expected_residual_lifetime(0.0, 0).is_err());
     }
 
     #[test]
