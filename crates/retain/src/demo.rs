@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use clap::Args;
 use retain_data::dates::{days_from_civil, format_day, TimeUnit};
 use retain_data::output::write_table;
-use retain_data::{summarize, AmountSpec, ReadOptions, SummaryOptions, TransactionColumns};
+use retain_data::{
+    activity, summarize, AmountSpec, ReadOptions, SummaryOptions, TransactionColumns,
+};
 
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
-    calibration_vs_holdout, score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, Named,
-    RfmData,
+    calibration_vs_holdout, score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, MbgNbd,
+    Named, ParetoNbd, RfmData,
 };
 
+use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
@@ -48,6 +51,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         observation_end: Some(observation_end),
         unit: TimeUnit::Weeks,
         ..Default::default()
+    };
+    let read_for_activity = ReadOptions {
+        last_day: Some(observation_end),
+        ..read.clone()
     };
     let summary = summarize(std::slice::from_ref(&data), read, &options, None).await?;
     let summary_path = args.out.join("summary.csv");
@@ -148,7 +155,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             &head
         )
     );
-    let btyd = btyd_section(&summary, &args.out)?;
+    let btyd = btyd_section(&summary, &data, read_for_activity, &args.out)?;
     println!("\noutputs in {}/:", args.out.display());
     println!("  {}  the bundled transactions", data.display());
     println!("  {}  the per-customer summary", summary_path.display());
@@ -162,6 +169,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// customers worth most over the next year.
 fn btyd_section(
     summary: &retain_data::Summary,
+    data: &std::path::Path,
+    read: ReadOptions,
     out: &std::path::Path,
 ) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
     let column = |name: &str| summary.values(name).expect("summary column");
@@ -212,6 +221,25 @@ fn btyd_section(
         purchases.log_likelihood, spend.log_likelihood
     );
 
+    // The other purchase models on the same customers, for comparison.
+    let data_rfm = RfmData::new(&f, &r, &t, None)?;
+    let pareto = ParetoNbd::fit(&data_rfm, &options)?;
+    let mbg = MbgNbd::fit(&data_rfm, &options)?;
+    println!("\nthe purchase models side by side (Pareto/NBD published: r 0.553, alpha 10.58, s 0.606, beta 11.67, LL -9595.0):");
+    let side = |name: &str, params: Vec<(&str, f64)>, ll: f64| {
+        let shown: Vec<String> = params.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
+        vec![name.to_string(), shown.join(", "), format!("{ll:.2}")]
+    };
+    let rows = vec![
+        side("BG/NBD", bg.named(), purchases.log_likelihood),
+        side("Pareto/NBD", pareto.params.named(), pareto.log_likelihood),
+        side("MBG/NBD", mbg.params.named(), mbg.log_likelihood),
+    ];
+    print!(
+        "{}",
+        table(&["model", "parameters", "log-likelihood"], &rows)
+    );
+
     let holdout = calibration_vs_holdout(
         &bg,
         (&f, &r, &t),
@@ -219,24 +247,22 @@ fn btyd_section(
         7,
     )?;
     println!("\nholdout check: mean purchases in the 39 holdout weeks by calibration purchases:");
-    let rows: Vec<Vec<String>> = holdout
-        .iter()
-        .map(|g| {
-            vec![
-                g.frequency.clone(),
-                thousands(g.customers),
-                format!("{:.2}", g.actual),
-                format!("{:.2}", g.predicted),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table(
-            &["repeat purchases", "customers", "actual", "BG/NBD"],
-            &rows
-        )
+    print!("{}", holdout_table(&holdout, "BG/NBD"));
+
+    let log = activity(&[data.to_path_buf()], read)?;
+    let (calibration_end, observation_end) = (
+        summary.report.calibration_end,
+        summary.report.observation_end,
     );
+    let tracking = tracking_rows(
+        &bg,
+        &log,
+        TimeUnit::Weeks,
+        13.0,
+        (calibration_end, observation_end),
+    )?;
+    println!("\ntracking: repeat purchases of all customers, actual and BG/NBD, every 13 weeks (`retain diagnose` for every week):");
+    print!("{}", tracking_table(&tracking, "weeks"));
 
     let clv_options = ClvOptions {
         months: 12,
