@@ -93,18 +93,7 @@ impl BgNbd {
         t_x: f64,
         big_t: f64,
     ) -> Result<f64, ModelError> {
-        let BgNbd { r, alpha, a, b } = *self;
-        if t <= 0.0 {
-            return Ok(0.0);
-        }
-        if (a - 1.0).abs() < 1e-7 {
-            let nudged = |a| BgNbd { a, ..*self }.expected_purchases(t, x, t_x, big_t);
-            return Ok(0.5 * (nudged(1.0 - 1e-6)? + nudged(1.0 + 1e-6)?));
-        }
-        let z = t / (alpha + big_t + t);
-        let ln_f = ln_hyp2f1(r + x, b + x, a + b + x - 1.0, z).map_err(hyp)?;
-        let rest = -(ln_f + (r + x) * ((alpha + big_t) / (alpha + big_t + t)).ln()).exp_m1();
-        Ok((a + b + x - 1.0) / (a - 1.0) * rest * self.p_alive(x, t_x, big_t))
+        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
     }
 
     /// [`BgNbd::expected_purchases`] at each of `ts`, with one pass of the hypergeometric
@@ -117,25 +106,19 @@ impl BgNbd {
         big_t: f64,
     ) -> Result<Vec<f64>, ModelError> {
         let BgNbd { r, alpha, a, b } = *self;
-        if (a - 1.0).abs() < 1e-7 || ts.iter().any(|&t| t.is_nan() || t <= 0.0) {
-            return ts
+        // The closed form divides by a-1; at a = 1 take the mean of its values either side.
+        if (a - 1.0).abs() < 1e-7 {
+            let nudged = |a| BgNbd { a, ..*self }.expected_purchases_at(ts, x, t_x, big_t);
+            let (below, above) = (nudged(1.0 - 1e-6)?, nudged(1.0 + 1e-6)?);
+            return Ok(below
                 .iter()
-                .map(|&t| self.expected_purchases(t, x, t_x, big_t))
-                .collect();
+                .zip(above)
+                .map(|(l, h)| 0.5 * (l + h))
+                .collect());
         }
-        let zs: Vec<f64> = ts.iter().map(|&t| t / (alpha + big_t + t)).collect();
-        let mut ln_f = vec![0.0; ts.len()];
-        ln_hyp2f1_batch(r + x, b + x, a + b + x - 1.0, &zs, &mut ln_f).map_err(hyp)?;
         let scale = (a + b + x - 1.0) / (a - 1.0) * self.p_alive(x, t_x, big_t);
-        Ok(ts
-            .iter()
-            .zip(ln_f)
-            .map(|(&t, ln_f)| {
-                let rest =
-                    -(ln_f + (r + x) * ((alpha + big_t) / (alpha + big_t + t)).ln()).exp_m1();
-                scale * rest
-            })
-            .collect())
+        let rest = purchases_to_come(r + x, alpha + big_t, (b + x, a + b + x - 1.0), ts)?;
+        Ok(rest.into_iter().map(|v| scale * v).collect())
     }
 
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
@@ -164,6 +147,32 @@ impl BgNbd {
         let log_ratio = (a / (b + x - 1.0)).ln() + (r + x) * ((alpha + t) / (alpha + t_x)).ln();
         1.0 / (1.0 + log_ratio.exp())
     }
+}
+
+/// `1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b'; c'; t/(α+T+t))` at each t (0 for t <= 0): the
+/// factor of the conditional expectations of BG/NBD (b' = b+x, c' = a+b+x-1) and MBG/NBD
+/// (b' = b+x+1, c' = a+b+x), one series pass for all t. `rx` = r+x, `alpha_t` = α+T.
+pub(crate) fn purchases_to_come(
+    rx: f64,
+    alpha_t: f64,
+    (b2, c2): (f64, f64),
+    ts: &[f64],
+) -> Result<Vec<f64>, ModelError> {
+    let ahead: Vec<f64> = ts.iter().map(|&t| if t > 0.0 { t } else { 0.0 }).collect();
+    let zs: Vec<f64> = ahead.iter().map(|&t| t / (alpha_t + t)).collect();
+    let mut ln_f = vec![0.0; ts.len()];
+    ln_hyp2f1_batch(rx, b2, c2, &zs, &mut ln_f).map_err(hyp)?;
+    Ok(ahead
+        .iter()
+        .zip(ln_f)
+        .map(|(&t, ln_f)| {
+            if t == 0.0 {
+                0.0
+            } else {
+                -(ln_f + rx * (alpha_t / (alpha_t + t)).ln()).exp_m1()
+            }
+        })
+        .collect())
 }
 
 /// P(N(t) >= n) for N(t) negative binomial (Poisson counts at a Gamma(r, α) rate): the

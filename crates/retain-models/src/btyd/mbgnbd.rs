@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::bgnbd::{hyp, negative_binomial_tail};
+use super::bgnbd::{hyp, negative_binomial_tail, purchases_to_come};
 use super::mle::{fit_model, sum_rows, Likelihood};
 use super::{FitOptions, Fitted, ModelError, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1};
@@ -79,18 +79,30 @@ impl MbgNbd {
         t_x: f64,
         big_t: f64,
     ) -> Result<f64, ModelError> {
+        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
+    }
+
+    /// [`MbgNbd::expected_purchases`] at each of `ts`, one series pass for all of them.
+    pub fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
         let MbgNbd { r, alpha, a, b } = *self;
-        if t <= 0.0 {
-            return Ok(0.0);
-        }
         if (a - 1.0).abs() < 1e-7 {
-            let nudged = |a| MbgNbd { a, ..*self }.expected_purchases(t, x, t_x, big_t);
-            return Ok(0.5 * (nudged(1.0 - 1e-6)? + nudged(1.0 + 1e-6)?));
+            let nudged = |a| MbgNbd { a, ..*self }.expected_purchases_at(ts, x, t_x, big_t);
+            let (below, above) = (nudged(1.0 - 1e-6)?, nudged(1.0 + 1e-6)?);
+            return Ok(below
+                .iter()
+                .zip(above)
+                .map(|(l, h)| 0.5 * (l + h))
+                .collect());
         }
-        let z = t / (alpha + big_t + t);
-        let ln_f = ln_hyp2f1(r + x, b + x + 1.0, a + b + x, z).map_err(hyp)?;
-        let rest = -(ln_f + (r + x) * ((alpha + big_t) / (alpha + big_t + t)).ln()).exp_m1();
-        Ok((a + b + x) / (a - 1.0) * rest * self.p_alive(x, t_x, big_t))
+        let scale = (a + b + x) / (a - 1.0) * self.p_alive(x, t_x, big_t);
+        let rest = purchases_to_come(r + x, alpha + big_t, (b + x + 1.0, a + b + x), ts)?;
+        Ok(rest.into_iter().map(|v| scale * v).collect())
     }
 
     /// Expected purchases of a newly acquired customer in a period of length `t`:

@@ -148,6 +148,15 @@ impl PurchaseModel for MbgNbd {
     fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
         MbgNbd::expected_purchases(self, t, x, t_x, big_t)
     }
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        MbgNbd::expected_purchases_at(self, ts, x, t_x, big_t)
+    }
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         MbgNbd::expected_purchases_new(self, t)
     }
@@ -162,6 +171,15 @@ impl PurchaseModel for ParetoNbd {
     }
     fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
         Ok(ParetoNbd::expected_purchases(self, t, x, t_x, big_t))
+    }
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        Ok(ParetoNbd::expected_purchases_at(self, ts, x, t_x, big_t))
     }
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         Ok(ParetoNbd::expected_purchases_new(self, t))

@@ -87,13 +87,22 @@ impl ParetoNbd {
     /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
     /// t_x, observed for T (Schmittlein et al. 1987, eq. 22).
     pub fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> f64 {
+        self.expected_purchases_at(&[t], x, t_x, big_t)[0]
+    }
+
+    /// [`ParetoNbd::expected_purchases`] at each of `ts`, with P(alive) (an integral) once.
+    pub fn expected_purchases_at(&self, ts: &[f64], x: f64, t_x: f64, big_t: f64) -> Vec<f64> {
         let ParetoNbd { r, alpha, s, beta } = *self;
-        if t <= 0.0 {
-            return 0.0;
-        }
-        (r + x) * (beta + big_t) / (alpha + big_t)
-            * one_minus_power_over(s - 1.0, t / (beta + big_t))
-            * self.p_alive(x, t_x, big_t)
+        let scale = (r + x) * (beta + big_t) / (alpha + big_t) * self.p_alive(x, t_x, big_t);
+        ts.iter()
+            .map(|&t| {
+                if t <= 0.0 {
+                    0.0
+                } else {
+                    scale * one_minus_power_over(s - 1.0, t / (beta + big_t))
+                }
+            })
+            .collect()
     }
 
     /// Expected purchases of a newly acquired customer in a period of length `t`:
