@@ -19,6 +19,9 @@ pub enum BenchCommand {
 pub struct BenchBtydArgs {
     #[command(flatten)]
     pub input: crate::fit::SummaryInput,
+    /// Runs of every stage; each prints its JSON lines (with "run").
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +46,7 @@ fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Va
     let mut line = serde_json::json!({
         "tool": "retain",
         "stage": stage,
+        "run": RUN.load(std::sync::atomic::Ordering::Relaxed),
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "customers": customers,
         "peak_rss_mib": peak_rss_mib().map(|m| m.round()),
@@ -53,13 +57,25 @@ fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Va
     println!("{line}");
 }
 
+/// The run being timed, for the JSON lines.
+static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
 async fn bench_btyd(args: BenchBtydArgs) -> anyhow::Result<()> {
+    let c = args.input.load(true).await?;
+    for run in 1..=args.repeat.max(1) {
+        RUN.store(run, std::sync::atomic::Ordering::Relaxed);
+        btyd_stages(&c)?;
+    }
+    Ok(())
+}
+
+/// Every BTYD stage once on the loaded summary.
+fn btyd_stages(c: &crate::fit::SummaryColumns) -> anyhow::Result<()> {
     use retain_models::btyd::gamma_gamma::SpendData;
     use retain_models::btyd::{
         score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, ParetoNbd, RfmData,
     };
     use std::time::Instant;
-    let c = args.input.load(true).await?;
     let m = c.monetary.clone().unwrap_or_default();
     let n = c.frequency.len();
     let options = FitOptions::default();
