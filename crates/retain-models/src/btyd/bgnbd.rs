@@ -17,7 +17,9 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mbgnbd::ln_negative_binomial;
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{FitOptions, Fitted, ModelError, RfmData};
+use std::collections::hash_map::Entry;
+
+use super::{each_history, FastMap, FitOptions, Fitted, ModelError, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1, ln_hyp2f1_batch, Hyp2f1Error};
 
 /// BG/NBD parameters.
@@ -121,6 +123,27 @@ impl BgNbd {
         Ok(rest.into_iter().map(|v| scale * v).collect())
     }
 
+    /// [`BgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
+    /// with the same x and T share the series.
+    pub fn expected_purchases_many(
+        &self,
+        ts: &[f64],
+        histories: &[(f64, f64, f64)],
+    ) -> Result<Vec<f64>, ModelError> {
+        let BgNbd { r, alpha, a, b } = *self;
+        if (a - 1.0).abs() < 1e-7 {
+            return each_history(histories, |x, t_x, big_t| {
+                self.expected_purchases_at(ts, x, t_x, big_t)
+            });
+        }
+        shared_series(
+            ts,
+            histories,
+            |x, t_x, big_t| (a + b + x - 1.0) / (a - 1.0) * self.p_alive(x, t_x, big_t),
+            |x, big_t| purchases_to_come(r + x, alpha + big_t, (b + x, a + b + x - 1.0), ts),
+        )
+    }
+
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
     /// length `t` (FHL 2005, eq. 8): alive throughout with n purchases of the NBD, or dropped out
     /// right after the n-th (n > 0) with at least n purchases of the NBD by t.
@@ -173,6 +196,29 @@ pub(crate) fn purchases_to_come(
             }
         })
         .collect())
+}
+
+/// Expected purchases at each of `ts` for many histories, row-major, as
+/// `scale(x, t_x, T) · series(x, T)`: the conditional expectations of BG/NBD and MBG/NBD
+/// depend on t_x only through P(alive), so histories sharing x and T (most rows of a large
+/// customer base: T takes a few hundred values, x a few dozen) share one series pass.
+pub(crate) fn shared_series(
+    ts: &[f64],
+    histories: &[(f64, f64, f64)],
+    scale: impl Fn(f64, f64, f64) -> f64,
+    series: impl Fn(f64, f64) -> Result<Vec<f64>, ModelError>,
+) -> Result<Vec<f64>, ModelError> {
+    let mut known: FastMap<(u64, u64), Vec<f64>> = FastMap::default();
+    let mut out = Vec::with_capacity(ts.len() * histories.len());
+    for &(x, t_x, big_t) in histories {
+        let rest = match known.entry((x.to_bits(), big_t.to_bits())) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(series(x, big_t)?),
+        };
+        let scale = scale(x, t_x, big_t);
+        out.extend(rest.iter().map(|v| scale * v));
+    }
+    Ok(out)
 }
 
 /// P(N(t) >= n) for N(t) negative binomial (Poisson counts at a Gamma(r, α) rate): the

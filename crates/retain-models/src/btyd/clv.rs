@@ -90,19 +90,25 @@ pub fn score_customers(
         })
         .collect();
     // Each distinct history's (P(alive), expected purchases, discounted purchases), split
-    // across cores: 13 hypergeometric series each for a 12-month CLV.
-    // The horizon, then the month ends: one batch of expectations per history.
+    // across cores. The horizon, then the month ends: one batch of expectations per history
+    // (BG/NBD and MBG/NBD share their series between histories with the same x and T).
     let mut times = vec![horizon];
     if let Some((_, _, options)) = value {
         times.extend(month_ends(options));
     }
-    let score = |&(x, tx, big_t): &(f64, f64, f64)| -> Result<(f64, f64, f64), ModelError> {
-        let expected = purchases.expected_purchases_at(&times, x, tx, big_t)?;
-        let discounted = match value {
-            Some((_, _, options)) => discount(&expected[1..], options),
-            None => 0.0,
-        };
-        Ok((purchases.p_alive(x, tx, big_t), expected[0], discounted))
+    let score = |part: &[(f64, f64, f64)]| -> Result<Vec<(f64, f64, f64)>, ModelError> {
+        let expected = purchases.expected_purchases_many(&times, part)?;
+        Ok(part
+            .iter()
+            .zip(expected.chunks(times.len()))
+            .map(|(&(x, tx, big_t), expected)| {
+                let discounted = match value {
+                    Some((_, _, options)) => discount(&expected[1..], options),
+                    None => 0.0,
+                };
+                (purchases.p_alive(x, tx, big_t), expected[0], discounted)
+            })
+            .collect())
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
@@ -112,7 +118,7 @@ pub fn score_customers(
     let per_history: Vec<(f64, f64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = distinct
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(score).collect::<Result<Vec<_>, _>>()))
+            .map(|part| scope.spawn(move || score(part)))
             .collect();
         handles
             .into_iter()
@@ -150,6 +156,60 @@ pub fn score_customers(
 mod tests {
     use super::*;
     use crate::btyd::BgNbd;
+
+    #[test]
+    fn many_histories_equal_one_at_a_time() {
+        // The shared-series path (BG/NBD, MBG/NBD) against the per-history one, with
+        // repeated (x, T) pairs and distinct t_x; a = 1 takes the per-history fallback.
+        let histories = [
+            (0.0, 0.0, 38.0),
+            (2.0, 10.0, 38.0),
+            (2.0, 30.0, 38.0),
+            (2.0, 30.0, 20.0),
+            (7.0, 37.5, 38.0),
+            (0.0, 0.0, 38.0),
+        ];
+        let ts = [39.0, 4.345, 8.69, 0.0];
+        let models: Vec<Box<dyn PurchaseModel>> = vec![
+            Box::new(BgNbd {
+                r: 0.24,
+                alpha: 4.4,
+                a: 0.79,
+                b: 2.4,
+            }),
+            Box::new(BgNbd {
+                r: 0.24,
+                alpha: 4.4,
+                a: 1.0,
+                b: 2.4,
+            }),
+            Box::new(crate::btyd::MbgNbd {
+                r: 0.5,
+                alpha: 6.0,
+                a: 1.4,
+                b: 3.0,
+            }),
+            Box::new(crate::btyd::ParetoNbd {
+                r: 0.55,
+                alpha: 10.6,
+                s: 0.61,
+                beta: 11.7,
+            }),
+        ];
+        for model in &models {
+            let many = model.expected_purchases_many(&ts, &histories).unwrap();
+            assert_eq!(many.len(), ts.len() * histories.len());
+            for (k, &(x, t_x, big_t)) in histories.iter().enumerate() {
+                let one = model.expected_purchases_at(&ts, x, t_x, big_t).unwrap();
+                for (a, b) in many[k * ts.len()..].iter().zip(&one) {
+                    assert!(
+                        (a - b).abs() <= 1e-14 * b.abs().max(1.0),
+                        "{a} vs {b} at {k}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn equals_lifetimes() {

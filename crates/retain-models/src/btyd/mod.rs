@@ -111,6 +111,17 @@ pub trait PurchaseModel: Named + Sync {
             .map(|&t| self.expected_purchases(t, x, t_x, big_t))
             .collect()
     }
+    /// [`PurchaseModel::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major
+    /// (`ts.len()` values per history); models override it where histories can share work.
+    fn expected_purchases_many(
+        &self,
+        ts: &[f64],
+        histories: &[(f64, f64, f64)],
+    ) -> Result<Vec<f64>, ModelError> {
+        each_history(histories, |x, t_x, big_t| {
+            self.expected_purchases_at(ts, x, t_x, big_t)
+        })
+    }
     /// Expected purchases of a new customer in their first `t`.
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError>;
     /// Probability that a new customer makes exactly n purchases in their first `t`.
@@ -132,6 +143,13 @@ impl PurchaseModel for BgNbd {
         big_t: f64,
     ) -> Result<Vec<f64>, ModelError> {
         BgNbd::expected_purchases_at(self, ts, x, t_x, big_t)
+    }
+    fn expected_purchases_many(
+        &self,
+        ts: &[f64],
+        histories: &[(f64, f64, f64)],
+    ) -> Result<Vec<f64>, ModelError> {
+        BgNbd::expected_purchases_many(self, ts, histories)
     }
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         BgNbd::expected_purchases_new(self, t)
@@ -156,6 +174,13 @@ impl PurchaseModel for MbgNbd {
         big_t: f64,
     ) -> Result<Vec<f64>, ModelError> {
         MbgNbd::expected_purchases_at(self, ts, x, t_x, big_t)
+    }
+    fn expected_purchases_many(
+        &self,
+        ts: &[f64],
+        histories: &[(f64, f64, f64)],
+    ) -> Result<Vec<f64>, ModelError> {
+        MbgNbd::expected_purchases_many(self, ts, histories)
     }
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         MbgNbd::expected_purchases_new(self, t)
@@ -323,6 +348,18 @@ impl Collapsed {
             self.weight[i as usize] += w;
         }
     }
+}
+
+/// `per_history(x, t_x, T)` for each history, concatenated.
+pub(crate) fn each_history(
+    histories: &[(f64, f64, f64)],
+    per_history: impl Fn(f64, f64, f64) -> Result<Vec<f64>, ModelError>,
+) -> Result<Vec<f64>, ModelError> {
+    let mut out = Vec::new();
+    for &(x, t_x, big_t) in histories {
+        out.extend(per_history(x, t_x, big_t)?);
+    }
+    Ok(out)
 }
 
 /// Frequency, recency, T and optional weights, one entry per customer row.
