@@ -103,10 +103,126 @@ pub struct CustomerTable {
     pub rows_read: u64,
     pub rows_rejected: u64,
     pub bad_rows_file: Option<PathBuf>,
+    /// The file read.
+    pub source: PathBuf,
+    /// Each row's line in the CSV file (rejected rows leave gaps); `None` for Parquet, whose
+    /// rows number themselves.
+    lines: Option<Vec<u64>>,
     has_ids: bool,
 }
 
 impl CustomerTable {
+    /// Where row `row` of the batch was read, in column `column`: a line of the CSV file, or a
+    /// row of the Parquet file.
+    pub fn location(&self, row: usize, column: &str) -> Location {
+        Location {
+            file: self.source.clone(),
+            line: Some(match &self.lines {
+                Some(lines) => lines[row],
+                None => row as u64 + 1,
+            }),
+            column: Some(column.into()),
+            is_row: self.lines.is_none(),
+        }
+    }
+
+    /// The position of the column `name` in the batch; the error lists the columns and names
+    /// the command-line flag `flag` that chooses another.
+    pub fn column_index(&self, name: &str, flag: &str) -> Result<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| DataError::MissingColumn {
+                file: self.source.clone(),
+                wanted: name.into(),
+                available: self
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                hint: format!(" (choose one with --{flag})"),
+            })
+    }
+
+    /// The column's values as text (missing values are `None`), whatever its type.
+    pub fn text(&self, name: &str, flag: &str) -> Result<Vec<Option<String>>> {
+        let text = cast(
+            self.batch.column(self.column_index(name, flag)?),
+            &DataType::Utf8,
+        )?;
+        let text = text.as_any().downcast_ref::<StringArray>().expect("Utf8");
+        Ok(text.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    /// A numeric column (missing values are `None`). A column read as anything but numbers is
+    /// an error naming the first value that is not a number.
+    pub fn numbers(&self, name: &str, flag: &str) -> Result<Vec<Option<f64>>> {
+        let i = self.column_index(name, flag)?;
+        if !matches!(
+            self.columns[i].kind,
+            ColumnKind::Integer | ColumnKind::Float
+        ) {
+            let text = self.text(name, flag)?;
+            let row = text
+                .iter()
+                .position(|v| {
+                    v.as_deref()
+                        .is_some_and(|v| parse_number(v.as_bytes()).is_none())
+                })
+                .unwrap_or(0);
+            return Err(DataError::BadField {
+                location: self.location(row, name),
+                expected: "a number".into(),
+                found: text[row].clone().unwrap_or_default(),
+            });
+        }
+        let values = cast(self.batch.column(i), &DataType::Float64)?;
+        let values = values
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("Float64");
+        Ok(values.iter().collect())
+    }
+
+    /// A numeric column without missing values; the error names the first missing one.
+    pub fn required_numbers(&self, name: &str, flag: &str) -> Result<Vec<f64>> {
+        let values = self.numbers(name, flag)?;
+        if let Some(row) = values.iter().position(Option::is_none) {
+            return Err(DataError::BadField {
+                location: self.location(row, name),
+                expected: format!(
+                    "a number in every row ({} of {} are missing)",
+                    values.iter().filter(|v| v.is_none()).count(),
+                    values.len()
+                ),
+                found: String::new(),
+            });
+        }
+        Ok(values.into_iter().map(|v| v.expect("checked")).collect())
+    }
+
+    /// A yes/no column such as a churn flag: 1/0, true/false, yes/no or y/n in any case. A
+    /// missing or other value is an error naming its line.
+    pub fn flags(&self, name: &str, flag: &str) -> Result<Vec<bool>> {
+        let text = self.text(name, flag)?;
+        text.iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let v = v.as_deref().unwrap_or("");
+                match v.to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "y" => Ok(true),
+                    "0" | "false" | "no" | "n" => Ok(false),
+                    _ => Err(DataError::BadField {
+                        location: self.location(row, name),
+                        expected: "a yes/no flag (1/0, true/false, yes/no)".into(),
+                        found: v.into(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
     /// The ids, when the table was read with an id column (it is then the first column).
     pub fn ids(&self) -> Option<&StringArray> {
         self.has_ids.then(|| {
@@ -170,6 +286,7 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
     let mut cells: Vec<StringBuilder> = (0..names.len()).map(|_| StringBuilder::new()).collect();
     let mut first_line_of: FastMap<String, u64> = FastMap::default();
     let (mut rows_read, mut rows_rejected) = (0u64, 0u64);
+    let mut lines = Vec::new();
     let mut record = csv::ByteRecord::new();
     let header = file.first.clone();
     let location = |line: u64, column: Option<usize>| Location {
@@ -195,6 +312,7 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
                 }
             }
             None => {
+                lines.push(line);
                 for (c, field) in record.iter().enumerate() {
                     let value = std::str::from_utf8(field).expect("checked").trim();
                     if is_missing(value) {
@@ -236,6 +354,8 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
         rows_read,
         rows_rejected,
         bad_rows_file,
+        source: path.into(),
+        lines: Some(lines),
         has_ids: id.is_some(),
     })
 }
@@ -439,6 +559,8 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         rows_read: all.num_rows() as u64,
         rows_rejected: 0,
         bad_rows_file: None,
+        source: path.into(),
+        lines: None,
         has_ids: id.is_some(),
     })
 }

@@ -189,6 +189,45 @@ impl Period {
             }
         }
     }
+
+    /// The period's number in a sequence without gaps (consecutive periods differ by 1).
+    pub fn ordinal(self, day: i32) -> i32 {
+        match self {
+            Period::Day => day,
+            Period::Week => (self.start(day) + 3).div_euclid(7),
+            Period::Month | Period::Quarter => {
+                let date = civil_from_days(day);
+                let month = date.year() * 12 + date.month0() as i32;
+                if self == Period::Month {
+                    month
+                } else {
+                    month.div_euclid(3)
+                }
+            }
+        }
+    }
+
+    /// The first day of the period numbered `ordinal` (the inverse of [`Period::ordinal`]).
+    pub fn first_day(self, ordinal: i32) -> i32 {
+        match self {
+            Period::Day => ordinal,
+            Period::Week => ordinal * 7 - 3,
+            Period::Month => {
+                days_from_civil(ordinal.div_euclid(12), ordinal.rem_euclid(12) as u32 + 1, 1)
+            }
+            Period::Quarter => Period::Month.first_day(ordinal * 3),
+        }
+    }
+
+    /// How people name the period: 1997-03-17 (day; week: its Monday), 1997-03, 1997-Q1.
+    pub fn label(self, ordinal: i32) -> String {
+        let first = civil_from_days(self.first_day(ordinal));
+        match self {
+            Period::Day | Period::Week => first.format("%Y-%m-%d").to_string(),
+            Period::Month => first.format("%Y-%m").to_string(),
+            Period::Quarter => format!("{}-Q{}", first.year(), first.month0() / 3 + 1),
+        }
+    }
 }
 
 /// The time unit of recency, T and durations.
@@ -219,6 +258,27 @@ mod tests {
 
     fn auto(s: &str) -> Option<i32> {
         parse_date(s.as_bytes(), &DateFormat::Auto)
+    }
+
+    #[test]
+    fn period_ordinals_are_consecutive_and_invert() {
+        for period in [Period::Day, Period::Week, Period::Month, Period::Quarter] {
+            let mut last = period.ordinal(days_from_civil(1999, 12, 20));
+            for day in days_from_civil(1999, 12, 21)..days_from_civil(2001, 3, 1) {
+                let o = period.ordinal(day);
+                assert!(o == last || o == last + 1, "{period:?} {day}");
+                if o == last + 1 {
+                    assert_eq!(period.first_day(o), day, "{period:?}");
+                }
+                assert_eq!(period.first_day(o), period.start(day));
+                last = o;
+            }
+        }
+        let d = days_from_civil(1997, 2, 14);
+        assert_eq!(Period::Month.label(Period::Month.ordinal(d)), "1997-02");
+        assert_eq!(Period::Quarter.label(Period::Quarter.ordinal(d)), "1997-Q1");
+        // 1997-02-14 was a Friday; its ISO week began on Monday 1997-02-10.
+        assert_eq!(Period::Week.label(Period::Week.ordinal(d)), "1997-02-10");
     }
 
     #[test]

@@ -124,6 +124,14 @@ pub enum DataError {
         /// What the rename is for, e.g. " so that --date-col is unambiguous".
         hint: String,
     },
+    /// A value of a table that cannot serve what it was asked for (a churn flag that is not
+    /// yes/no, a duration that is missing); unlike `BadRow`, skipping the row is no remedy.
+    #[error("{location}: expected {expected}, found {found:?}")]
+    BadField {
+        location: Location,
+        expected: String,
+        found: String,
+    },
     #[error("{}: {what}", file.display())]
     Empty { file: PathBuf, what: String },
     #[error("{}: {message}", file.display())]

@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
 use retain_data::datafusion::arrow::array::{Array, AsArray};
 use retain_data::datafusion::arrow::compute::cast;
-use retain_data::datafusion::arrow::datatypes::{DataType, Float64Type};
-use retain_data::{read_customer_table, ColumnKind, CustomerTableOptions, SummaryOptions};
+use retain_data::datafusion::arrow::datatypes::DataType;
+use retain_data::{read_customer_table, CustomerTableOptions, SummaryOptions};
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
     BgBb, BgNbd, FitOptions, Fitted, GammaGamma, Lifetimes, MbgNbd, Named, ParetoNbd, RfmData,
@@ -71,8 +71,8 @@ impl LifetimeInput {
         };
         if let Some(path) = &self.survivors {
             let t = read_customer_table(path, &plain)?;
-            let period = numeric_column(&t, path, &self.period_col, "period-col")?;
-            let count = numeric_column(&t, path, &self.count_col, "count-col")?;
+            let period = t.required_numbers(&self.period_col, "period-col")?;
+            let count = t.required_numbers(&self.count_col, "count-col")?;
             for (i, p) in period.iter().enumerate() {
                 if *p != i as f64 {
                     bail!(
@@ -88,76 +88,10 @@ impl LifetimeInput {
             bail!("sbg needs --survivors FILE (a survivor table) or --customers FILE (one row per customer)");
         };
         let t = read_customer_table(path, &plain)?;
-        let periods = numeric_column(&t, path, &self.duration_col, "duration-col")?;
-        let i = t
-            .columns
-            .iter()
-            .position(|c| c.name == self.churned_col)
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: no column {:?} (choose one with --churned-col)",
-                    path.display(),
-                    self.churned_col
-                )
-            })?;
-        let text = cast(t.batch.column(i), &DataType::Utf8)?;
-        let text = text.as_string::<i32>();
-        let mut churned = Vec::with_capacity(text.len());
-        for row in 0..text.len() {
-            let v = if text.is_null(row) {
-                ""
-            } else {
-                text.value(row)
-            };
-            churned.push(match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "y" => true,
-                "0" | "false" | "no" | "n" => false,
-                _ => bail!(
-                    "{}: data row {}, column {:?}: expected a churn flag (1/0, true/false, yes/no), found {v:?}",
-                    path.display(),
-                    row + 1,
-                    self.churned_col
-                ),
-            });
-        }
+        let periods = t.required_numbers(&self.duration_col, "duration-col")?;
+        let churned = t.flags(&self.churned_col, "churned-col")?;
         Ok(Lifetimes::from_customers(&periods, &churned)?)
     }
-}
-
-/// A numeric column of a table, with no missing values.
-fn numeric_column(
-    t: &retain_data::CustomerTable,
-    path: &Path,
-    name: &str,
-    flag: &str,
-) -> anyhow::Result<Vec<f64>> {
-    let Some(i) = t.columns.iter().position(|c| c.name == name) else {
-        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-        bail!(
-            "{}: no column {name:?} (choose one with --{flag}); the columns are: {}",
-            path.display(),
-            names.join(", ")
-        );
-    };
-    let profile = &t.columns[i];
-    if !matches!(profile.kind, ColumnKind::Integer | ColumnKind::Float) {
-        bail!(
-            "{}: column {name:?} holds {:?} values, expected numbers",
-            path.display(),
-            profile.kind
-        );
-    }
-    let values = cast(t.batch.column(i), &DataType::Float64)?;
-    let values = values.as_primitive::<Float64Type>();
-    if let Some(row) = (0..values.len()).find(|&r| values.is_null(r)) {
-        bail!(
-            "{}: column {name:?} has {} missing values (the first in data row {})",
-            path.display(),
-            values.null_count(),
-            row + 1
-        );
-    }
-    Ok(values.values().to_vec())
 }
 
 /// Where the per-customer summary comes from: a transaction log or a summary file.
@@ -252,7 +186,7 @@ impl SummaryInput {
             bad_rows: None,
         };
         let t = read_customer_table(path, &options)?;
-        let column = |name: &str, flag: &str| numeric_column(&t, path, name, flag);
+        let column = |name: &str, flag: &str| t.required_numbers(name, flag);
         let ids = t
             .columns
             .iter()

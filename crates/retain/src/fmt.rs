@@ -36,6 +36,26 @@ pub fn percent(part: u64, whole: u64) -> String {
 }
 
 /// Renders rows under a header, numbers right-aligned, text left-aligned.
+/// A model parameter for people: 4 decimals, or scientific notation when huge or tiny.
+pub fn param(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A p-value for people: 3 significant digits, or below the smallest double.
+pub fn p_value(p: f64) -> String {
+    if p == 0.0 {
+        "< 1e-300".into()
+    } else if p < 1e-3 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {

@@ -13,6 +13,7 @@ mod fmt;
 mod predict;
 mod progress;
 mod summarize;
+mod survival;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,9 @@ enum Command {
     /// Check a fitted purchase model against the customers: calibration vs holdout, and
     /// repeat transactions over time (actual and expected).
     Diagnose(diagnose::DiagnoseArgs),
+    /// How long customers stay: Kaplan-Meier curves with confidence intervals and median
+    /// lifetimes, by group with the log-rank test, projected with sBG.
+    Survival(survival::SurvivalArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -63,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Predict(args) => predict::run(args).await,
             Command::Clv(args) => clv::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Survival(args) => survival::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

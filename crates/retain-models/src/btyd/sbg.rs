@@ -118,6 +118,16 @@ impl ShiftedBetaGeometric {
 
     /// Share of a cohort still active after `t` periods.
     pub fn survival(&self, t: f64) -> f64 {
+        if t.fract() == 0.0 && (0.0..=1e4).contains(&t) {
+            // The product of the retention rates: exact where the difference of ln B cancels
+            // catastrophically (α and β in the millions and beyond, as fits to nearly
+            // homogeneous churn give).
+            let (a, b) = (self.alpha, self.beta);
+            return (1..=t as u32)
+                .map(|i| (-a / (a + b + f64::from(i) - 1.0)).ln_1p())
+                .sum::<f64>()
+                .exp();
+        }
         (ln_beta(self.alpha, self.beta + t) - ln_beta(self.alpha, self.beta)).exp()
     }
 
@@ -227,6 +237,27 @@ mod tests {
             }
             assert!(p.retention_rate(2.0) < p.retention_rate(10.0));
         }
+    }
+
+    #[test]
+    fn survival_is_exact_at_the_edge_of_the_parameter_space() {
+        // Moderate parameters: the product of retention rates equals the ratio of betas.
+        let m = ShiftedBetaGeometric {
+            alpha: 0.7,
+            beta: 3.2,
+        };
+        for t in [1.0, 7.0, 40.0] {
+            let by_beta = (ln_beta(0.7, 3.2 + t) - ln_beta(0.7, 3.2)).exp();
+            assert!((m.survival(t) - by_beta).abs() < 1e-12);
+        }
+        // Huge alpha and beta: churn is geometric with p = alpha / (alpha + beta).
+        let m = ShiftedBetaGeometric {
+            alpha: 1.742e47,
+            beta: 3.489e50,
+        };
+        let p: f64 = 1.742e47 / (1.742e47 + 3.489e50);
+        assert!((m.survival(96.0) - (1.0 - p).powi(96)).abs() < 1e-12);
+        assert!(m.survival(96.0) < 0.96);
     }
 
     #[test]
