@@ -185,6 +185,33 @@ impl CustomerTable {
         Ok(values.iter().collect())
     }
 
+    /// A date column as day numbers (missing values are `None`). A column read as anything
+    /// but dates is an error naming the first value that is not a date.
+    pub fn days(&self, name: &str, flag: &str) -> Result<Vec<Option<i32>>> {
+        let i = self.column_index(name, flag)?;
+        if self.columns[i].kind != ColumnKind::Date {
+            let text = self.text(name, flag)?;
+            let row = text
+                .iter()
+                .position(|v| {
+                    v.as_deref()
+                        .is_some_and(|v| parse_date(v.as_bytes(), &DateFormat::Auto).is_none())
+                })
+                .unwrap_or(0);
+            return Err(DataError::BadField {
+                location: self.location(row, name),
+                expected: "a date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)".into(),
+                found: text[row].clone().unwrap_or_default(),
+            });
+        }
+        let values = cast(self.batch.column(i), &DataType::Date32)?;
+        let values = values
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .expect("Date32");
+        Ok(values.iter().collect())
+    }
+
     /// A numeric column without missing values; the error names the first missing one.
     pub fn required_numbers(&self, name: &str, flag: &str) -> Result<Vec<f64>> {
         let values = self.numbers(name, flag)?;

@@ -5,6 +5,7 @@
 mod args;
 mod bench;
 mod clv;
+mod cohorts;
 mod demo;
 mod describe;
 mod diagnose;
@@ -44,6 +45,9 @@ enum Command {
     /// Check a fitted purchase model against the customers: calibration vs holdout, and
     /// repeat transactions over time (actual and expected).
     Diagnose(diagnose::DiagnoseArgs),
+    /// Acquisition cohorts and their retention period by period, and retention and churn
+    /// rates per calendar period.
+    Cohorts(cohorts::CohortArgs),
     /// How long customers stay: Kaplan-Meier curves with confidence intervals and median
     /// lifetimes, by group with the log-rank test, projected with sBG.
     Survival(survival::SurvivalArgs),
@@ -67,6 +71,7 @@ fn main() -> std::process::ExitCode {
             Command::Predict(args) => predict::run(args).await,
             Command::Clv(args) => clv::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Cohorts(args) => cohorts::run(args),
             Command::Survival(args) => survival::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }

@@ -34,6 +34,7 @@ fn every_subcommand_has_help() {
         vec!["clv", "--help"],
         vec!["diagnose", "--help"],
         vec!["survival", "--help"],
+        vec!["cohorts", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "btyd", "--help"],
         vec!["bench", "summarize", "--help"],
@@ -905,6 +906,84 @@ fn survival_projects_with_sbg_and_reads_transaction_logs() {
     let err = text(&out.stderr);
     assert!(
         err.contains("bad.csv:3, column churned") && err.contains("\"maybe\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn cohorts_account_for_every_customer_and_dollar() {
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("cohorts.csv");
+    let out = retain(&[
+        "cohorts",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--amount-col",
+        "5",
+        "--period",
+        "month",
+        "--format",
+        "json",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cohorts = json["cohorts"].as_array().unwrap();
+    // CDNOW's customers first bought in January, February or March 1997 (781 + 857 + 719).
+    let sizes: Vec<u64> = cohorts
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [781, 857, 719]);
+    let revenue: f64 = cohorts
+        .iter()
+        .flat_map(|c| c["revenue"].as_array().unwrap())
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((revenue - 244_091.94).abs() < 1e-6, "{revenue}");
+    // Every cohort is fully active in its first month; January's runs 18 months to June 1998.
+    assert!(cohorts.iter().all(|c| c["share"][0] == 1.0));
+    assert_eq!(cohorts[0]["active"].as_array().unwrap().len(), 18);
+    // Retention of a month = active in it and the month before / active the month before.
+    let rates = json["rates"].as_array().unwrap();
+    for r in rates.iter().skip(1) {
+        let (base, kept) = (r["base"].as_f64().unwrap(), r["retained"].as_f64().unwrap());
+        assert!((r["retention_rate"].as_f64().unwrap() - kept / base).abs() < 1e-15);
+    }
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(written.lines().count(), 1 + 18 + 17 + 16);
+
+    // Contracts: churn from the end dates.
+    let contracts = dir.path().join("contracts.csv");
+    std::fs::write(
+        &contracts,
+        "id,start_date,end_date\nx,2020-01-10,2020-02-20\ny,2020-01-05,\nz,2020-02-01,2020-02-02\n",
+    )
+    .unwrap();
+    let out = retain(&[
+        "cohorts",
+        "-c",
+        contracts.to_str().unwrap(),
+        "--observation-end",
+        "2020-03-31",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["basis"], "contracts");
+    assert_eq!(json["rates"][1]["churn_rate"], 0.5);
+    std::fs::write(&contracts, "id,start_date,end_date\nx,2020-01-10,soon\n").unwrap();
+    let out = retain(&["cohorts", "-c", contracts.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("contracts.csv:2, column end_date") && err.contains("\"soon\""),
         "{err}"
     );
 }

@@ -1,0 +1,238 @@
+//! `retain cohorts`: acquisition cohorts and their retention, period by period, from a purchase
+//! log or from contracts with start and end dates; and the retention and churn rate of each
+//! calendar period. Definitions in `retain_data::cohorts`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use retain_data::{
+    contract_cohorts, purchase_cohorts, read_customer_table, CohortTable, CustomerTableOptions,
+    Period, PurchaseHistory,
+};
+
+use crate::args::{parse_day, Format, TransactionArgs};
+use crate::fmt::{money, table, thousands};
+
+/// Arguments of `retain cohorts`.
+#[derive(Debug, Args)]
+pub struct CohortArgs {
+    #[command(flatten)]
+    pub transactions: TransactionArgs,
+    /// Contracts instead of purchases: one row per customer with a start and an end date.
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "files")]
+    pub customers: Option<PathBuf>,
+    /// Contracts: the start date column.
+    #[arg(long, value_name = "COL", default_value = "start_date")]
+    pub start_col: String,
+    /// Contracts: the end date column (blank while the contract runs).
+    #[arg(long, value_name = "COL", default_value = "end_date")]
+    pub end_col: String,
+    /// Length of a period.
+    #[arg(long, value_enum, default_value_t = CohortPeriod::Month)]
+    pub period: CohortPeriod,
+    /// End of observation (default: the last date in the data).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub observation_end: Option<i32>,
+    /// What the table shows per cohort and period.
+    #[arg(long, value_enum, default_value_t = Show::Share)]
+    pub show: Show,
+    /// Output: tables for people or JSON for programs.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write the cohort table as CSV, one row per cohort and period.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CohortPeriod {
+    Week,
+    Month,
+    Quarter,
+}
+
+impl From<CohortPeriod> for Period {
+    fn from(p: CohortPeriod) -> Period {
+        match p {
+            CohortPeriod::Week => Period::Week,
+            CohortPeriod::Month => Period::Month,
+            CohortPeriod::Quarter => Period::Quarter,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum Show {
+    /// Share of the cohort active.
+    Share,
+    /// Customers active.
+    Customers,
+    /// What the cohort spent.
+    Revenue,
+}
+
+pub fn run(args: CohortArgs) -> anyhow::Result<()> {
+    let cohorts = load(&args)?;
+    if let Some(path) = &args.output {
+        write_csv(&cohorts, path)?;
+    }
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string(&cohorts)?),
+        Format::Table => {
+            print!("{}", cohort_matrix(&cohorts, args.show, usize::MAX));
+            println!();
+            print!("{}", rate_table(&cohorts));
+        }
+    }
+    Ok(())
+}
+
+fn load(args: &CohortArgs) -> anyhow::Result<CohortTable> {
+    let period: Period = args.period.into();
+    if let Some(path) = &args.customers {
+        let options = CustomerTableOptions {
+            id_col: None,
+            delimiter: args.transactions.delimiter.into(),
+            na_values: vec![],
+            bad_rows: None,
+        };
+        let t = read_customer_table(path, &options)?;
+        let starts = t.days(&args.start_col, "start-col")?;
+        let ends = t.days(&args.end_col, "end-col")?;
+        let mut start_days = Vec::with_capacity(starts.len());
+        for (row, (start, end)) in starts.iter().zip(&ends).enumerate() {
+            let Some(start) = *start else {
+                bail!(
+                    "{}: every contract needs a start date",
+                    t.location(row, &args.start_col)
+                );
+            };
+            if end.is_some_and(|end| end < start) {
+                bail!(
+                    "{}: the contract ends before it starts",
+                    t.location(row, &args.end_col)
+                );
+            }
+            start_days.push(start);
+        }
+        return contract_cohorts(&start_days, &ends, period, args.observation_end)
+            .context("no contracts");
+    }
+    if args.transactions.files.is_empty() {
+        bail!("cohorts needs -t FILE (a transaction log) or --customers FILE (contracts with start and end dates)");
+    }
+    let history = PurchaseHistory::read(
+        &args.transactions.files,
+        args.transactions.read_options(Period::Day),
+    )?;
+    purchase_cohorts(&history, period, args.observation_end)
+        .context("the log has no usable transactions")
+}
+
+/// The cohort table for people: a row per cohort, a column per period since acquisition (at
+/// most `max_periods`).
+pub fn cohort_matrix(cohorts: &CohortTable, show: Show, max_periods: usize) -> String {
+    let width = cohorts
+        .cohorts
+        .iter()
+        .map(|c| c.active.len())
+        .max()
+        .unwrap_or(0)
+        .min(max_periods);
+    let mut header = vec!["cohort".to_string(), "customers".into()];
+    header.extend((0..width).map(|k| format!("+{k}")));
+    let rows: Vec<Vec<String>> = cohorts
+        .cohorts
+        .iter()
+        .map(|c| {
+            let mut row = vec![c.cohort.clone(), thousands(c.size)];
+            row.extend((0..width).map(|k| match show {
+                _ if k >= c.active.len() => String::new(),
+                Show::Share => format!("{:.1}%", 100.0 * c.share[k]),
+                Show::Customers => thousands(c.active[k]),
+                Show::Revenue => money(c.revenue[k]),
+            }));
+            row
+        })
+        .collect();
+    let what = match show {
+        Show::Share => "share of each cohort active",
+        Show::Customers => "customers of each cohort active",
+        Show::Revenue => "revenue of each cohort",
+    };
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    format!(
+        "{what}, by {} since acquisition ({}):\n{}",
+        format!("{:?}", cohorts.period).to_lowercase(),
+        cohorts.basis,
+        table(&header, &rows)
+    )
+}
+
+/// Retention and churn per calendar period.
+pub fn rate_table(cohorts: &CohortTable) -> String {
+    let rate = |r: Option<f64>| r.map_or(String::new(), |r| format!("{:.1}%", 100.0 * r));
+    let rows: Vec<Vec<String>> = cohorts
+        .rates
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{}{}", r.period, if r.partial { " (partial)" } else { "" }),
+                thousands(r.new),
+                thousands(r.active),
+                thousands(r.base),
+                rate(r.retention_rate),
+                rate(r.churn_rate),
+                money(r.revenue),
+            ]
+        })
+        .collect();
+    let base = if cohorts.basis == "contracts" {
+        "active at start"
+    } else {
+        "active before"
+    };
+    format!(
+        "retention by calendar period ({}):\n{}",
+        if cohorts.basis == "contracts" {
+            "churn = contracts ending in the period / contracts active at its start"
+        } else {
+            "retention = active in the previous period and in this one / active in the previous"
+        },
+        table(
+            &[
+                "period",
+                "new",
+                "active",
+                base,
+                "retention",
+                "churn",
+                "revenue"
+            ],
+            &rows
+        )
+    )
+}
+
+fn write_csv(cohorts: &CohortTable, path: &PathBuf) -> anyhow::Result<()> {
+    let write = || -> std::io::Result<()> {
+        let tmp = path.with_extension("csv.partial");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        writeln!(out, "cohort,cohort_size,periods_since,active,share,revenue")?;
+        for c in &cohorts.cohorts {
+            for k in 0..c.active.len() {
+                writeln!(
+                    out,
+                    "{},{},{k},{},{},{}",
+                    c.cohort, c.size, c.active[k], c.share[k], c.revenue[k]
+                )?;
+            }
+        }
+        out.into_inner()?.sync_all()?;
+        // Written whole, then moved into place: a failed write never leaves half a table.
+        std::fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
