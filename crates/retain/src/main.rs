@@ -9,6 +9,7 @@ mod cohorts;
 mod demo;
 mod describe;
 mod diagnose;
+mod drivers;
 mod fit;
 mod fmt;
 mod predict;
@@ -51,6 +52,9 @@ enum Command {
     /// How long customers stay: Kaplan-Meier curves with confidence intervals and median
     /// lifetimes, by group with the log-rank test, projected with sBG.
     Survival(survival::SurvivalArgs),
+    /// What separates churned from retained customers: churn rate by each attribute's values
+    /// and the attributes ranked by information value.
+    Drivers(drivers::DriverArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -73,6 +77,7 @@ fn main() -> std::process::ExitCode {
             Command::Diagnose(args) => diagnose::run(args).await,
             Command::Cohorts(args) => cohorts::run(args),
             Command::Survival(args) => survival::run(args),
+            Command::Drivers(args) => drivers::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
