@@ -1,10 +1,12 @@
 //! retain-models: the statistics of customer value and retention. `btyd` holds the "buy till
 //! you die" models fitted by maximum likelihood with analytic gradients (BG/NBD, Gamma-Gamma),
 //! each reproducing its published estimates; `survival` the Kaplan-Meier curves and log-rank
-//! tests of how long customers stay; `drivers` what separates churned from retained customers.
+//! tests of how long customers stay; `drivers` what separates churned from retained customers;
+//! `lifecycle` the stages (new, active, at risk, lapsed) of customers at a date.
 
 pub mod btyd;
 pub mod drivers;
+pub mod lifecycle;
 mod linalg;
 mod quad;
 pub mod special;

@@ -12,6 +12,7 @@ mod diagnose;
 mod drivers;
 mod fit;
 mod fmt;
+mod lifecycle;
 mod predict;
 mod progress;
 mod summarize;
@@ -55,6 +56,9 @@ enum Command {
     /// What separates churned from retained customers: churn rate by each attribute's values
     /// and the attributes ranked by information value.
     Drivers(drivers::DriverArgs),
+    /// Lifecycle stages (new, active, at risk, lapsed) of every customer at a date, and the
+    /// moves between stages since an earlier date.
+    Lifecycle(lifecycle::LifecycleArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -78,6 +82,7 @@ fn main() -> std::process::ExitCode {
             Command::Cohorts(args) => cohorts::run(args),
             Command::Survival(args) => survival::run(args),
             Command::Drivers(args) => drivers::run(args),
+            Command::Lifecycle(args) => lifecycle::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

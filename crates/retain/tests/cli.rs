@@ -36,6 +36,7 @@ fn every_subcommand_has_help() {
         vec!["survival", "--help"],
         vec!["cohorts", "--help"],
         vec!["drivers", "--help"],
+        vec!["lifecycle", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "btyd", "--help"],
         vec!["bench", "summarize", "--help"],
@@ -1036,4 +1037,91 @@ fn churn_drivers_rank_telco_attributes_by_information_value() {
     assert!((iv - 1.239).abs() < 1e-3);
     // gender separates nobody.
     assert_eq!(drivers.last().unwrap()["attribute"], "gender");
+}
+
+#[test]
+fn lifecycle_stages_follow_their_rules_and_transitions_add_up() {
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("stages.csv");
+    let base = [
+        "lifecycle",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--no-amount",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--at",
+        "1998-06-30",
+        "--compare",
+        "1997-09-30",
+        "--format",
+        "json",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    let out = retain(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts: Vec<u64> = json["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["customers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<u64>(), 2357);
+    // Every customer first bought in Q1 1997: nobody is new in mid-1998.
+    assert_eq!(counts[0], 0);
+    // The transition matrix's columns add up to the counts at the later date.
+    let moves = json["transitions"].as_array().unwrap();
+    for (j, stage) in ["new", "active", "at_risk", "lapsed"].iter().enumerate() {
+        let column: u64 = moves.iter().map(|m| m["to"][stage].as_u64().unwrap()).sum();
+        assert_eq!(column, counts[j], "{stage}");
+    }
+    // Each customer's stage agrees with the rules (new 30, active 90, lapsed 365 days).
+    let written = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = 0;
+    for line in written.lines().skip(1) {
+        let v: Vec<&str> = line.split(',').collect();
+        let since: i32 = v[2].parse().unwrap();
+        let want = match since {
+            s if s >= 365 => "lapsed",
+            s if s >= 90 => "at risk",
+            _ => "active",
+        };
+        assert_eq!(v[1], want, "{line}");
+        rows += 1;
+    }
+    assert_eq!(rows, 2357);
+
+    // With BG/NBD (CDNOW estimates, weeks), at risk = P(alive) < 0.5; P(alive) in the CSV.
+    let model = dir.path().join("bgnbd.json");
+    std::fs::write(
+        &model,
+        r#"{"model":"bgnbd","params":{"r":0.2425929,"alpha":4.4135316,"a":0.7928862,"b":2.4257535}}"#,
+    )
+    .unwrap();
+    let mut args = base.to_vec();
+    args.extend([
+        "--at",
+        "1997-09-30",
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    let out = retain(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for line in std::fs::read_to_string(&csv).unwrap().lines().skip(1) {
+        let v: Vec<&str> = line.split(',').collect();
+        let p: f64 = v[3].parse().unwrap();
+        assert_eq!(v[1] == "at risk", p < 0.5, "{line}");
+    }
+    let out = retain(&[&base[..], &["--active-days", "400"]].concat());
+    assert_eq!(out.status.code(), Some(2));
 }
