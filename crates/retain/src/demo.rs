@@ -1,5 +1,6 @@
-//! `retain demo`: the pipeline on the bundled CDNOW sample (Fader, Hardie & Lee 2005), with no
-//! set-up: the data are compiled into the binary, the results go to a folder.
+//! `retain demo`: the pipeline on the bundled CDNOW sample (Fader, Hardie & Lee 2005), and the
+//! survival of the bundled Telco contracts, with no set-up: the data are compiled into the
+//! binary, the results go to a folder.
 
 use std::path::PathBuf;
 
@@ -16,12 +17,22 @@ use retain_models::btyd::{
     Named, ParetoNbd, RfmData,
 };
 
+use retain_data::{purchase_cohorts, CustomerTableOptions, Period, PurchaseHistory};
+use retain_models::lifecycle::{transitions, LifecycleRules};
+
+use crate::cohorts::{cohort_matrix, rate_table, Show};
 use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
+use crate::lifecycle::{stage_table, stages_at, transition_table};
+use crate::predict::load_purchase_model;
+use crate::survival::{contracts, summary_table, survival_report};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
 /// separated, no header. Source: data/cdnow/README.md.
 const CDNOW_SAMPLE: &[u8] = include_bytes!("../../../data/cdnow/CDNOW_sample.txt");
+
+/// IBM's Telco customer churn table (7,043 contracts). Source: data/README.md.
+const TELCO: &[u8] = include_bytes!("../../../data/telco_churn/Telco-Customer-Churn.csv");
 
 /// Arguments of `retain demo`.
 #[derive(Debug, Args)]
@@ -155,14 +166,62 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             &head
         )
     );
-    let btyd = btyd_section(&summary, &data, read_for_activity, &args.out)?;
+    let btyd = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
+    let telco = retention_section(&data, read_for_activity, &args.out)?;
     println!("\noutputs in {}/:", args.out.display());
     println!("  {}  the bundled transactions", data.display());
+    println!("  {}  the bundled Telco churn table", telco.display());
     println!("  {}  the per-customer summary", summary_path.display());
     for (path, what) in btyd {
         println!("  {}  {what}", path.display());
     }
     Ok(())
+}
+
+/// Retention: CDNOW's monthly cohorts and quarterly retention, its customers' lifecycle stages
+/// (BG/NBD's P(alive) marks the at-risk), and the survival of Telco's contracts by type.
+fn retention_section(
+    data: &std::path::Path,
+    read: ReadOptions,
+    out: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let history = PurchaseHistory::read(std::slice::from_ref(&data.to_path_buf()), read)?;
+    let end = days_from_civil(1998, 6, 30);
+    let monthly = purchase_cohorts(&history, Period::Month, Some(end)).expect("purchases");
+    println!("\ncohorts (`retain cohorts`):");
+    print!("{}", cohort_matrix(&monthly, Show::Share, 10));
+    let quarterly = purchase_cohorts(&history, Period::Quarter, Some(end)).expect("purchases");
+    print!("{}", rate_table(&quarterly));
+
+    let saved = load_purchase_model(&out.join("bgnbd.json"))?;
+    let rules = LifecycleRules::default();
+    let model = Some((saved.model(), TimeUnit::Weeks));
+    let calibration_end = days_from_civil(1997, 9, 30);
+    let before = stages_at(&history, calibration_end, &rules, model);
+    let now = stages_at(&history, end, &rules, model);
+    let moves = transitions(
+        before
+            .iter()
+            .zip(&now)
+            .map(|(b, a)| (b.map(|s| s.stage), a.map(|s| s.stage))),
+    );
+    println!("\nlifecycle (`retain lifecycle --model bgnbd.json`):");
+    print!("{}", stage_table(&moves, end, &rules, true));
+    print!("{}", transition_table(&moves, calibration_end, end));
+
+    let telco = out.join("telco_churn.csv");
+    std::fs::write(&telco, TELCO)?;
+    let options = CustomerTableOptions {
+        id_col: Some("customerID".into()),
+        ..Default::default()
+    };
+    let lifespans = contracts(&telco, &options, ("tenure", "Churn"), Some("Contract"))?;
+    let report = survival_report(&lifespans, Some("Contract".into()), 0.95, None)?;
+    println!(
+        "\nsurvival of IBM's Telco customers (7,043 contracts, tenure in months; `retain survival`):"
+    );
+    print!("{}", summary_table(&report));
+    Ok(telco)
 }
 
 /// BG/NBD and Gamma-Gamma on the calibration summary: the fits, the holdout check, and the

@@ -37,7 +37,8 @@ pub struct LifecycleArgs {
     #[arg(long, default_value_t = 365)]
     pub lapsed_days: i32,
     /// A purchase model saved by `retain fit` (BG/NBD, Pareto/NBD, MBG/NBD): at risk is then
-    /// P(alive) below --at-risk-below instead of the --active-days window.
+    /// P(alive) below --at-risk-below instead of the --active-days window, for customers with
+    /// repeat purchases (the models give one-time buyers P(alive) = 1).
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     #[arg(long, default_value_t = 0.5)]
@@ -57,6 +58,7 @@ pub struct LifecycleArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct CustomerStage {
     pub stage: Stage,
+    pub repeat_purchases: usize,
     pub since_last: i32,
     pub p_alive: Option<f64>,
 }
@@ -76,6 +78,8 @@ pub fn stages_at(
                 return None;
             }
             let (first, last) = (days[0], days[seen - 1]);
+            // BG/NBD and MBG/NBD give P(alive) = 1 to anyone without a repeat purchase: for
+            // one-time buyers the days rule decides.
             let p_alive = model.map(|(m, unit)| {
                 let u = unit.days();
                 m.p_alive(
@@ -84,8 +88,10 @@ pub fn stages_at(
                     f64::from(day - first) / u,
                 )
             });
+            let judged_by_model = if seen > 1 { p_alive } else { None };
             Some(CustomerStage {
-                stage: rules.stage(day - first, day - last, p_alive),
+                stage: rules.stage(day - first, day - last, judged_by_model),
+                repeat_purchases: seen - 1,
                 since_last: day - last,
                 p_alive,
             })
@@ -187,9 +193,15 @@ pub fn stage_table(t: &Transitions, at: i32, rules: &LifecycleRules, with_model:
     let total: u64 = t.counts.iter().sum();
     let rule = |s: Stage| match s {
         Stage::New => format!("first purchase < {} days ago", rules.new_days),
-        Stage::Active if with_model => format!("P(alive) >= {}", rules.at_risk_below),
+        Stage::Active if with_model => format!(
+            "P(alive) >= {} (one-time buyers: last purchase < {} days ago)",
+            rules.at_risk_below, rules.active_days
+        ),
         Stage::Active => format!("last purchase < {} days ago", rules.active_days),
-        Stage::AtRisk if with_model => format!("P(alive) < {}", rules.at_risk_below),
+        Stage::AtRisk if with_model => format!(
+            "P(alive) < {} (one-time buyers: the days rule)",
+            rules.at_risk_below
+        ),
         Stage::AtRisk => format!(
             "last purchase {} - {} days ago",
             rules.active_days,
@@ -242,15 +254,19 @@ fn write_csv(
     let write = || -> std::io::Result<()> {
         let tmp = path.with_extension("csv.partial");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        writeln!(out, "customer_id,stage,days_since_last_purchase,p_alive")?;
+        writeln!(
+            out,
+            "customer_id,stage,repeat_purchases,days_since_last_purchase,p_alive"
+        )?;
         for (k, s) in stages.iter().enumerate() {
             if let Some(s) = s {
                 let p = s.p_alive.map_or(String::new(), |p| p.to_string());
                 writeln!(
                     out,
-                    "{},{},{},{p}",
+                    "{},{},{},{},{p}",
                     history.id(k),
                     s.stage.name(),
+                    s.repeat_purchases,
                     s.since_last
                 )?;
             }

@@ -64,7 +64,7 @@ pub enum SurvivalModel {
 }
 
 /// Durations and churn flags, with each row's group (0 when not grouped).
-struct Lifespans {
+pub struct Lifespans {
     time: Vec<f64>,
     churned: Vec<bool>,
     group: Vec<usize>,
@@ -130,38 +130,12 @@ fn load(args: &SurvivalArgs) -> anyhow::Result<Lifespans> {
             na_values: args.na.clone(),
             bad_rows: None,
         };
-        let t = read_customer_table(path, &options)?;
-        let time = t.required_numbers(&args.duration_col, "duration-col")?;
-        let churned = t.flags(&args.event_col, "event-col")?;
-        let (group, names) = match &args.by {
-            Some(by) => {
-                let values = t.text(by, "by")?;
-                let mut names: Vec<String> = values
-                    .iter()
-                    .map(|v| v.clone().unwrap_or_else(|| "(missing)".into()))
-                    .collect();
-                names.sort();
-                names.dedup();
-                let group = values
-                    .iter()
-                    .map(|v| {
-                        let name = v.as_deref().unwrap_or("(missing)");
-                        names
-                            .binary_search_by(|n| n.as_str().cmp(name))
-                            .expect("listed")
-                    })
-                    .collect();
-                (group, names)
-            }
-            None => (vec![0; time.len()], vec![]),
-        };
-        return Ok(Lifespans {
-            time,
-            churned,
-            group,
-            names,
-            unit: format!("the unit of {}", args.duration_col),
-        });
+        return contracts(
+            path,
+            &options,
+            (&args.duration_col, &args.event_col),
+            args.by.as_deref(),
+        );
     }
     if args.transactions.files.is_empty() {
         bail!("survival needs --customers FILE (durations and churn flags) or -t FILE (a transaction log)");
@@ -201,10 +175,63 @@ fn load(args: &SurvivalArgs) -> anyhow::Result<Lifespans> {
     })
 }
 
+/// Durations and churn flags of a customer table, grouped by the column `by`.
+pub fn contracts(
+    path: &std::path::Path,
+    options: &CustomerTableOptions,
+    (duration_col, event_col): (&str, &str),
+    by: Option<&str>,
+) -> anyhow::Result<Lifespans> {
+    let t = read_customer_table(path, options)?;
+    let time = t.required_numbers(duration_col, "duration-col")?;
+    let churned = t.flags(event_col, "event-col")?;
+    let (group, names) = match by {
+        Some(by) => {
+            let values = t.text(by, "by")?;
+            let mut names: Vec<String> = values
+                .iter()
+                .map(|v| v.clone().unwrap_or_else(|| "(missing)".into()))
+                .collect();
+            names.sort();
+            names.dedup();
+            let group = values
+                .iter()
+                .map(|v| {
+                    let name = v.as_deref().unwrap_or("(missing)");
+                    names
+                        .binary_search_by(|n| n.as_str().cmp(name))
+                        .expect("listed")
+                })
+                .collect();
+            (group, names)
+        }
+        None => (vec![0; time.len()], vec![]),
+    };
+    Ok(Lifespans {
+        time,
+        churned,
+        group,
+        names,
+        unit: format!("the unit of {duration_col}"),
+    })
+}
+
 fn analyse(
     data: &Lifespans,
     args: &SurvivalArgs,
     by: Option<String>,
+) -> anyhow::Result<SurvivalReport> {
+    let project = args.model.map(|SurvivalModel::Sbg| args.project);
+    survival_report(data, by, args.confidence, project)
+}
+
+/// Kaplan-Meier per group, the log-rank test when grouped, and an sBG projection over
+/// `project` more periods when asked.
+pub fn survival_report(
+    data: &Lifespans,
+    by: Option<String>,
+    confidence: f64,
+    project: Option<u32>,
 ) -> anyhow::Result<SurvivalReport> {
     let n_groups = data.names.len().max(1);
     let mut groups = Vec::with_capacity(n_groups);
@@ -214,11 +241,10 @@ fn analyse(
             .collect();
         let time: Vec<f64> = rows.iter().map(|&i| data.time[i]).collect();
         let churned: Vec<bool> = rows.iter().map(|&i| data.churned[i]).collect();
-        let curve = KaplanMeier::fit(&time, &churned, args.confidence)?;
-        let sbg = match args.model {
-            Some(SurvivalModel::Sbg) => Some(project_sbg(&time, &churned, args.project)?),
-            None => None,
-        };
+        let curve = KaplanMeier::fit(&time, &churned, confidence)?;
+        let sbg = project
+            .map(|p| project_sbg(&time, &churned, p))
+            .transpose()?;
         groups.push(GroupSurvival {
             group: data.names.get(g).cloned().unwrap_or_else(|| "all".into()),
             curve,
@@ -267,7 +293,7 @@ fn optional(v: Option<f64>) -> String {
 }
 
 /// Per group: size, churned, median with its interval, and survival at a few times.
-fn summary_table(report: &SurvivalReport) -> String {
+pub fn summary_table(report: &SurvivalReport) -> String {
     let last_time = report
         .groups
         .iter()

@@ -439,7 +439,7 @@ fn fit_errors_name_the_problem() {
     std::fs::write(&path, "freq,recency,T\n0,0,30\n").unwrap();
     let out = retain(&["fit", "bgnbd", "--summary", path.to_str().unwrap()]);
     assert!(
-        text(&out.stderr).contains("no column \"frequency\" (choose one with --frequency-col)"),
+        text(&out.stderr).contains("no column \"frequency\" in the header; the columns are: freq, recency, T (choose one with --frequency-col)"),
         "{}",
         text(&out.stderr)
     );
@@ -640,7 +640,7 @@ fn fit_sbg_from_a_survivor_table_and_from_customers() {
     let out = retain(&["fit", "sbg", "--customers", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("data row 2, column \"churned\": expected a churn flag"),
+        text(&out.stderr).contains("bad.csv:3, column churned: expected a yes/no flag"),
         "{}",
         text(&out.stderr)
     );
@@ -1088,7 +1088,7 @@ fn lifecycle_stages_follow_their_rules_and_transitions_add_up() {
     let mut rows = 0;
     for line in written.lines().skip(1) {
         let v: Vec<&str> = line.split(',').collect();
-        let since: i32 = v[2].parse().unwrap();
+        let since: i32 = v[3].parse().unwrap();
         let want = match since {
             s if s >= 365 => "lapsed",
             s if s >= 90 => "at risk",
@@ -1099,7 +1099,8 @@ fn lifecycle_stages_follow_their_rules_and_transitions_add_up() {
     }
     assert_eq!(rows, 2357);
 
-    // With BG/NBD (CDNOW estimates, weeks), at risk = P(alive) < 0.5; P(alive) in the CSV.
+    // With BG/NBD (CDNOW estimates, weeks), at risk = P(alive) < 0.5 for repeat buyers (the
+    // days rule for one-time buyers, whose P(alive) is 1); P(alive) in the CSV.
     let model = dir.path().join("bgnbd.json");
     std::fs::write(
         &model,
@@ -1119,8 +1120,17 @@ fn lifecycle_stages_follow_their_rules_and_transitions_add_up() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     for line in std::fs::read_to_string(&csv).unwrap().lines().skip(1) {
         let v: Vec<&str> = line.split(',').collect();
-        let p: f64 = v[3].parse().unwrap();
-        assert_eq!(v[1] == "at risk", p < 0.5, "{line}");
+        let (repeats, since, p): (u32, i32, f64) = (
+            v[2].parse().unwrap(),
+            v[3].parse().unwrap(),
+            v[4].parse().unwrap(),
+        );
+        if repeats > 0 {
+            assert_eq!(v[1] == "at risk", p < 0.5, "{line}");
+        } else {
+            assert_eq!(p, 1.0);
+            assert_eq!(v[1] == "at risk", since >= 90, "{line}");
+        }
     }
     let out = retain(&[&base[..], &["--active-days", "400"]].concat());
     assert_eq!(out.status.code(), Some(2));
