@@ -17,6 +17,7 @@ pub mod history;
 pub mod ingest;
 pub mod output;
 mod parquet_in;
+pub mod seasonality;
 pub mod summary;
 mod text;
 

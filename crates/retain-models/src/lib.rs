@@ -2,12 +2,14 @@
 //! you die" models fitted by maximum likelihood with analytic gradients (BG/NBD, Gamma-Gamma),
 //! each reproducing its published estimates; `survival` the Kaplan-Meier curves and log-rank
 //! tests of how long customers stay; `drivers` what separates churned from retained customers;
-//! `lifecycle` the stages (new, active, at risk, lapsed) of customers at a date.
+//! `lifecycle` the stages (new, active, at risk, lapsed) of customers at a date; `seasonality`
+//! the test of whether a rate differs between months or weekdays.
 
 pub mod btyd;
 pub mod drivers;
 pub mod lifecycle;
 mod linalg;
 mod quad;
+pub mod seasonality;
 pub mod special;
 pub mod survival;

@@ -15,6 +15,7 @@ mod fmt;
 mod lifecycle;
 mod predict;
 mod progress;
+mod seasonality;
 mod summarize;
 mod survival;
 
@@ -59,6 +60,9 @@ enum Command {
     /// Lifecycle stages (new, active, at risk, lapsed) of every customer at a date, and the
     /// moves between stages since an earlier date.
     Lifecycle(lifecycle::LifecycleArgs),
+    /// Purchase and churn rates by calendar month and weekday, with the test of whether the
+    /// month matters.
+    Seasonality(seasonality::SeasonalityArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -83,6 +87,7 @@ fn main() -> std::process::ExitCode {
             Command::Survival(args) => survival::run(args),
             Command::Drivers(args) => drivers::run(args),
             Command::Lifecycle(args) => lifecycle::run(args),
+            Command::Seasonality(args) => seasonality::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
