@@ -163,19 +163,9 @@ impl CustomerTable {
             self.columns[i].kind,
             ColumnKind::Integer | ColumnKind::Float
         ) {
-            let text = self.text(name, flag)?;
-            let row = text
-                .iter()
-                .position(|v| {
-                    v.as_deref()
-                        .is_some_and(|v| parse_number(v.as_bytes()).is_none())
-                })
-                .unwrap_or(0);
-            return Err(DataError::BadField {
-                location: self.location(row, name),
-                expected: "a number".into(),
-                found: text[row].clone().unwrap_or_default(),
-            });
+            return Err(self.first_unreadable(name, flag, "a number", |v| {
+                parse_number(v.as_bytes()).is_some()
+            }));
         }
         let values = cast(self.batch.column(i), &DataType::Float64)?;
         let values = values
@@ -190,19 +180,12 @@ impl CustomerTable {
     pub fn days(&self, name: &str, flag: &str) -> Result<Vec<Option<i32>>> {
         let i = self.column_index(name, flag)?;
         if self.columns[i].kind != ColumnKind::Date {
-            let text = self.text(name, flag)?;
-            let row = text
-                .iter()
-                .position(|v| {
-                    v.as_deref()
-                        .is_some_and(|v| parse_date(v.as_bytes(), &DateFormat::Auto).is_none())
-                })
-                .unwrap_or(0);
-            return Err(DataError::BadField {
-                location: self.location(row, name),
-                expected: "a date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)".into(),
-                found: text[row].clone().unwrap_or_default(),
-            });
+            return Err(self.first_unreadable(
+                name,
+                flag,
+                "a date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)",
+                |v| parse_date(v.as_bytes(), &DateFormat::Auto).is_some(),
+            ));
         }
         let values = cast(self.batch.column(i), &DataType::Date32)?;
         let values = values
@@ -210,6 +193,30 @@ impl CustomerTable {
             .downcast_ref::<Date32Array>()
             .expect("Date32");
         Ok(values.iter().collect())
+    }
+
+    /// The error for a column asked for as `expected` but read as something else: it names the
+    /// first value that `reads` rejects.
+    fn first_unreadable(
+        &self,
+        name: &str,
+        flag: &str,
+        expected: &str,
+        reads: impl Fn(&str) -> bool,
+    ) -> DataError {
+        let text = match self.text(name, flag) {
+            Ok(text) => text,
+            Err(e) => return e,
+        };
+        let row = text
+            .iter()
+            .position(|v| v.as_deref().is_some_and(|v| !reads(v)))
+            .unwrap_or(0);
+        DataError::BadField {
+            location: self.location(row, name),
+            expected: expected.into(),
+            found: text[row].clone().unwrap_or_default(),
+        }
     }
 
     /// A numeric column without missing values; the error names the first missing one.

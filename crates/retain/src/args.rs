@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use retain_data::dates::{parse_date, DateFormat, Period, TimeUnit};
-use retain_data::{AmountSpec, Delimiter, HeaderMode, ReadOptions, TransactionColumns};
+use retain_data::{
+    AmountSpec, Delimiter, HeaderMode, PurchaseHistory, ReadOptions, TransactionColumns,
+};
 
 /// How to read a transaction log.
 #[derive(Debug, Clone, Args)]
@@ -131,6 +133,16 @@ impl From<DelimiterArg> for Delimiter {
 }
 
 impl TransactionArgs {
+    /// Each customer's purchase days (merged per day) and the first and last of them, or an
+    /// error when the log has no usable transaction.
+    pub fn purchase_history(&self) -> anyhow::Result<(PurchaseHistory, (i32, i32))> {
+        let history = PurchaseHistory::read(&self.files, self.read_options(Period::Day))?;
+        match history.span() {
+            Some(span) => Ok((history, span)),
+            None => anyhow::bail!("the log has no usable transactions"),
+        }
+    }
+
     pub fn read_options(&self, period: Period) -> ReadOptions {
         let amount = if self.no_amount {
             AmountSpec::None

@@ -2,14 +2,19 @@
 //! log or from contracts with start and end dates; and the retention and churn rate of each
 //! calendar period. Definitions in `retain_data::cohorts`.
 
-use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use retain_data::cohorts::Cohort;
+use retain_data::datafusion::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array,
+};
+use retain_data::output::write_table;
 use retain_data::{
     contract_cohorts, purchase_cohorts, read_customer_table, CohortTable, CustomerTableOptions,
-    Period, PurchaseHistory,
+    Period,
 };
 
 use crate::args::{parse_day, Format, TransactionArgs};
@@ -41,7 +46,7 @@ pub struct CohortArgs {
     /// Output: tables for people or JSON for programs.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Also write the cohort table as CSV, one row per cohort and period.
+    /// Also write the cohort table, one row per cohort and period (.csv, .parquet, .jsonl).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -76,7 +81,7 @@ pub enum Show {
 pub fn run(args: CohortArgs) -> anyhow::Result<()> {
     let cohorts = load(&args)?;
     if let Some(path) = &args.output {
-        write_csv(&cohorts, path)?;
+        write_long(&cohorts, path)?;
     }
     match args.format {
         Format::Json => println!("{}", serde_json::to_string(&cohorts)?),
@@ -123,12 +128,8 @@ fn load(args: &CohortArgs) -> anyhow::Result<CohortTable> {
     if args.transactions.files.is_empty() {
         bail!("cohorts needs -t FILE (a transaction log) or --customers FILE (contracts with start and end dates)");
     }
-    let history = PurchaseHistory::read(
-        &args.transactions.files,
-        args.transactions.read_options(Period::Day),
-    )?;
-    purchase_cohorts(&history, period, args.observation_end)
-        .context("the log has no usable transactions")
+    let (history, _) = args.transactions.purchase_history()?;
+    Ok(purchase_cohorts(&history, period, args.observation_end).expect("a non-empty log"))
 }
 
 /// The cohort table for people: a row per cohort, a column per period since acquisition (at
@@ -216,23 +217,36 @@ pub fn rate_table(cohorts: &CohortTable) -> String {
     )
 }
 
-fn write_csv(cohorts: &CohortTable, path: &PathBuf) -> anyhow::Result<()> {
-    let write = || -> std::io::Result<()> {
-        let tmp = path.with_extension("csv.partial");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        writeln!(out, "cohort,cohort_size,periods_since,active,share,revenue")?;
-        for c in &cohorts.cohorts {
-            for k in 0..c.active.len() {
-                writeln!(
-                    out,
-                    "{},{},{k},{},{},{}",
-                    c.cohort, c.size, c.active[k], c.share[k], c.revenue[k]
-                )?;
-            }
-        }
-        out.into_inner()?.sync_all()?;
-        // Written whole, then moved into place: a failed write never leaves half a table.
-        std::fs::rename(&tmp, path)
+/// The cohort table, one row per cohort and period since acquisition, written (atomically)
+/// in the format the file's extension names.
+fn write_long(cohorts: &CohortTable, path: &std::path::Path) -> anyhow::Result<()> {
+    let rows: Vec<(&Cohort, usize)> = cohorts
+        .cohorts
+        .iter()
+        .flat_map(|c| (0..c.active.len()).map(move |k| (c, k)))
+        .collect();
+    let column = |f: &dyn Fn(&Cohort, usize) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|&(c, k)| f(c, k)),
+        ))
     };
-    write().with_context(|| format!("writing {}", path.display()))
+    let count = |f: &dyn Fn(&Cohort, usize) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|&(c, k)| f(c, k)),
+        ))
+    };
+    let batch = RecordBatch::try_from_iter([
+        (
+            "cohort",
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|(c, _)| &c.cohort),
+            )) as ArrayRef,
+        ),
+        ("cohort_size", count(&|c, _| c.size)),
+        ("periods_since", count(&|_, k| k as u64)),
+        ("active", count(&|c, k| c.active[k])),
+        ("share", column(&|c, k| c.share[k])),
+        ("revenue", column(&|c, k| c.revenue[k])),
+    ])?;
+    Ok(write_table(&batch, path)?)
 }

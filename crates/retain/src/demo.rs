@@ -14,7 +14,7 @@ use retain_data::{
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
     calibration_vs_holdout, score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, MbgNbd,
-    Named, ParetoNbd, RfmData,
+    Named, ParetoNbd, PurchaseModel, RfmData,
 };
 
 use retain_data::{purchase_cohorts, CustomerTableOptions, Period, PurchaseHistory};
@@ -24,7 +24,6 @@ use crate::cohorts::{cohort_matrix, rate_table, Show};
 use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
 use crate::lifecycle::{stage_table, stages_at, transition_table};
-use crate::predict::load_purchase_model;
 use crate::survival::{contracts, summary_table, survival_report};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
@@ -166,8 +165,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             &head
         )
     );
-    let btyd = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
-    let telco = retention_section(&data, read_for_activity, &args.out)?;
+    let (btyd, bg) = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
+    let telco = retention_section(&data, read_for_activity, &bg, &args.out)?;
     println!("\noutputs in {}/:", args.out.display());
     println!("  {}  the bundled transactions", data.display());
     println!("  {}  the bundled Telco churn table", telco.display());
@@ -183,6 +182,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 fn retention_section(
     data: &std::path::Path,
     read: ReadOptions,
+    bg: &BgNbd,
     out: &std::path::Path,
 ) -> anyhow::Result<PathBuf> {
     let history = PurchaseHistory::read(std::slice::from_ref(&data.to_path_buf()), read)?;
@@ -193,9 +193,8 @@ fn retention_section(
     let quarterly = purchase_cohorts(&history, Period::Quarter, Some(end)).expect("purchases");
     print!("{}", rate_table(&quarterly));
 
-    let saved = load_purchase_model(&out.join("bgnbd.json"))?;
     let rules = LifecycleRules::default();
-    let model = Some((saved.model(), TimeUnit::Weeks));
+    let model: Option<(&dyn PurchaseModel, TimeUnit)> = Some((bg, TimeUnit::Weeks));
     let calibration_end = days_from_civil(1997, 9, 30);
     let before = stages_at(&history, calibration_end, &rules, model);
     let now = stages_at(&history, end, &rules, model);
@@ -231,7 +230,7 @@ fn btyd_section(
     data: &std::path::Path,
     read: ReadOptions,
     out: &std::path::Path,
-) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+) -> anyhow::Result<(Vec<(PathBuf, &'static str)>, BgNbd)> {
     let column = |name: &str| summary.values(name).expect("summary column");
     let (f, r, t, m) = (
         column("frequency"),
@@ -368,8 +367,11 @@ fn btyd_section(
     let gg_path = out.join("gamma_gamma.json");
     std::fs::write(&bg_path, serde_json::to_string_pretty(&purchases)?)?;
     std::fs::write(&gg_path, serde_json::to_string_pretty(&spend)?)?;
-    Ok(vec![
-        (bg_path, "the fitted BG/NBD model (retain predict --model)"),
-        (gg_path, "the fitted Gamma-Gamma model"),
-    ])
+    Ok((
+        vec![
+            (bg_path, "the fitted BG/NBD model (retain predict --model)"),
+            (gg_path, "the fitted Gamma-Gamma model"),
+        ],
+        bg,
+    ))
 }

@@ -45,14 +45,15 @@ pub fn param(v: f64) -> String {
     }
 }
 
-/// A p-value for people: 3 significant digits, or below the smallest double.
-pub fn p_value(p: f64) -> String {
+/// A p-value for people, as the end of "p …": "= 0.049", "= 7.70e-5", or "< 1e-300" when it
+/// is below the smallest double.
+pub fn p_clause(p: f64) -> String {
     if p == 0.0 {
         "< 1e-300".into()
     } else if p < 1e-3 {
-        format!("{p:.2e}")
+        format!("= {p:.2e}")
     } else {
-        format!("{p:.3}")
+        format!("= {p:.3}")
     }
 }
 

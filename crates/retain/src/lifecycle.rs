@@ -2,13 +2,17 @@
 //! date, the counts per stage, and with `--compare` how customers moved between stages since
 //! an earlier date. Rules in `retain_models::lifecycle`.
 
-use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
+use retain_data::datafusion::arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
 use retain_data::dates::format_day;
-use retain_data::{Period, PurchaseHistory, TimeUnit};
+use retain_data::output::write_table;
+use retain_data::{PurchaseHistory, TimeUnit};
 use retain_models::btyd::{PurchaseModel, SavedPurchaseModel};
 use retain_models::lifecycle::{transitions, LifecycleRules, Stage, Transitions};
 
@@ -49,7 +53,7 @@ pub struct LifecycleArgs {
     /// Output: tables for people or JSON for programs.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Write every customer's stage as CSV.
+    /// Write every customer's stage (.csv, .parquet, .jsonl).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -115,13 +119,7 @@ pub fn run(args: LifecycleArgs) -> anyhow::Result<()> {
     let model = saved
         .as_ref()
         .map(|s| (s.model(), TimeUnit::from(args.unit)));
-    let history = PurchaseHistory::read(
-        &args.transactions.files,
-        args.transactions.read_options(Period::Day),
-    )?;
-    let Some((_, last)) = history.span() else {
-        bail!("the log has no usable transactions");
-    };
+    let (history, (_, last)) = args.transactions.purchase_history()?;
     let at = args.at.unwrap_or(last);
     if args.compare.is_some_and(|c| c >= at) {
         bail!("--compare must be a date before --at ({})", format_day(at));
@@ -138,7 +136,7 @@ pub fn run(args: LifecycleArgs) -> anyhow::Result<()> {
             .map(|(b, a)| (b.map(|s| s.stage), a.map(|s| s.stage))),
     );
     if let Some(path) = &args.output {
-        write_csv(&history, &now, path)?;
+        write_stages(&history, &now, path)?;
     }
     match args.format {
         Format::Json => println!(
@@ -246,33 +244,46 @@ pub fn transition_table(t: &Transitions, from: i32, to: i32) -> String {
     )
 }
 
-fn write_csv(
+/// Every customer's stage, written (atomically) in the format the file's extension names.
+fn write_stages(
     history: &PurchaseHistory,
     stages: &[Option<CustomerStage>],
-    path: &PathBuf,
+    path: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let write = || -> std::io::Result<()> {
-        let tmp = path.with_extension("csv.partial");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        writeln!(
-            out,
-            "customer_id,stage,repeat_purchases,days_since_last_purchase,p_alive"
-        )?;
-        for (k, s) in stages.iter().enumerate() {
-            if let Some(s) = s {
-                let p = s.p_alive.map_or(String::new(), |p| p.to_string());
-                writeln!(
-                    out,
-                    "{},{},{},{},{p}",
-                    history.id(k),
-                    s.stage.name(),
-                    s.repeat_purchases,
-                    s.since_last
-                )?;
-            }
-        }
-        out.into_inner()?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("writing {}", path.display()))
+    let seen: Vec<(usize, &CustomerStage)> = stages
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
+        .collect();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "customer_id",
+            Arc::new(StringArray::from_iter_values(
+                seen.iter().map(|(k, _)| history.id(*k)),
+            )) as ArrayRef,
+        ),
+        (
+            "stage",
+            Arc::new(StringArray::from_iter_values(
+                seen.iter().map(|(_, s)| s.stage.name()),
+            )),
+        ),
+        (
+            "repeat_purchases",
+            Arc::new(UInt64Array::from_iter_values(
+                seen.iter().map(|(_, s)| s.repeat_purchases as u64),
+            )),
+        ),
+        (
+            "days_since_last_purchase",
+            Arc::new(Int64Array::from_iter_values(
+                seen.iter().map(|(_, s)| i64::from(s.since_last)),
+            )),
+        ),
+        (
+            "p_alive",
+            Arc::new(Float64Array::from_iter(seen.iter().map(|(_, s)| s.p_alive))),
+        ),
+    ])?;
+    Ok(write_table(&batch, path)?)
 }

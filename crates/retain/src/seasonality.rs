@@ -6,12 +6,11 @@ use anyhow::bail;
 use clap::Args;
 use retain_data::dates::format_day;
 use retain_data::seasonality::{seasonal_counts, SeasonCell, SeasonalCounts};
-use retain_data::{Period, PurchaseHistory};
 use retain_models::seasonality::{equal_rates_test, RateTest};
 use serde::Serialize;
 
 use crate::args::{parse_day, Format, TransactionArgs};
-use crate::fmt::{p_value, table, thousands};
+use crate::fmt::{p_clause, table, thousands};
 
 /// Arguments of `retain seasonality`.
 #[derive(Debug, Args)]
@@ -22,7 +21,8 @@ pub struct SeasonalityArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub observation_end: Option<i32>,
     /// A customer has churned after this many days without a purchase.
-    #[arg(long, value_name = "DAYS", default_value_t = 180)]
+    #[arg(long, value_name = "DAYS", default_value_t = 180,
+          value_parser = clap::value_parser!(i32).range(1..))]
     pub inactive_days: i32,
     /// Output: tables for people or JSON for programs.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -124,19 +124,7 @@ pub fn analyse(counts: &SeasonalCounts) -> anyhow::Result<Seasonality> {
 }
 
 pub fn run(args: SeasonalityArgs) -> anyhow::Result<()> {
-    if args.inactive_days < 1 {
-        bail!(
-            "--inactive-days must be at least 1, found {}",
-            args.inactive_days
-        );
-    }
-    let history = PurchaseHistory::read(
-        &args.transactions.files,
-        args.transactions.read_options(Period::Day),
-    )?;
-    let Some((first, last)) = history.span() else {
-        bail!("the log has no usable transactions");
-    };
+    let (history, (first, last)) = args.transactions.purchase_history()?;
     let end = args.observation_end.unwrap_or(last);
     let Some(counts) = seasonal_counts(&history, end, args.inactive_days) else {
         bail!(
@@ -183,10 +171,7 @@ pub fn test_line(what: &str, t: &RateTest) -> String {
         "  {what}: likelihood-ratio chi-square {:.1} on {} df, p {}\n",
         t.statistic,
         t.df,
-        match t.p_value {
-            0.0 => p_value(0.0),
-            p => format!("= {}", p_value(p)),
-        }
+        p_clause(t.p_value)
     )
 }
 

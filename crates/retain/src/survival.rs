@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use retain_data::{read_customer_table, CustomerTableOptions, PurchaseHistory};
+use retain_data::{read_customer_table, CustomerTableOptions};
 use retain_models::btyd::{FitOptions, Lifetimes, ShiftedBetaGeometric};
 use retain_models::survival::{log_rank, KaplanMeier, LogRank};
 use serde::Serialize;
 
 use crate::args::{parse_day, Format, TransactionArgs, UnitArg};
-use crate::fmt::{p_value, param, table, thousands};
+use crate::fmt::{p_clause, param, table, thousands};
 
 /// Arguments of `retain survival`.
 #[derive(Debug, Args)]
@@ -35,7 +35,8 @@ pub struct SurvivalArgs {
     #[command(flatten)]
     pub transactions: TransactionArgs,
     /// Transaction logs: a customer has churned after this many days without a purchase.
-    #[arg(long, value_name = "DAYS", default_value_t = 180)]
+    #[arg(long, value_name = "DAYS", default_value_t = 180,
+          value_parser = clap::value_parser!(i32).range(1..))]
     pub inactive_days: i32,
     /// Transaction logs: the end of observation (default: the last purchase).
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
@@ -143,19 +144,7 @@ fn load(args: &SurvivalArgs) -> anyhow::Result<Lifespans> {
     if args.by.is_some() {
         bail!("--by needs --customers: a transaction log has no attributes to group by");
     }
-    if args.inactive_days < 1 {
-        bail!(
-            "--inactive-days must be at least 1, found {}",
-            args.inactive_days
-        );
-    }
-    let history = PurchaseHistory::read(
-        &args.transactions.files,
-        args.transactions.read_options(retain_data::Period::Day),
-    )?;
-    let Some((_, last)) = history.span() else {
-        bail!("the log has no usable transactions");
-    };
+    let (history, (_, last)) = args.transactions.purchase_history()?;
     let end = args.observation_end.unwrap_or(last);
     let unit: retain_data::TimeUnit = args.unit.into();
     let lifetimes = history.lifetimes(args.inactive_days, end, unit.days());
@@ -346,10 +335,7 @@ pub fn summary_table(report: &SurvivalReport) -> String {
             "log-rank test: chi-square {:.2} on {} df, p {}\n",
             test.statistic,
             test.df,
-            match test.p_value {
-                0.0 => p_value(0.0),
-                p => format!("= {}", p_value(p)),
-            }
+            p_clause(test.p_value)
         );
     }
     if report.groups.iter().any(|g| g.sbg.is_some()) {

@@ -19,7 +19,7 @@ use super::mbgnbd::ln_negative_binomial;
 use super::mle::{fit_model, sum_rows, Likelihood};
 use std::collections::hash_map::Entry;
 
-use super::{each_history, FastMap, FitOptions, Fitted, ModelError, RfmData};
+use super::{FastMap, FitOptions, Fitted, ModelError, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1, ln_hyp2f1_batch, Hyp2f1Error};
 
 /// BG/NBD parameters.
@@ -107,20 +107,7 @@ impl BgNbd {
         t_x: f64,
         big_t: f64,
     ) -> Result<Vec<f64>, ModelError> {
-        let BgNbd { r, alpha, a, b } = *self;
-        // The closed form divides by a-1; at a = 1 take the mean of its values either side.
-        if (a - 1.0).abs() < 1e-7 {
-            let nudged = |a| BgNbd { a, ..*self }.expected_purchases_at(ts, x, t_x, big_t);
-            let (below, above) = (nudged(1.0 - 1e-6)?, nudged(1.0 + 1e-6)?);
-            return Ok(below
-                .iter()
-                .zip(above)
-                .map(|(l, h)| 0.5 * (l + h))
-                .collect());
-        }
-        let scale = (a + b + x - 1.0) / (a - 1.0) * self.p_alive(x, t_x, big_t);
-        let rest = purchases_to_come(r + x, alpha + big_t, (b + x, a + b + x - 1.0), ts)?;
-        Ok(rest.into_iter().map(|v| scale * v).collect())
+        self.expected_purchases_many(ts, &[(x, t_x, big_t)])
     }
 
     /// [`BgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
@@ -131,17 +118,8 @@ impl BgNbd {
         histories: &[(f64, f64, f64)],
     ) -> Result<Vec<f64>, ModelError> {
         let BgNbd { r, alpha, a, b } = *self;
-        if (a - 1.0).abs() < 1e-7 {
-            return each_history(histories, |x, t_x, big_t| {
-                self.expected_purchases_at(ts, x, t_x, big_t)
-            });
-        }
-        shared_series(
-            ts,
-            histories,
-            |x, t_x, big_t| (a + b + x - 1.0) / (a - 1.0) * self.p_alive(x, t_x, big_t),
-            |x, big_t| purchases_to_come(r + x, alpha + big_t, (b + x, a + b + x - 1.0), ts),
-        )
+        let p_alive = |a, (x, t_x, big_t)| BgNbd { a, ..*self }.p_alive(x, t_x, big_t);
+        conditional_expectations((r, alpha, a, b), 0.0, &p_alive, ts, histories)
     }
 
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
@@ -198,24 +176,46 @@ pub(crate) fn purchases_to_come(
         .collect())
 }
 
-/// Expected purchases at each of `ts` for many histories, row-major, as
-/// `scale(x, t_x, T) · series(x, T)`: the conditional expectations of BG/NBD and MBG/NBD
-/// depend on t_x only through P(alive), so histories sharing x and T (most rows of a large
-/// customer base: T takes a few hundred values, x a few dozen) share one series pass.
-pub(crate) fn shared_series(
+/// The conditional expectation of BG/NBD (`k` = 0) and MBG/NBD (`k` = 1), which differ only
+/// in these offsets: purchases in the next t of a customer with history (x, t_x, T),
+///
+/// ```text
+/// (a+b+x-1+k)/(a-1) · P(alive) · [1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x+k; a+b+x-1+k; t/(α+T+t))]
+/// ```
+///
+/// at each of `ts`, for many histories, row-major. It depends on t_x only through P(alive), so
+/// histories sharing x and T (most rows of a large customer base: T takes a few hundred values,
+/// x a few dozen) share one series pass. The closed form divides by a-1: at a = 1 it takes the
+/// mean of its values at a = 1 ± 1e-6. `p_alive(a, history)` is the model's P(alive).
+pub(crate) fn conditional_expectations(
+    (r, alpha, a, b): (f64, f64, f64, f64),
+    k: f64,
+    p_alive: &dyn Fn(f64, (f64, f64, f64)) -> f64,
     ts: &[f64],
     histories: &[(f64, f64, f64)],
-    scale: impl Fn(f64, f64, f64) -> f64,
-    series: impl Fn(f64, f64) -> Result<Vec<f64>, ModelError>,
 ) -> Result<Vec<f64>, ModelError> {
+    if (a - 1.0).abs() < 1e-7 {
+        let nudged = |a| conditional_expectations((r, alpha, a, b), k, p_alive, ts, histories);
+        let (below, above) = (nudged(1.0 - 1e-6)?, nudged(1.0 + 1e-6)?);
+        return Ok(below
+            .iter()
+            .zip(above)
+            .map(|(l, h)| 0.5 * (l + h))
+            .collect());
+    }
     let mut known: FastMap<(u64, u64), Vec<f64>> = FastMap::default();
     let mut out = Vec::with_capacity(ts.len() * histories.len());
     for &(x, t_x, big_t) in histories {
         let rest = match known.entry((x.to_bits(), big_t.to_bits())) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(series(x, big_t)?),
+            Entry::Vacant(e) => e.insert(purchases_to_come(
+                r + x,
+                alpha + big_t,
+                (b + x + k, a + b + x - 1.0 + k),
+                ts,
+            )?),
         };
-        let scale = scale(x, t_x, big_t);
+        let scale = (a + b + x - 1.0 + k) / (a - 1.0) * p_alive(a, (x, t_x, big_t));
         out.extend(rest.iter().map(|v| scale * v));
     }
     Ok(out)

@@ -13,9 +13,9 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::bgnbd::{hyp, negative_binomial_tail, purchases_to_come, shared_series};
+use super::bgnbd::{conditional_expectations, hyp, negative_binomial_tail};
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{each_history, FitOptions, Fitted, ModelError, RfmData};
+use super::{FitOptions, Fitted, ModelError, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1};
 
 /// MBG/NBD parameters (named as BG/NBD's).
@@ -90,19 +90,7 @@ impl MbgNbd {
         t_x: f64,
         big_t: f64,
     ) -> Result<Vec<f64>, ModelError> {
-        let MbgNbd { r, alpha, a, b } = *self;
-        if (a - 1.0).abs() < 1e-7 {
-            let nudged = |a| MbgNbd { a, ..*self }.expected_purchases_at(ts, x, t_x, big_t);
-            let (below, above) = (nudged(1.0 - 1e-6)?, nudged(1.0 + 1e-6)?);
-            return Ok(below
-                .iter()
-                .zip(above)
-                .map(|(l, h)| 0.5 * (l + h))
-                .collect());
-        }
-        let scale = (a + b + x) / (a - 1.0) * self.p_alive(x, t_x, big_t);
-        let rest = purchases_to_come(r + x, alpha + big_t, (b + x + 1.0, a + b + x), ts)?;
-        Ok(rest.into_iter().map(|v| scale * v).collect())
+        self.expected_purchases_many(ts, &[(x, t_x, big_t)])
     }
 
     /// [`MbgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
@@ -113,17 +101,8 @@ impl MbgNbd {
         histories: &[(f64, f64, f64)],
     ) -> Result<Vec<f64>, ModelError> {
         let MbgNbd { r, alpha, a, b } = *self;
-        if (a - 1.0).abs() < 1e-7 {
-            return each_history(histories, |x, t_x, big_t| {
-                self.expected_purchases_at(ts, x, t_x, big_t)
-            });
-        }
-        shared_series(
-            ts,
-            histories,
-            |x, t_x, big_t| (a + b + x) / (a - 1.0) * self.p_alive(x, t_x, big_t),
-            |x, big_t| purchases_to_come(r + x, alpha + big_t, (b + x + 1.0, a + b + x), ts),
-        )
+        let p_alive = |a, (x, t_x, big_t)| MbgNbd { a, ..*self }.p_alive(x, t_x, big_t);
+        conditional_expectations((r, alpha, a, b), 1.0, &p_alive, ts, histories)
     }
 
     /// Expected purchases of a newly acquired customer in a period of length `t`:
