@@ -12,4 +12,5 @@ mod linalg;
 mod quad;
 pub mod seasonality;
 pub mod special;
+pub mod supervised;
 pub mod survival;

@@ -1,0 +1,387 @@
+//! Features as a model sees them. A [`FeatureFrame`] holds named columns, numbers (NaN when
+//! missing) or categories; a [`FeatureSchema`] records, once at training, which columns a model
+//! reads, which numbers it takes on a log scale and which category levels it knows, and encodes
+//! any later frame the same way (the column-major matrix the trees read).
+
+use serde::{Deserialize, Serialize};
+
+use crate::btyd::ModelError;
+
+/// One column's values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnValues {
+    /// NaN marks a missing value.
+    Numbers(Vec<f64>),
+    /// `codes[i]` is 0 for a missing value, else `k` for `levels[k - 1]`.
+    Categories {
+        levels: Vec<String>,
+        codes: Vec<u32>,
+    },
+}
+
+impl ColumnValues {
+    fn len(&self) -> usize {
+        match self {
+            ColumnValues::Numbers(v) => v.len(),
+            ColumnValues::Categories { codes, .. } => codes.len(),
+        }
+    }
+
+    /// Categories from text values (`None` = missing), levels in order of first appearance.
+    pub fn categories<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ColumnValues {
+        let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut levels = Vec::new();
+        let codes = values
+            .into_iter()
+            .map(|value| match value {
+                None => 0,
+                Some(text) => *index.entry(text.to_string()).or_insert_with(|| {
+                    levels.push(text.to_string());
+                    levels.len() as u32
+                }),
+            })
+            .collect();
+        ColumnValues::Categories { levels, codes }
+    }
+}
+
+/// A named column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureColumn {
+    pub name: String,
+    pub values: ColumnValues,
+}
+
+/// Features of a set of customers, one column per feature.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureFrame {
+    pub columns: Vec<FeatureColumn>,
+    pub rows: usize,
+}
+
+impl FeatureFrame {
+    pub fn new(rows: usize) -> FeatureFrame {
+        FeatureFrame {
+            columns: Vec::new(),
+            rows,
+        }
+    }
+
+    /// Adds a column; its length must be the frame's.
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        values: ColumnValues,
+    ) -> Result<(), ModelError> {
+        let name = name.into();
+        if values.len() != self.rows {
+            return Err(ModelError::InvalidData(format!(
+                "feature {name} has {} values for {} customers",
+                values.len(),
+                self.rows
+            )));
+        }
+        if self.columns.iter().any(|c| c.name == name) {
+            return Err(ModelError::InvalidData(format!(
+                "feature {name} given twice"
+            )));
+        }
+        self.columns.push(FeatureColumn { name, values });
+        Ok(())
+    }
+
+    pub fn column(&self, name: &str) -> Option<&FeatureColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The rows `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> FeatureFrame {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| FeatureColumn {
+                name: c.name.clone(),
+                values: match &c.values {
+                    ColumnValues::Numbers(v) => {
+                        ColumnValues::Numbers(rows.iter().map(|&r| v[r]).collect())
+                    }
+                    ColumnValues::Categories { levels, codes } => ColumnValues::Categories {
+                        levels: levels.clone(),
+                        codes: rows.iter().map(|&r| codes[r]).collect(),
+                    },
+                },
+            })
+            .collect();
+        FeatureFrame {
+            columns,
+            rows: rows.len(),
+        }
+    }
+}
+
+/// How a model reads one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A number; `log` when the model reads ln(1 + x) (non-negative and skewed at training).
+    Number { log: bool },
+    /// A category among the levels seen at training; others read as missing.
+    Category { levels: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: FeatureKind,
+}
+
+/// The features a model was trained on, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSchema {
+    pub features: Vec<FeatureSpec>,
+}
+
+/// Skewness above which a non-negative feature is read on a log scale.
+const LOG_SKEW: f64 = 2.0;
+/// perpetual bins a category by its code as a u16, and bin 0 holds missing values, so codes run
+/// from 1 and a feature has at most this many levels.
+pub const MAX_LEVELS: usize = u16::MAX as usize - 1;
+
+/// The matrix a model reads: column-major, NaN for missing, categories as codes 1..=levels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    pub values: Vec<f64>,
+    pub rows: usize,
+    pub cols: usize,
+    /// Per feature, how many values were category levels unseen at training (read as missing).
+    pub unseen: Vec<(String, usize)>,
+}
+
+impl FeatureSchema {
+    /// The schema of a training frame: skewed non-negative numbers on a log scale; categories
+    /// with their levels. Fails on a category with more than [`MAX_LEVELS`] levels.
+    pub fn infer(frame: &FeatureFrame) -> Result<FeatureSchema, ModelError> {
+        let features = frame
+            .columns
+            .iter()
+            .map(|c| {
+                let kind = match &c.values {
+                    ColumnValues::Numbers(v) => FeatureKind::Number { log: log_scaled(v) },
+                    ColumnValues::Categories { levels, .. } => {
+                        if levels.len() > MAX_LEVELS {
+                            return Err(ModelError::InvalidData(format!(
+                                "feature {} has {} categories, more than the {MAX_LEVELS} a model can read; \
+                                 leave it out or group its rare values",
+                                c.name,
+                                levels.len()
+                            )));
+                        }
+                        FeatureKind::Category {
+                            levels: levels.clone(),
+                        }
+                    }
+                };
+                Ok(FeatureSpec {
+                    name: c.name.clone(),
+                    kind,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(FeatureSchema { features })
+    }
+
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Indices of the categorical features.
+    pub fn categorical(&self) -> std::collections::HashSet<usize> {
+        self.features
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.kind, FeatureKind::Category { .. }))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Encodes `frame` as this schema reads it. Columns are found by name (others are
+    /// ignored); a missing column or a column of the wrong type is an error naming it.
+    pub fn encode(&self, frame: &FeatureFrame) -> Result<Encoded, ModelError> {
+        let rows = frame.rows;
+        let mut values = Vec::with_capacity(rows * self.len());
+        let mut unseen = Vec::new();
+        for spec in &self.features {
+            let column = frame.column(&spec.name).ok_or_else(|| {
+                ModelError::InvalidData(format!("feature {} is missing from the input", spec.name))
+            })?;
+            match (&spec.kind, &column.values) {
+                (FeatureKind::Number { log }, ColumnValues::Numbers(v)) => {
+                    if *log {
+                        values.extend(v.iter().map(|x| x.max(0.0).ln_1p()));
+                    } else {
+                        values.extend_from_slice(v);
+                    }
+                }
+                (
+                    FeatureKind::Category { levels: known },
+                    ColumnValues::Categories { levels, codes },
+                ) => {
+                    // Map the frame's codes to the training codes once per level.
+                    let position: std::collections::HashMap<&str, usize> = known
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| (l.as_str(), i + 1))
+                        .collect();
+                    let map: Vec<Option<usize>> = std::iter::once(None)
+                        .chain(
+                            levels
+                                .iter()
+                                .map(|l| Some(position.get(l.as_str()).copied().unwrap_or(0))),
+                        )
+                        .collect();
+                    let mut count = 0;
+                    values.extend(codes.iter().map(|&code| match map[code as usize] {
+                        None => f64::NAN,
+                        Some(0) => {
+                            count += 1;
+                            f64::NAN
+                        }
+                        Some(k) => k as f64,
+                    }));
+                    if count > 0 {
+                        unseen.push((spec.name.clone(), count));
+                    }
+                }
+                (FeatureKind::Number { .. }, _) => {
+                    return Err(ModelError::InvalidData(format!(
+                        "feature {} should be a number, found text",
+                        spec.name
+                    )))
+                }
+                (FeatureKind::Category { .. }, _) => {
+                    return Err(ModelError::InvalidData(format!(
+                        "feature {} should be a category, found a number",
+                        spec.name
+                    )))
+                }
+            }
+        }
+        Ok(Encoded {
+            values,
+            rows,
+            cols: self.len(),
+            unseen,
+        })
+    }
+}
+
+/// Whether a number column is non-negative with a sample skewness above [`LOG_SKEW`].
+fn log_scaled(values: &[f64]) -> bool {
+    let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if present.len() < 3 || present.iter().any(|&v| v < 0.0) {
+        return false;
+    }
+    let n = present.len() as f64;
+    let mean = present.iter().sum::<f64>() / n;
+    let (m2, m3) = present.iter().fold((0.0, 0.0), |(m2, m3), v| {
+        let d = v - mean;
+        (m2 + d * d, m3 + d * d * d)
+    });
+    let (m2, m3) = (m2 / n, m3 / n);
+    m2 > 0.0 && m3 / m2.powf(1.5) > LOG_SKEW
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> FeatureFrame {
+        let mut frame = FeatureFrame::new(10);
+        frame
+            .push(
+                "spend",
+                ColumnValues::Numbers(vec![1.0, 2.0, 1.0, 3.0, 500.0, 1.0, 2.0, 1.0, 2.0, 1.0]),
+            )
+            .unwrap();
+        frame
+            .push(
+                "tenure",
+                ColumnValues::Numbers(vec![1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0, 7.0, 8.0, 9.0, 10.0]),
+            )
+            .unwrap();
+        frame
+            .push(
+                "plan",
+                ColumnValues::categories(
+                    [
+                        Some("gold"),
+                        None,
+                        Some("basic"),
+                        Some("gold"),
+                        Some("basic"),
+                    ]
+                    .into_iter()
+                    .cycle()
+                    .take(10),
+                ),
+            )
+            .unwrap();
+        frame
+    }
+
+    #[test]
+    fn schema_logs_skewed_numbers_and_keeps_levels() {
+        let schema = FeatureSchema::infer(&frame()).unwrap();
+        assert_eq!(schema.features[0].kind, FeatureKind::Number { log: true });
+        assert_eq!(schema.features[1].kind, FeatureKind::Number { log: false });
+        assert_eq!(
+            schema.features[2].kind,
+            FeatureKind::Category {
+                levels: vec!["gold".into(), "basic".into()]
+            }
+        );
+        let encoded = schema.encode(&frame()).unwrap();
+        assert_eq!(encoded.values[0], 2f64.ln());
+        assert!(encoded.values[14].is_nan());
+        assert_eq!(
+            encoded.values[20..25]
+                .iter()
+                .map(|v| if v.is_nan() { 0.0 } else { *v })
+                .collect::<Vec<_>>(),
+            [1.0, 0.0, 2.0, 1.0, 2.0]
+        );
+    }
+
+    #[test]
+    fn later_frames_are_encoded_by_the_training_levels() {
+        let schema = FeatureSchema::infer(&frame()).unwrap();
+        let mut later = FeatureFrame::new(3);
+        later
+            .push(
+                "plan",
+                ColumnValues::categories([Some("basic"), Some("platinum"), Some("gold")]),
+            )
+            .unwrap();
+        later
+            .push("tenure", ColumnValues::Numbers(vec![1.0, 1.0, 1.0]))
+            .unwrap();
+        later
+            .push("spend", ColumnValues::Numbers(vec![0.0, 0.0, 0.0]))
+            .unwrap();
+        let encoded = schema.encode(&later).unwrap();
+        assert_eq!(encoded.values[6], 2.0);
+        assert!(encoded.values[7].is_nan());
+        assert_eq!(encoded.values[8], 1.0);
+        assert_eq!(encoded.unseen, vec![("plan".to_string(), 1)]);
+
+        let mut wrong = later.clone();
+        wrong.columns.retain(|c| c.name != "tenure");
+        let error = schema.encode(&wrong).unwrap_err().to_string();
+        assert!(error.contains("tenure is missing"), "{error}");
+    }
+}

@@ -1,0 +1,499 @@
+//! Supervised models on customer features: gradient-boosted trees (perpetual) that predict
+//! churn (yes/no), membership of the top value tier (yes/no) or future value (an amount), with
+//! k-fold cross-validated metrics, and for every prediction the features that drove it (exact
+//! tree SHAP contributions, which with the base value add up to the model's raw output).
+
+mod frame;
+pub mod metrics;
+
+use std::time::Instant;
+
+use perpetual::objective::Objective;
+use perpetual::{ContributionsMethod, Matrix, PerpetualBooster};
+use serde::{Deserialize, Serialize};
+
+pub use frame::{
+    ColumnValues, Encoded, FeatureColumn, FeatureFrame, FeatureKind, FeatureSchema, FeatureSpec,
+};
+use metrics::{calibration_table, CalibrationBin, ClassificationMetrics, RegressionMetrics};
+
+use crate::btyd::ModelError;
+
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Probability that the customer churns.
+    Churn,
+    /// The customer's value over the coming window (an amount).
+    Clv,
+    /// Probability that the customer is in the top value tier.
+    Value,
+}
+
+impl Task {
+    pub fn is_classification(self) -> bool {
+        !matches!(self, Task::Clv)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Churn => "churn",
+            Task::Clv => "clv",
+            Task::Value => "value",
+        }
+    }
+}
+
+/// Gradient boosting with perpetual: one `budget` sets how far the trees may fit (perpetual
+/// chooses the step size and stops by itself); higher fits more closely and takes longer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradientBoosting {
+    pub task: Task,
+    pub budget: f32,
+    pub seed: u64,
+    /// Memory perpetual may size its histograms for, in GB (it otherwise takes what is free).
+    pub memory_gb: f32,
+}
+
+impl GradientBoosting {
+    pub fn new(task: Task) -> GradientBoosting {
+        GradientBoosting {
+            task,
+            budget: 1.5,
+            seed: 0,
+            memory_gb: 4.0,
+        }
+    }
+
+    /// Trains on `frame` with targets `y` (0/1 for yes/no tasks).
+    pub fn fit(&self, frame: &FeatureFrame, y: &[f64]) -> Result<FittedModel, ModelError> {
+        let schema = FeatureSchema::infer(frame)?;
+        let encoded = schema.encode(frame)?;
+        let booster = self.fit_encoded(&schema, &encoded, y)?;
+        Ok(FittedModel {
+            task: self.task,
+            schema,
+            budget: self.budget,
+            booster,
+        })
+    }
+
+    fn fit_encoded(
+        &self,
+        schema: &FeatureSchema,
+        x: &Encoded,
+        y: &[f64],
+    ) -> Result<PerpetualBooster, ModelError> {
+        check_targets(self.task, y, x.rows)?;
+        if schema.is_empty() {
+            return Err(ModelError::InvalidData("no features to learn from".into()));
+        }
+        let categorical = schema.categorical();
+        let mut booster = PerpetualBooster::default()
+            .set_objective(if self.task.is_classification() {
+                Objective::LogLoss
+            } else {
+                Objective::SquaredLoss
+            })
+            .set_budget(self.budget)
+            .set_seed(self.seed)
+            .set_log_iterations(0)
+            .set_memory_limit(Some(self.memory_gb))
+            .set_categorical_features((!categorical.is_empty()).then_some(categorical));
+        let matrix = Matrix::new(&x.values, x.rows, x.cols);
+        booster
+            .fit(&matrix, y, None, None)
+            .map_err(|e| ModelError::InvalidData(format!("training failed: {e}")))?;
+        Ok(booster)
+    }
+
+    /// k-fold cross-validation: stratified by outcome for yes/no tasks, shuffled with the seed.
+    /// Each fold's model is trained on the other folds with the schema of its own training rows.
+    pub fn cross_validate(
+        &self,
+        frame: &FeatureFrame,
+        y: &[f64],
+        folds: usize,
+    ) -> Result<CrossValidation, ModelError> {
+        check_targets(self.task, y, frame.rows)?;
+        if folds < 2 || folds > frame.rows {
+            return Err(ModelError::InvalidData(format!(
+                "cross-validation needs 2 to {} folds, found {folds}",
+                frame.rows
+            )));
+        }
+        let fold_of = assign_folds(self.task, y, folds, self.seed);
+        let mut out_of_fold = vec![f64::NAN; frame.rows];
+        let mut fold_metrics = Vec::with_capacity(folds);
+        let mut train_seconds = 0.0;
+        for fold in 0..folds {
+            let (test, train): (Vec<usize>, Vec<usize>) =
+                (0..frame.rows).partition(|&i| fold_of[i] == fold);
+            let y_train: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+            let y_test: Vec<f64> = test.iter().map(|&i| y[i]).collect();
+            let started = Instant::now();
+            let model = self.fit(&frame.select(&train), &y_train)?;
+            train_seconds += started.elapsed().as_secs_f64();
+            let predicted = model.predict(&frame.select(&test))?;
+            for (&i, &p) in test.iter().zip(&predicted.score) {
+                out_of_fold[i] = p;
+            }
+            fold_metrics.push(Metrics::of(self.task, &y_test, &predicted.score));
+        }
+        let calibration = self
+            .task
+            .is_classification()
+            .then(|| calibration_table(y, &out_of_fold, 10));
+        Ok(CrossValidation {
+            fold_metrics,
+            out_of_fold,
+            calibration,
+            train_seconds,
+        })
+    }
+}
+
+fn check_targets(task: Task, y: &[f64], rows: usize) -> Result<(), ModelError> {
+    if y.len() != rows {
+        return Err(ModelError::InvalidData(format!(
+            "{} targets for {rows} customers",
+            y.len()
+        )));
+    }
+    if rows < 2 {
+        return Err(ModelError::InvalidData(
+            "a model needs at least 2 customers".into(),
+        ));
+    }
+    if let Some(row) = y.iter().position(|v| !v.is_finite()) {
+        return Err(ModelError::InvalidRow {
+            row,
+            message: format!("the target is {}", y[row]),
+        });
+    }
+    if task.is_classification() {
+        if let Some(row) = y.iter().position(|&v| v != 0.0 && v != 1.0) {
+            return Err(ModelError::InvalidRow {
+                row,
+                message: format!("a yes/no target must be 0 or 1, found {}", y[row]),
+            });
+        }
+        let positives = y.iter().filter(|&&v| v == 1.0).count();
+        if positives == 0 || positives == rows {
+            return Err(ModelError::InvalidData(format!(
+                "every target is {}: a yes/no model needs both outcomes",
+                y[0]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fold of each row: rows shuffled with the seed, then dealt round-robin, positives first for
+/// yes/no tasks, so that every fold has the overall share of positives and folds differ in size
+/// by one row at most.
+fn assign_folds(task: Task, y: &[f64], folds: usize, seed: u64) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut order: Vec<usize> = (0..y.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    if task.is_classification() {
+        order.sort_by_key(|&i| y[i] != 1.0);
+    }
+    let mut fold_of = vec![0; y.len()];
+    for (dealt, i) in order.into_iter().enumerate() {
+        fold_of[i] = dealt % folds;
+    }
+    fold_of
+}
+
+/// A fold's (or the pooled) metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Metrics {
+    Classification(ClassificationMetrics),
+    Regression(RegressionMetrics),
+}
+
+impl Metrics {
+    pub fn of(task: Task, y: &[f64], score: &[f64]) -> Metrics {
+        if task.is_classification() {
+            Metrics::Classification(ClassificationMetrics::of(y, score))
+        } else {
+            Metrics::Regression(RegressionMetrics::of(y, score))
+        }
+    }
+
+    /// (name, value) pairs in a fixed order.
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Metrics::Classification(m) => {
+                vec![("auc", m.auc), ("log_loss", m.log_loss), ("brier", m.brier)]
+            }
+            Metrics::Regression(m) => vec![
+                ("rmse", m.rmse),
+                ("mae", m.mae),
+                ("spearman", m.spearman),
+                ("top_decile_share", m.top_decile_share),
+            ],
+        }
+    }
+}
+
+/// What cross-validation measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossValidation {
+    pub fold_metrics: Vec<Metrics>,
+    /// Each row's prediction by the model that did not see it.
+    pub out_of_fold: Vec<f64>,
+    /// Predicted against observed, pooled over the folds (yes/no tasks).
+    pub calibration: Option<Vec<CalibrationBin>>,
+    /// Seconds spent training, all folds.
+    pub train_seconds: f64,
+}
+
+impl CrossValidation {
+    /// Each metric's mean and sample standard deviation over the folds.
+    pub fn summary(&self) -> Vec<(&'static str, f64, f64)> {
+        let per_fold: Vec<Vec<(&'static str, f64)>> =
+            self.fold_metrics.iter().map(Metrics::values).collect();
+        let k = per_fold.len() as f64;
+        (0..per_fold[0].len())
+            .map(|j| {
+                let name = per_fold[0][j].0;
+                let mean = per_fold.iter().map(|m| m[j].1).sum::<f64>() / k;
+                let var = per_fold
+                    .iter()
+                    .map(|m| (m[j].1 - mean).powi(2))
+                    .sum::<f64>()
+                    / (k - 1.0);
+                (name, mean, var.sqrt())
+            })
+            .collect()
+    }
+}
+
+/// Predictions of a fitted model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Log-odds (yes/no tasks) or the amount.
+    pub raw: Vec<f64>,
+    /// Probability (yes/no tasks) or the amount.
+    pub score: Vec<f64>,
+    /// Category levels unseen at training, per feature (read as missing).
+    pub unseen: Vec<(String, usize)>,
+}
+
+/// A feature's value as the customer has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FeatureValue {
+    Number(f64),
+    Category(String),
+    Missing,
+}
+
+impl std::fmt::Display for FeatureValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeatureValue::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => write!(f, "{v:.0}"),
+            FeatureValue::Number(v) => write!(f, "{}", round_sig(*v)),
+            FeatureValue::Category(c) => f.write_str(c),
+            FeatureValue::Missing => f.write_str("missing"),
+        }
+    }
+}
+
+/// Four significant digits, for showing a value.
+fn round_sig(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// One reason: a feature, the customer's value of it, and how much it moved the raw output
+/// (log-odds or amount) from the base value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    pub feature: String,
+    pub value: FeatureValue,
+    pub contribution: f64,
+}
+
+/// A prediction with its reasons: `base + Σ contributions over all features = raw` (to the
+/// precision of perpetual's single-precision leaf weights, about 1e-7 relative).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub raw: f64,
+    pub score: f64,
+    pub base: f64,
+    /// The `top` features with the largest absolute contributions, largest first.
+    pub reasons: Vec<Reason>,
+}
+
+/// A feature's share of the model's total split gain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Importance {
+    pub feature: String,
+    pub share: f64,
+}
+
+/// A trained model with the schema of its features.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FittedModel {
+    pub task: Task,
+    pub schema: FeatureSchema,
+    pub budget: f32,
+    booster: PerpetualBooster,
+}
+
+impl std::fmt::Debug for FittedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FittedModel")
+            .field("task", &self.task)
+            .field("features", &self.schema.len())
+            .field("trees", &self.trees())
+            .finish()
+    }
+}
+
+/// Rows scored at once when explaining: the contributions of a chunk are (features + 1) × rows
+/// numbers.
+const EXPLAIN_CHUNK: usize = 65_536;
+
+impl FittedModel {
+    pub fn trees(&self) -> usize {
+        self.booster.trees.len()
+    }
+
+    fn link(&self, raw: f64) -> f64 {
+        if self.task.is_classification() {
+            1.0 / (1.0 + (-raw).exp())
+        } else {
+            raw
+        }
+    }
+
+    /// Scores every row of `frame`.
+    pub fn predict(&self, frame: &FeatureFrame) -> Result<Predictions, ModelError> {
+        let encoded = self.schema.encode(frame)?;
+        let matrix = Matrix::new(&encoded.values, encoded.rows, encoded.cols);
+        let raw = self.booster.predict(&matrix, true);
+        let score = raw.iter().map(|&r| self.link(r)).collect();
+        Ok(Predictions {
+            raw,
+            score,
+            unseen: encoded.unseen,
+        })
+    }
+
+    /// Scores every row of `frame` with its `top` reasons (all features when `top` is 0).
+    pub fn explain(
+        &self,
+        frame: &FeatureFrame,
+        top: usize,
+    ) -> Result<Vec<Explanation>, ModelError> {
+        let encoded = self.schema.encode(frame)?;
+        let raw = self.booster.predict(
+            &Matrix::new(&encoded.values, encoded.rows, encoded.cols),
+            true,
+        );
+        let cols = encoded.cols;
+        let top = if top == 0 { cols } else { top.min(cols) };
+        let mut explanations = Vec::with_capacity(frame.rows);
+        let mut start = 0;
+        while start < frame.rows {
+            let end = (start + EXPLAIN_CHUNK).min(frame.rows);
+            let chunk: Vec<f64> = (0..cols)
+                .flat_map(|j| {
+                    encoded.values[j * frame.rows + start..j * frame.rows + end]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let matrix = Matrix::new(&chunk, end - start, cols);
+            let mut contributions =
+                self.booster
+                    .predict_contributions(&matrix, ContributionsMethod::Shapley, true);
+            self.add_linear_head(&matrix, &mut contributions);
+            for (offset, row) in contributions.chunks(cols + 1).enumerate() {
+                let base = row[cols];
+                let raw = raw[start + offset];
+                let mut order: Vec<usize> = (0..cols).collect();
+                order.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()));
+                let reasons = order[..top]
+                    .iter()
+                    .map(|&j| Reason {
+                        feature: self.schema.features[j].name.clone(),
+                        value: feature_value(frame, &self.schema.features[j], start + offset),
+                        contribution: row[j],
+                    })
+                    .collect();
+                explanations.push(Explanation {
+                    raw,
+                    score: self.link(raw),
+                    base,
+                    reasons,
+                });
+            }
+            start = end;
+        }
+        Ok(explanations)
+    }
+
+    /// perpetual may blend a linear model into small regressions; its part of the output is
+    /// linear in each feature, so each feature's term is its exact contribution.
+    fn add_linear_head(&self, matrix: &Matrix<f64>, contributions: &mut [f64]) {
+        let Some(head) = self.booster.regression_head.as_ref() else {
+            return;
+        };
+        let cols = matrix.cols;
+        for (row, c) in contributions.chunks_mut(cols + 1).enumerate() {
+            c[cols] += head.blend_weight * head.intercept;
+            for j in 0..cols {
+                let value = *matrix.get(row, j);
+                if value.is_finite() {
+                    c[j] +=
+                        head.blend_weight * head.coefficients[j] * (value - head.feature_means[j])
+                            / head.feature_scales[j];
+                }
+            }
+        }
+    }
+
+    /// Each feature's share of the total split gain, largest first.
+    pub fn importance(&self) -> Vec<Importance> {
+        let gains = self.booster.calculate_feature_importance(
+            perpetual::booster::config::ImportanceMethod::TotalGain,
+            true,
+        );
+        let mut importance: Vec<Importance> = self
+            .schema
+            .features
+            .iter()
+            .enumerate()
+            .map(|(j, f)| Importance {
+                feature: f.name.clone(),
+                share: f64::from(gains.get(&j).copied().unwrap_or(0.0)),
+            })
+            .collect();
+        importance.sort_by(|a, b| b.share.total_cmp(&a.share));
+        importance
+    }
+}
+
+fn feature_value(frame: &FeatureFrame, spec: &FeatureSpec, row: usize) -> FeatureValue {
+    match frame.column(&spec.name).map(|c| &c.values) {
+        Some(ColumnValues::Numbers(v)) if v[row].is_finite() => FeatureValue::Number(v[row]),
+        Some(ColumnValues::Categories { levels, codes }) if codes[row] > 0 => {
+            FeatureValue::Category(levels[codes[row] as usize - 1].clone())
+        }
+        _ => FeatureValue::Missing,
+    }
+}
+
+#[cfg(test)]
+mod tests;
