@@ -13,6 +13,7 @@ pub mod customer_table;
 pub mod customers;
 pub mod dates;
 pub mod error;
+pub mod features;
 pub mod history;
 pub mod ingest;
 pub mod output;

@@ -11,6 +11,7 @@ pub mod lifecycle;
 mod linalg;
 mod quad;
 pub mod seasonality;
+pub mod segment;
 pub mod special;
 pub mod supervised;
 pub mod survival;

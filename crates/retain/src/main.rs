@@ -16,8 +16,10 @@ mod lifecycle;
 mod predict;
 mod progress;
 mod seasonality;
+mod segment;
 mod summarize;
 mod survival;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +65,12 @@ enum Command {
     /// Purchase and churn rates by calendar month and weekday, with the test of whether the
     /// month matters.
     Seasonality(seasonality::SeasonalityArgs),
+    /// Segment customers: RFM scores and named segments, or k-means / DBSCAN clusters ordered
+    /// by value, with each segment's size, revenue share, CLV and churn risk.
+    Segment(segment::SegmentArgs),
+    /// Train a gradient-boosted churn, value-tier or CLV model: cross-validated metrics, the
+    /// saved model, and scores with their reasons.
+    Train(train::TrainArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -88,6 +96,8 @@ fn main() -> std::process::ExitCode {
             Command::Drivers(args) => drivers::run(args),
             Command::Lifecycle(args) => lifecycle::run(args),
             Command::Seasonality(args) => seasonality::run(args),
+            Command::Segment(args) => segment::run(args),
+            Command::Train(args) => train::run(args),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -64,19 +64,21 @@ fn churn_model_learns_a_known_process_and_its_reasons_add_up() {
         "model AUC {auc:.4} vs the true model's {oracle:.4}"
     );
 
-    let explained = model.explain(&test, 0).unwrap();
-    for (e, raw) in explained.iter().zip(&predicted.raw) {
-        let total: f64 = e.base + e.reasons.iter().map(|r| r.contribution).sum::<f64>();
-        // perpetual keeps leaf weights in single precision and sums the SHAP values in another
-        // order than the prediction: they agree to ~1e-7 relative, so 1e-6 is the tolerance.
-        assert!(
-            (total - raw).abs() < 1e-6 * (1.0 + raw.abs()),
-            "base + contributions {total} != raw {raw}"
-        );
-        assert_eq!(e.raw, *raw);
+    for attribution in [Attribution::Path, Attribution::Shapley] {
+        let explained = model.explain(&test, 0, attribution).unwrap();
+        for (e, raw) in explained.iter().zip(&predicted.raw) {
+            let total: f64 = e.base + e.reasons.iter().map(|r| r.contribution).sum::<f64>();
+            // perpetual keeps leaf weights in single precision and sums the SHAP values in another
+            // order than the prediction: they agree to ~1e-7 relative, so 1e-6 is the tolerance.
+            assert!(
+                (total - raw).abs() < 1e-6 * (1.0 + raw.abs()),
+                "base + contributions {total} != raw {raw}"
+            );
+            assert_eq!(e.raw, *raw);
+        }
     }
     // Top reasons come largest first and carry the customer's values.
-    let top = model.explain(&test, 2).unwrap();
+    let top = model.explain(&test, 2, Attribution::Path).unwrap();
     assert_eq!(top[0].reasons.len(), 2);
     assert!(top[0].reasons[0].contribution.abs() >= top[0].reasons[1].contribution.abs());
     assert!(matches!(
@@ -107,7 +109,12 @@ fn amount_model_contributions_add_up_to_its_output() {
         .unwrap();
     let predicted = model.predict(&frame).unwrap();
     assert!(metrics::spearman(&amounts, &predicted.score) > 0.8);
-    for (e, raw) in model.explain(&frame, 0).unwrap().iter().zip(&predicted.raw) {
+    for (e, raw) in model
+        .explain(&frame, 0, Attribution::Shapley)
+        .unwrap()
+        .iter()
+        .zip(&predicted.raw)
+    {
         let total: f64 = e.base + e.reasons.iter().map(|r| r.contribution).sum::<f64>();
         assert!(
             (total - raw).abs() < 1e-6 * (1.0 + raw.abs()),

@@ -1,0 +1,691 @@
+//! `retain train churn|clv|value`: a gradient-boosted model from a customer table with a label
+//! column, or from a transaction log at a cutoff date (behaviour before it as features, what the
+//! customer did in the window after it as the label), optionally with the customers'
+//! attributes and BG/NBD's P(alive) and expected purchases. Prints k-fold cross-validated
+//! metrics, saves the model with its feature schema, and scores customers with their reasons.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use retain_data::datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray,
+};
+use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use retain_data::features::{
+    behaviour_features, outcomes, repeat_summary, RepeatSummary, BEHAVIOUR_FEATURES,
+};
+use retain_data::{
+    read_customer_table, ColumnKind, CustomerTable, CustomerTableOptions, PurchaseHistory,
+};
+use retain_models::btyd::{BgNbd, FitOptions, PurchaseModel, RfmData};
+use retain_models::supervised::{
+    Attribution, ColumnValues, CrossValidation, Explanation, FeatureFrame, FittedModel,
+    GradientBoosting, Task,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::args::{parse_day, DelimiterArg, Format, TransactionArgs};
+use crate::fmt::{table, thousands, write_result};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TaskArg {
+    /// Will the customer churn? (yes/no: a churn flag, or no purchase in the window)
+    Churn,
+    /// What will the customer spend? (an amount: a value column, or spend in the window)
+    Clv,
+    /// Is the customer in the top value tier? (yes/no: a flag, or top share of window spend)
+    Value,
+}
+
+impl From<TaskArg> for Task {
+    fn from(t: TaskArg) -> Task {
+        match t {
+            TaskArg::Churn => Task::Churn,
+            TaskArg::Clv => Task::Clv,
+            TaskArg::Value => Task::Value,
+        }
+    }
+}
+
+/// Arguments of `retain train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// What to predict.
+    #[arg(value_enum)]
+    pub task: TaskArg,
+    /// Customer table: attributes (numbers, categories) and, without a log, the label column.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub customers: Option<PathBuf>,
+    /// Label column of the customer table (churn and value: yes/no flags; clv: amounts).
+    /// Without it, labels come from the log's window after --cutoff.
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Customer id column of the customer table.
+    #[arg(long, value_name = "COL")]
+    pub id_col: Option<String>,
+    /// Table columns to leave out, comma-separated.
+    #[arg(long, value_name = "COLS", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Text columns with more distinct values than this are left out (ids, free text).
+    #[arg(long, default_value_t = 50)]
+    pub max_categories: u64,
+    /// Values read as missing besides a blank field, comma-separated.
+    #[arg(long, value_name = "VALUES", value_delimiter = ',')]
+    pub na: Vec<String>,
+    #[arg(long, value_enum, default_value_t = DelimiterArg::Auto)]
+    pub table_delimiter: DelimiterArg,
+    #[command(flatten)]
+    pub log: TransactionArgs,
+    /// Features from purchases up to this day; labels from the window after it.
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub cutoff: Option<i32>,
+    /// Days in the label window after the cutoff.
+    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    pub horizon_days: i32,
+    /// Days in each of the two windows compared by the spend-trend features.
+    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    pub trend_days: i32,
+    /// value: the top share of window spend that counts as high value.
+    #[arg(long, default_value_t = 0.2)]
+    pub top_share: f64,
+    /// Add BG/NBD's P(alive) and expected purchases over the horizon, fitted on the purchases
+    /// up to each feature date.
+    #[arg(long)]
+    pub btyd: bool,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// perpetual's budget: higher fits more closely and trains longer.
+    #[arg(long, default_value_t = 2.0)]
+    pub budget: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Save the model trained on all rows (JSON: schema, training metadata, trees).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Score customers with the model and write each score with its top reasons (CSV, Parquet
+    /// or JSON lines): the table's rows, or for a log every customer at --score-at.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
+    /// Log: the day whose features are scored (default: the log's last day).
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub score_at: Option<i32>,
+    /// Reasons per prediction.
+    #[arg(long, default_value_t = 3)]
+    pub reasons: usize,
+    /// Reasons by exact tree SHAP instead of path attribution (much slower on deep trees).
+    #[arg(long)]
+    pub exact_shap: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// How the features of a model are made, so that later scoring makes them the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum FeatureRecipe {
+    /// The customer table's columns as they are.
+    Table { id_col: Option<String> },
+    /// Behaviour from a transaction log at a date, with the table's attributes when given.
+    Transactions {
+        trend_days: i32,
+        horizon_days: i32,
+        btyd: bool,
+        attributes: bool,
+    },
+}
+
+/// A trained model as saved: the model, how its features are made, and what it was trained
+/// and measured on.
+#[derive(Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub format: String,
+    pub task: Task,
+    /// What the label is.
+    pub target: String,
+    pub recipe: FeatureRecipe,
+    pub training: TrainingInfo,
+    pub model: FittedModel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    pub rows: usize,
+    pub features: usize,
+    /// Mean of the label (share of positives for yes/no tasks).
+    pub label_mean: f64,
+    pub cutoff: Option<String>,
+    pub sources: Vec<String>,
+    pub folds: usize,
+    /// Cross-validated metrics: mean and standard deviation over the folds.
+    pub cv: HashMap<String, (f64, f64)>,
+    pub trained_at_unix: u64,
+}
+
+pub const ARTIFACT_FORMAT: &str = "retain-gbdt/1";
+
+/// Rows to learn from: features, labels, and each row's customer id.
+pub struct Dataset {
+    pub frame: FeatureFrame,
+    pub y: Vec<f64>,
+    pub ids: Vec<String>,
+    pub target: String,
+    /// Text columns left out, with why.
+    pub skipped: Vec<String>,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let task = Task::from(args.task);
+    let from_log = !args.log.files.is_empty();
+    let table = match &args.customers {
+        Some(path) => Some(read_customer_table(
+            path,
+            &CustomerTableOptions {
+                id_col: args.id_col.clone(),
+                delimiter: args.table_delimiter.into(),
+                na_values: args.na.clone(),
+                bad_rows: None,
+            },
+        )?),
+        None => None,
+    };
+    let (data, history, recipe) = if from_log {
+        let cutoff = args
+            .cutoff
+            .context("--cutoff is needed with a transaction log: features come from before it, labels from after")?;
+        let (history, (_, last)) = args.log.purchase_history()?;
+        if last < cutoff + args.horizon_days {
+            anyhow::bail!(
+                "the log ends on {}, before the end of the {}-day label window after the cutoff ({}); \
+                 choose an earlier --cutoff or a shorter --horizon-days",
+                day_text(last),
+                args.horizon_days,
+                day_text(cutoff + args.horizon_days)
+            );
+        }
+        let data = log_dataset(&args, task, &history, table.as_ref(), cutoff)?;
+        let recipe = FeatureRecipe::Transactions {
+            trend_days: args.trend_days,
+            horizon_days: args.horizon_days,
+            btyd: args.btyd,
+            attributes: table.is_some(),
+        };
+        (data, Some(history), recipe)
+    } else {
+        let table = table.as_ref().context("give --customers FILE with --label COL, or a transaction log with -t FILE --cutoff DATE")?;
+        let label = args
+            .label
+            .as_deref()
+            .context("--label COL names the customer table's label column")?;
+        let data = table_dataset(table, task, label, &args)?;
+        (
+            data,
+            None,
+            FeatureRecipe::Table {
+                id_col: args.id_col.clone(),
+            },
+        )
+    };
+
+    let params = GradientBoosting {
+        budget: args.budget,
+        seed: args.seed,
+        ..GradientBoosting::new(task)
+    };
+    let started = Instant::now();
+    let cv = params.cross_validate(&data.frame, &data.y, args.folds)?;
+    let cv_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let model = params.fit(&data.frame, &data.y)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+
+    let summary = cv.summary();
+    let label_mean = data.y.iter().sum::<f64>() / data.y.len() as f64;
+    match args.format {
+        Format::Json => {
+            let mut metrics = serde_json::Map::new();
+            for (name, mean, sd) in &summary {
+                metrics.insert((*name).into(), serde_json::json!(mean));
+                metrics.insert(format!("{name}_sd"), serde_json::json!(sd));
+            }
+            if let Some(calibration) = &cv.calibration {
+                metrics.insert("calibration".into(), serde_json::json!(calibration));
+            }
+            println!(
+                "{}",
+                serde_json::json!({
+                    "task": task.name(),
+                    "target": data.target,
+                    "cv": metrics,
+                    "folds": args.folds,
+                    "n_rows": data.frame.rows,
+                    "n_features": data.frame.columns.len(),
+                    "label_mean": label_mean,
+                    "trees": model.trees(),
+                    "cv_train_seconds": cv.train_seconds,
+                    "cv_seconds": cv_seconds,
+                    "fit_seconds": fit_seconds,
+                    "importance": model.importance(),
+                    "skipped": data.skipped,
+                })
+            );
+        }
+        Format::Table => print!(
+            "{}",
+            report(task, &data, &cv, &model, args.folds, label_mean, cv_seconds)
+        ),
+    }
+
+    if let Some(path) = &args.output {
+        let artifact = ModelArtifact {
+            format: ARTIFACT_FORMAT.into(),
+            task,
+            target: data.target.clone(),
+            recipe,
+            training: TrainingInfo {
+                rows: data.frame.rows,
+                features: data.frame.columns.len(),
+                label_mean,
+                cutoff: args.cutoff.map(day_text),
+                sources: args
+                    .customers
+                    .iter()
+                    .chain(&args.log.files)
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                folds: args.folds,
+                cv: summary
+                    .iter()
+                    .map(|(n, m, s)| ((*n).to_string(), (*m, *s)))
+                    .collect(),
+                trained_at_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            },
+            model: model.clone(),
+        };
+        crate::fit::write_atomic(path, &serde_json::to_vec(&artifact)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("saved the model to {}", path.display());
+    }
+
+    if let Some(path) = &args.predictions {
+        let (frame, ids) = match &history {
+            Some(history) => {
+                let at = args
+                    .score_at
+                    .unwrap_or_else(|| history.span().map_or(0, |s| s.1));
+                let (frame, customers) =
+                    log_features(history, args.table_ids(table.as_ref())?, at, &args)?;
+                (
+                    frame,
+                    customers
+                        .iter()
+                        .map(|&k| history.id(k).to_string())
+                        .collect(),
+                )
+            }
+            None => (data.frame.clone(), data.ids.clone()),
+        };
+        let started = Instant::now();
+        let attribution = if args.exact_shap {
+            Attribution::Shapley
+        } else {
+            Attribution::Path
+        };
+        let explained = model.explain(&frame, args.reasons, attribution)?;
+        eprintln!(
+            "scored {} customers with reasons in {:.2} s",
+            thousands(explained.len() as u64),
+            started.elapsed().as_secs_f64()
+        );
+        write_result(
+            &predictions_batch(task, &ids, &explained, args.reasons)?,
+            Some(path),
+        )?;
+    }
+    Ok(())
+}
+
+impl TrainArgs {
+    /// The customer table's ids and attributes, for joining to a log's customers.
+    fn table_ids<'a>(
+        &self,
+        table: Option<&'a CustomerTable>,
+    ) -> anyhow::Result<Option<(&'a CustomerTable, HashMap<String, usize>)>> {
+        let Some(table) = table else { return Ok(None) };
+        let ids = table
+            .ids()
+            .context("joining a customer table to a log needs its --id-col")?;
+        Ok(Some((
+            table,
+            (0..ids.len())
+                .map(|i| (ids.value(i).to_string(), i))
+                .collect(),
+        )))
+    }
+}
+
+fn day_text(day: i32) -> String {
+    retain_data::dates::format_day(day)
+}
+
+/// Features and labels from a customer table with a label column.
+fn table_dataset(
+    table: &CustomerTable,
+    task: Task,
+    label: &str,
+    args: &TrainArgs,
+) -> anyhow::Result<Dataset> {
+    let y: Vec<f64> = if task.is_classification() {
+        table
+            .flags(label, "label")?
+            .into_iter()
+            .map(|f| f64::from(u8::from(f)))
+            .collect()
+    } else {
+        table.required_numbers(label, "label")?
+    };
+    let rows: Vec<usize> = (0..y.len()).collect();
+    let (frame, skipped) = attribute_frame(table, &rows, &[label], args)?;
+    let ids = match table.ids() {
+        Some(ids) => (0..ids.len()).map(|i| ids.value(i).to_string()).collect(),
+        None => (1..=y.len()).map(|i| format!("row {i}")).collect(),
+    };
+    Ok(Dataset {
+        frame,
+        y,
+        ids,
+        target: format!("column {label}"),
+        skipped,
+    })
+}
+
+/// The table's attribute columns for the rows `rows` (`usize::MAX`: a customer the table does
+/// not have, all missing).
+fn attribute_frame(
+    table: &CustomerTable,
+    rows: &[usize],
+    leave_out: &[&str],
+    args: &TrainArgs,
+) -> anyhow::Result<(FeatureFrame, Vec<String>)> {
+    let mut frame = FeatureFrame::new(rows.len());
+    let mut skipped = Vec::new();
+    let first_attribute = usize::from(table.ids().is_some());
+    for column in &table.columns[first_attribute..] {
+        let name = column.name.as_str();
+        if leave_out.contains(&name) || args.exclude.iter().any(|e| e == name) {
+            continue;
+        }
+        match column.kind {
+            ColumnKind::Integer | ColumnKind::Float => {
+                let values = table.numbers(name, "exclude")?;
+                let picked = rows
+                    .iter()
+                    .map(|&r| values.get(r).copied().flatten().unwrap_or(f64::NAN))
+                    .collect();
+                frame.push(name, ColumnValues::Numbers(picked))?;
+            }
+            _ if column.distinct > args.max_categories => skipped.push(format!(
+                "{name} ({} distinct values; raise --max-categories to keep it)",
+                thousands(column.distinct)
+            )),
+            _ => {
+                let values = table.text(name, "exclude")?;
+                let picked = rows
+                    .iter()
+                    .map(|&r| values.get(r).and_then(|v| v.as_deref()));
+                frame.push(name, ColumnValues::categories(picked))?;
+            }
+        }
+    }
+    Ok((frame, skipped))
+}
+
+/// Features of the log's customers at `day` (behaviour, BG/NBD when asked, attributes when a
+/// table is given), and the customers (indices into the history) they describe.
+fn log_features(
+    history: &PurchaseHistory,
+    table: Option<(&CustomerTable, HashMap<String, usize>)>,
+    day: i32,
+    args: &TrainArgs,
+) -> anyhow::Result<(FeatureFrame, Vec<usize>)> {
+    let behaviour = behaviour_features(history, day, args.trend_days);
+    let n = behaviour.customers.len();
+    if n < 2 {
+        anyhow::bail!("fewer than 2 customers had bought by {}", day_text(day));
+    }
+    let mut frame = FeatureFrame::new(n);
+    for (name, column) in BEHAVIOUR_FEATURES.iter().zip(behaviour.columns) {
+        frame.push(*name, ColumnValues::Numbers(column))?;
+    }
+    if args.btyd {
+        // Weeks, as the BG/NBD literature; fitted on the purchases up to `day` only.
+        let RepeatSummary {
+            x, t_x, t: big_t, ..
+        } = repeat_summary(history, &behaviour.customers, day, 7.0);
+        // Customers acquired on the day itself (T = 0) tell the fit nothing; they are scored.
+        let observed: Vec<usize> = (0..n).filter(|&i| big_t[i] > 0.0).collect();
+        let pick = |v: &[f64]| -> Vec<f64> { observed.iter().map(|&i| v[i]).collect() };
+        let fit = BgNbd::fit(
+            &RfmData::new(&pick(&x), &pick(&t_x), &pick(&big_t), None)?,
+            &FitOptions::default(),
+        )
+        .context("fitting BG/NBD for the P(alive) and expected-purchase features")?;
+        let model = fit.params;
+        let horizon = f64::from(args.horizon_days) / 7.0;
+        let p_alive = (0..n)
+            .map(|i| model.p_alive(x[i], t_x[i], big_t[i]))
+            .collect();
+        let expected = (0..n)
+            .map(|i| PurchaseModel::expected_purchases(&model, horizon, x[i], t_x[i], big_t[i]))
+            .collect::<Result<Vec<f64>, _>>()?;
+        frame.push("p_alive", ColumnValues::Numbers(p_alive))?;
+        frame.push("expected_purchases", ColumnValues::Numbers(expected))?;
+    }
+    if let Some((table, index)) = table {
+        let rows: Vec<usize> = behaviour
+            .customers
+            .iter()
+            .map(|&k| index.get(history.id(k)).copied().unwrap_or(usize::MAX))
+            .collect();
+        let unmatched = rows.iter().filter(|&&r| r == usize::MAX).count();
+        if unmatched > 0 {
+            eprintln!(
+                "note: {} of {} customers of the log are not in the customer table: their attributes are missing",
+                thousands(unmatched as u64),
+                thousands(n as u64)
+            );
+        }
+        let (attributes, skipped) = attribute_frame(table, &rows, &[], args)?;
+        for s in skipped {
+            eprintln!("left out: {s}");
+        }
+        for column in attributes.columns {
+            frame.push(column.name, column.values)?;
+        }
+    }
+    Ok((frame, behaviour.customers))
+}
+
+/// Features at the cutoff and labels from the window after it.
+fn log_dataset(
+    args: &TrainArgs,
+    task: Task,
+    history: &PurchaseHistory,
+    table: Option<&CustomerTable>,
+    cutoff: i32,
+) -> anyhow::Result<Dataset> {
+    let (frame, customers) = log_features(history, args.table_ids(table)?, cutoff, args)?;
+    let window = outcomes(history, &customers, cutoff, args.horizon_days);
+    let horizon = args.horizon_days;
+    let (y, target) = match task {
+        Task::Churn => (
+            window.churned(),
+            format!(
+                "no purchase in the {horizon} days after {}",
+                day_text(cutoff)
+            ),
+        ),
+        Task::Clv => (
+            window.spend.clone(),
+            format!("spend in the {horizon} days after {}", day_text(cutoff)),
+        ),
+        Task::Value => (
+            window.top_value(args.top_share),
+            format!(
+                "in the top {:.0}% by spend in the {horizon} days after {}",
+                100.0 * args.top_share,
+                day_text(cutoff)
+            ),
+        ),
+    };
+    Ok(Dataset {
+        frame,
+        y,
+        ids: customers
+            .iter()
+            .map(|&k| history.id(k).to_string())
+            .collect(),
+        target,
+        skipped: Vec::new(),
+    })
+}
+
+fn report(
+    task: Task,
+    data: &Dataset,
+    cv: &CrossValidation,
+    model: &FittedModel,
+    folds: usize,
+    label_mean: f64,
+    cv_seconds: f64,
+) -> String {
+    let mut out = format!(
+        "{} model: {} customers, {} features; label: {}; {}\n",
+        task.name(),
+        thousands(data.frame.rows as u64),
+        data.frame.columns.len(),
+        data.target,
+        if task.is_classification() {
+            format!("{:.1}% yes", 100.0 * label_mean)
+        } else {
+            format!("mean {label_mean:.2}")
+        }
+    );
+    for s in &data.skipped {
+        out.push_str(&format!("left out: {s}\n"));
+    }
+    out.push_str(&format!(
+        "\n{folds}-fold cross-validation ({cv_seconds:.1} s):\n{}",
+        table(
+            &["metric", "mean", "sd"],
+            &cv.summary()
+                .iter()
+                .map(|(n, m, s)| vec![(*n).into(), format!("{m:.4}"), format!("{s:.4}")])
+                .collect::<Vec<_>>()
+        )
+    ));
+    if let Some(calibration) = &cv.calibration {
+        out.push_str(&format!(
+            "\ncalibration (out-of-fold):\n{}",
+            table(
+                &["predicted", "customers", "mean predicted", "observed"],
+                &calibration
+                    .iter()
+                    .map(|b| {
+                        vec![
+                            format!("{:.0}-{:.0}%", 100.0 * b.lower, 100.0 * b.upper),
+                            thousands(b.customers as u64),
+                            format!("{:.1}%", 100.0 * b.mean_predicted),
+                            format!("{:.1}%", 100.0 * b.observed_rate),
+                        ]
+                    })
+                    .collect::<Vec<_>>()
+            )
+        ));
+    }
+    out.push_str(&format!(
+        "\nfeature importance (share of split gain, {} trees):\n{}",
+        model.trees(),
+        table(
+            &["feature", "share"],
+            &model
+                .importance()
+                .iter()
+                .take(10)
+                .map(|i| vec![i.feature.clone(), format!("{:.1}%", 100.0 * i.share)])
+                .collect::<Vec<_>>()
+        )
+    ));
+    out
+}
+
+/// One row per customer: id, score, and the top reasons as feature / value / contribution
+/// columns.
+pub fn predictions_batch(
+    task: Task,
+    ids: &[String],
+    explained: &[Explanation],
+    reasons: usize,
+) -> anyhow::Result<RecordBatch> {
+    let mut fields = vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("base", DataType::Float64, false),
+        Field::new(
+            if task.is_classification() {
+                "log_odds"
+            } else {
+                "raw"
+            },
+            DataType::Float64,
+            false,
+        ),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(ids)),
+        Arc::new(Float64Array::from_iter_values(
+            explained.iter().map(|e| e.score),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            explained.iter().map(|e| e.base),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            explained.iter().map(|e| e.raw),
+        )),
+    ];
+    for k in 0..reasons {
+        let reason = |e: &Explanation| e.reasons.get(k).cloned();
+        fields.push(Field::new(
+            format!("reason_{}", k + 1),
+            DataType::Utf8,
+            true,
+        ));
+        fields.push(Field::new(format!("value_{}", k + 1), DataType::Utf8, true));
+        fields.push(Field::new(
+            format!("contribution_{}", k + 1),
+            DataType::Float64,
+            true,
+        ));
+        columns.push(Arc::new(StringArray::from_iter(
+            explained.iter().map(|e| reason(e).map(|r| r.feature)),
+        )));
+        columns.push(Arc::new(StringArray::from_iter(
+            explained
+                .iter()
+                .map(|e| reason(e).map(|r| r.value.to_string())),
+        )));
+        columns.push(Arc::new(Float64Array::from_iter(
+            explained.iter().map(|e| reason(e).map(|r| r.contribution)),
+        )));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
