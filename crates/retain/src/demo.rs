@@ -24,7 +24,11 @@ use crate::cohorts::{cohort_matrix, rate_table, Show};
 use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
 use crate::lifecycle::{stage_table, stages_at, transition_table};
+use crate::segment::{profile, profile_table, SegmentArgs};
 use crate::survival::{contracts, summary_table, survival_report};
+use crate::train::TrainArgs;
+use crate::{segment, train};
+use anyhow::Context;
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
 /// separated, no header. Source: data/cdnow/README.md.
@@ -167,14 +171,180 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let (btyd, bg) = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
     let telco = retention_section(&data, read_for_activity, &bg, &args.out)?;
+    let models = models_section(&data, &telco, &args.out)?;
     println!("\noutputs in {}/:", args.out.display());
     println!("  {}  the bundled transactions", data.display());
     println!("  {}  the bundled Telco churn table", telco.display());
     println!("  {}  the per-customer summary", summary_path.display());
-    for (path, what) in btyd {
+    for (path, what) in btyd.into_iter().chain(models) {
         println!("  {}  {what}", path.display());
     }
     Ok(())
+}
+
+/// Parses a subcommand's arguments as the command line would: the demo runs what a user types.
+fn parse<T: clap::Args>(words: &[&str]) -> anyhow::Result<T> {
+    #[derive(clap::Parser)]
+    struct Words<T: clap::Args> {
+        #[command(flatten)]
+        args: T,
+    }
+    Ok(<Words<T> as clap::Parser>::try_parse_from(
+        std::iter::once("retain").chain(words.iter().copied()),
+    )?
+    .args)
+}
+
+/// Supervised models and segments: Telco's churn model, CDNOW's segments, and a churn model on
+/// CDNOW's log whose riskiest valuable customers are shown with their reasons.
+fn models_section(
+    data: &std::path::Path,
+    telco: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+    let telco = telco.to_str().context("a UTF-8 path")?;
+    let telco_model = out.join("telco_churn_model.json");
+    let args: TrainArgs = parse(&[
+        "churn",
+        "--customers",
+        telco,
+        "--label",
+        "Churn",
+        "--id-col",
+        "customerID",
+        "-o",
+        telco_model.to_str().context("a UTF-8 path")?,
+    ])?;
+    let trained = train::train(&args)?;
+    println!(
+        "\nchurn model on Telco (`retain train churn --customers telco_churn.csv --label Churn --id-col customerID`):"
+    );
+    println!(
+        "{} customers, {} features, 5-fold cross-validation: {}",
+        thousands(trained.data.frame.rows as u64),
+        trained.data.frame.columns.len(),
+        trained
+            .cv
+            .summary()
+            .iter()
+            .map(|(n, m, s)| format!("{n} {m:.3} ± {s:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "strongest features: {}",
+        trained
+            .model
+            .importance()
+            .iter()
+            .take(5)
+            .map(|i| format!("{} {:.0}%", i.feature, 100.0 * i.share))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    train::save(&args, &trained)?;
+
+    let log = data.to_str().context("a UTF-8 path")?;
+    let columns = [
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--amount-col",
+        "5",
+    ];
+    let mut words = vec!["-t", log];
+    words.extend(columns);
+    let rfm: SegmentArgs = parse(&[&words[..], &["--method", "rfm"]].concat())?;
+    let end = days_from_civil(1998, 6, 30);
+    let history = PurchaseHistory::read(
+        std::slice::from_ref(&data.to_path_buf()),
+        rfm.log.read_options(Period::Day),
+    )?;
+    let segments = segment::segment(&history, end, &rfm)?;
+    println!("\nRFM segments on 1998-06-30 (`retain segment --method rfm`; CLV and churn risk from MBG/NBD and Gamma-Gamma):");
+    print!("{}", profile_table(&profile(&segments), rfm.months));
+    let kmeans: SegmentArgs = parse(&[&words[..], &["--method", "kmeans"]].concat())?;
+    let clusters = segment::segment(&history, end, &kmeans)?;
+    println!("\nk-means clusters ({}):", clusters.note);
+    print!("{}", profile_table(&profile(&clusters), kmeans.months));
+
+    // Churn in the 90 days after 1998-04-01 from the behaviour before it; then everyone scored on
+    // their behaviour at the end of the log.
+    let churn: TrainArgs = parse(
+        &[
+            &["churn"],
+            &words[..],
+            &["--cutoff", "1998-04-01", "--horizon-days", "90", "--btyd"],
+        ]
+        .concat(),
+    )?;
+    let trained = train::train(&churn)?;
+    let (ids, explained) = train::score(&churn, &trained)?;
+    println!(
+        "\nchurn model on CDNOW's log (`retain train churn -t … --cutoff 1998-04-01 --horizon-days 90 --btyd`): \
+         {} customers, {}",
+        thousands(trained.data.frame.rows as u64),
+        trained
+            .cv
+            .summary()
+            .iter()
+            .map(|(n, m, s)| format!("{n} {m:.3} ± {s:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Valuable: the top fifth by 12-month CLV; riskiest: highest churn probability among them.
+    let clv_of: std::collections::HashMap<&str, f64> = segments
+        .ids
+        .iter()
+        .map(String::as_str)
+        .zip(segments.clv.iter().copied())
+        .collect();
+    let mut clv_sorted: Vec<f64> = segments.clv.clone();
+    clv_sorted.sort_by(|a, b| b.total_cmp(a));
+    let threshold = clv_sorted[clv_sorted.len() / 5];
+    let mut valuable: Vec<usize> = (0..ids.len())
+        .filter(|&i| clv_of.get(ids[i].as_str()).is_some_and(|&c| c >= threshold))
+        .collect();
+    valuable.sort_by(|&a, &b| explained[b].score.total_cmp(&explained[a].score));
+    println!(
+        "the ten riskiest of the {} most valuable customers (top fifth by CLV, CLV >= {}), with their reasons (log-odds):",
+        thousands(valuable.len() as u64),
+        money(threshold)
+    );
+    let rows: Vec<Vec<String>> = valuable
+        .iter()
+        .take(10)
+        .map(|&i| {
+            let e = &explained[i];
+            vec![
+                ids[i].clone(),
+                money(clv_of[ids[i].as_str()]),
+                format!("{:.0}%", 100.0 * e.score),
+                e.reasons
+                    .iter()
+                    .map(|r| format!("{} = {} ({:+.2})", r.feature, r.value, r.contribution))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["customer", "CLV 12m", "churn risk", "reasons"], &rows)
+    );
+    let predictions = out.join("cdnow_churn_predictions.csv");
+    write_table(
+        &train::predictions_batch(trained.task, &ids, &explained, churn.reasons)?,
+        &predictions,
+    )?;
+    Ok(vec![
+        (telco_model, "Telco churn model (schema, metadata, trees)"),
+        (
+            predictions,
+            "CDNOW churn risk of every customer with its top reasons",
+        ),
+    ])
 }
 
 /// Retention: CDNOW's monthly cohorts and quarterly retention, its customers' lifecycle stages

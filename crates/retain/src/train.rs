@@ -178,7 +178,21 @@ pub struct Dataset {
     pub skipped: Vec<String>,
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+/// A trained model with what it was trained and measured on.
+pub struct Trained {
+    pub task: Task,
+    pub data: Dataset,
+    pub history: Option<PurchaseHistory>,
+    pub table: Option<CustomerTable>,
+    pub recipe: FeatureRecipe,
+    pub cv: CrossValidation,
+    pub cv_seconds: f64,
+    pub model: FittedModel,
+    pub fit_seconds: f64,
+}
+
+/// Reads the inputs, cross-validates, and trains the model on all rows.
+pub fn train(args: &TrainArgs) -> anyhow::Result<Trained> {
     let task = Task::from(args.task);
     let from_log = !args.log.files.is_empty();
     let table = match &args.customers {
@@ -207,7 +221,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 day_text(cutoff + args.horizon_days)
             );
         }
-        let data = log_dataset(&args, task, &history, table.as_ref(), cutoff)?;
+        let data = log_dataset(args, task, &history, table.as_ref(), cutoff)?;
         let recipe = FeatureRecipe::Transactions {
             trend_days: args.trend_days,
             horizon_days: args.horizon_days,
@@ -216,21 +230,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         };
         (data, Some(history), recipe)
     } else {
-        let table = table.as_ref().context("give --customers FILE with --label COL, or a transaction log with -t FILE --cutoff DATE")?;
+        let table = table.as_ref().context(
+            "give --customers FILE with --label COL, or a transaction log with -t FILE --cutoff DATE",
+        )?;
         let label = args
             .label
             .as_deref()
             .context("--label COL names the customer table's label column")?;
-        let data = table_dataset(table, task, label, &args)?;
-        (
-            data,
-            None,
-            FeatureRecipe::Table {
-                id_col: args.id_col.clone(),
-            },
-        )
+        let data = table_dataset(table, task, label, args)?;
+        let recipe = FeatureRecipe::Table {
+            id_col: args.id_col.clone(),
+        };
+        (data, None, recipe)
     };
-
     let params = GradientBoosting {
         budget: args.budget,
         seed: args.seed,
@@ -242,6 +254,65 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let model = params.fit(&data.frame, &data.y)?;
     let fit_seconds = started.elapsed().as_secs_f64();
+    Ok(Trained {
+        task,
+        data,
+        history,
+        table,
+        recipe,
+        cv,
+        cv_seconds,
+        model,
+        fit_seconds,
+    })
+}
+
+/// Scores customers with their reasons: the table's rows, or the log's customers at
+/// --score-at (default: the log's last day).
+pub fn score(
+    args: &TrainArgs,
+    trained: &Trained,
+) -> anyhow::Result<(Vec<String>, Vec<Explanation>)> {
+    let (frame, ids) = match &trained.history {
+        Some(history) => {
+            let at = args
+                .score_at
+                .unwrap_or_else(|| history.span().map_or(0, |s| s.1));
+            let (frame, customers) =
+                log_features(history, args.table_ids(trained.table.as_ref())?, at, args)?;
+            (
+                frame,
+                customers
+                    .iter()
+                    .map(|&k| history.id(k).to_string())
+                    .collect(),
+            )
+        }
+        None => (trained.data.frame.clone(), trained.data.ids.clone()),
+    };
+    let attribution = if args.exact_shap {
+        Attribution::Shapley
+    } else {
+        Attribution::Path
+    };
+    Ok((
+        ids,
+        trained.model.explain(&frame, args.reasons, attribution)?,
+    ))
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let trained = train(&args)?;
+    let Trained {
+        task,
+        data,
+        cv,
+        cv_seconds,
+        model,
+        fit_seconds,
+        ..
+    } = &trained;
+    let (task, cv_seconds, fit_seconds) = (*task, *cv_seconds, *fit_seconds);
 
     let summary = cv.summary();
     let label_mean = data.y.iter().sum::<f64>() / data.y.len() as f64;
@@ -276,68 +347,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         Format::Table => print!(
             "{}",
-            report(task, &data, &cv, &model, args.folds, label_mean, cv_seconds)
+            report(task, data, cv, model, args.folds, label_mean, cv_seconds)
         ),
     }
 
-    if let Some(path) = &args.output {
-        let artifact = ModelArtifact {
-            format: ARTIFACT_FORMAT.into(),
-            task,
-            target: data.target.clone(),
-            recipe,
-            training: TrainingInfo {
-                rows: data.frame.rows,
-                features: data.frame.columns.len(),
-                label_mean,
-                cutoff: args.cutoff.map(day_text),
-                sources: args
-                    .customers
-                    .iter()
-                    .chain(&args.log.files)
-                    .map(|p| p.display().to_string())
-                    .collect(),
-                folds: args.folds,
-                cv: summary
-                    .iter()
-                    .map(|(n, m, s)| ((*n).to_string(), (*m, *s)))
-                    .collect(),
-                trained_at_unix: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-            },
-            model: model.clone(),
-        };
-        crate::fit::write_atomic(path, &serde_json::to_vec(&artifact)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("saved the model to {}", path.display());
-    }
+    save(&args, &trained)?;
 
     if let Some(path) = &args.predictions {
-        let (frame, ids) = match &history {
-            Some(history) => {
-                let at = args
-                    .score_at
-                    .unwrap_or_else(|| history.span().map_or(0, |s| s.1));
-                let (frame, customers) =
-                    log_features(history, args.table_ids(table.as_ref())?, at, &args)?;
-                (
-                    frame,
-                    customers
-                        .iter()
-                        .map(|&k| history.id(k).to_string())
-                        .collect(),
-                )
-            }
-            None => (data.frame.clone(), data.ids.clone()),
-        };
         let started = Instant::now();
-        let attribution = if args.exact_shap {
-            Attribution::Shapley
-        } else {
-            Attribution::Path
-        };
-        let explained = model.explain(&frame, args.reasons, attribution)?;
+        let (ids, explained) = score(&args, &trained)?;
         eprintln!(
             "scored {} customers with reasons in {:.2} s",
             thousands(explained.len() as u64),
@@ -348,6 +366,50 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             Some(path),
         )?;
     }
+    Ok(())
+}
+
+/// Saves the model trained on all rows to --output, with its recipe and training metadata.
+pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
+    let Some(path) = &args.output else {
+        return Ok(());
+    };
+    let Trained {
+        task, data, model, ..
+    } = trained;
+    let task = *task;
+    let label_mean = data.y.iter().sum::<f64>() / data.y.len() as f64;
+    let summary = trained.cv.summary();
+    let artifact = ModelArtifact {
+        format: ARTIFACT_FORMAT.into(),
+        task,
+        target: data.target.clone(),
+        recipe: trained.recipe.clone(),
+        training: TrainingInfo {
+            rows: data.frame.rows,
+            features: data.frame.columns.len(),
+            label_mean,
+            cutoff: args.cutoff.map(day_text),
+            sources: args
+                .customers
+                .iter()
+                .chain(&args.log.files)
+                .map(|p| p.display().to_string())
+                .collect(),
+            folds: args.folds,
+            cv: summary
+                .iter()
+                .map(|(n, m, s)| ((*n).to_string(), (*m, *s)))
+                .collect(),
+            trained_at_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        },
+        model: model.clone(),
+    };
+    crate::fit::write_atomic(path, &serde_json::to_vec(&artifact)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("saved the model to {}", path.display());
     Ok(())
 }
 

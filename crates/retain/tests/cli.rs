@@ -200,6 +200,19 @@ fn demo_runs_on_the_bundled_data() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("bgnbd.json")).unwrap())
             .unwrap();
     assert_eq!(model["model"], "bgnbd");
+    // Models and segments.
+    assert!(
+        stdout.contains("churn model on Telco") && stdout.contains("RFM segments"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the ten riskiest of the"), "{stdout}");
+    let churn: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("telco_churn_model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(churn["format"], "retain-gbdt/1");
+    let predictions = std::fs::read_to_string(out_dir.join("cdnow_churn_predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().count(), 2358);
 }
 
 #[test]
@@ -1356,6 +1369,16 @@ fn train_from_a_log_reads_nothing_after_the_cutoff() {
     assert_eq!(a["cv"], b["cv"]);
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
     assert!(a["cv"]["auc"].as_f64().unwrap() > 0.7);
+    // Reasons on the log-odds scale stay readable: no contribution of a size that only cancels
+    // another (what perpetual's missing-value branches produced before missing values were
+    // encoded as values).
+    let largest = std::fs::read_to_string(&p1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(6).unwrap().parse::<f64>().unwrap().abs())
+        .fold(0.0, f64::max);
+    assert!(largest < 5.0, "largest contribution {largest}");
 
     // A window past the log's end would make everyone look churned: refused.
     let out = retain(&[
