@@ -7,7 +7,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(dirname "$HERE")"
 PY="${PY:-/tmp/peers-venv/bin/python}"; DATA="${DATA:-/tmp/bench-data}"
 CUSTOMERS="${CUSTOMERS:-1000000}"; SEED="${SEED:-7}"; FOLDS="${FOLDS:-5}"
-PEERS="${PEERS:-$ROOT/../shared/bench/churn_peers.py}"
+PEERS="${PEERS:-$HERE/churn_peers.py}"
 mkdir -p "$DATA"
 if [ "$CUSTOMERS" = 0 ]; then
   csv="$ROOT/data/telco_churn/Telco-Customer-Churn.csv"; label=Churn; id=customerID
