@@ -30,6 +30,21 @@ pub fn quintile_scores(values: &[f64], higher_is_better: bool) -> Vec<u8> {
         .collect()
 }
 
+/// The names [`rfm_segment`] gives, best customers first.
+pub const RFM_SEGMENTS: [&str; 11] = [
+    "champions",
+    "loyal customers",
+    "potential loyalists",
+    "new customers",
+    "promising",
+    "need attention",
+    "about to sleep",
+    "can't lose them",
+    "at risk",
+    "hibernating",
+    "lost",
+];
+
 /// The named segment of recency and frequency scores, by the widely used RFM segment map
 /// (R × F grid), with "lost" for the customers lowest on both.
 pub fn rfm_segment(r: u8, f: u8) -> &'static str {
@@ -367,12 +382,12 @@ mod tests {
         assert_eq!(rfm_segment(1, 3), "at risk");
         assert_eq!(rfm_segment(2, 2), "hibernating");
         assert_eq!(rfm_segment(1, 1), "lost");
-        // Every cell of the grid has a name.
-        for r in 1..=5 {
-            for f in 1..=5 {
-                assert!(!rfm_segment(r, f).is_empty());
-            }
-        }
+        // Every cell of the grid has one of the listed names, and every name has a cell.
+        let named: Vec<&str> = (1..=5)
+            .flat_map(|r| (1..=5).map(move |f| rfm_segment(r, f)))
+            .collect();
+        assert!(named.iter().all(|n| RFM_SEGMENTS.contains(n)));
+        assert!(RFM_SEGMENTS.iter().all(|n| named.contains(n)));
     }
 
     /// Three well-separated blobs of customers with known values.

@@ -223,13 +223,7 @@ fn models_section(
         "{} customers, {} features, 5-fold cross-validation: {}",
         thousands(trained.data.frame.rows as u64),
         trained.data.frame.columns.len(),
-        trained
-            .cv
-            .summary()
-            .iter()
-            .map(|(n, m, s)| format!("{n} {m:.3} ± {s:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        train::cv_line(&trained.cv)
     );
     println!(
         "strongest features: {}",
@@ -285,13 +279,7 @@ fn models_section(
         "\nchurn model on CDNOW's log (`retain train churn -t … --cutoff 1998-04-01 --horizon-days 90 --btyd`): \
          {} customers, {}",
         thousands(trained.data.frame.rows as u64),
-        trained
-            .cv
-            .summary()
-            .iter()
-            .map(|(n, m, s)| format!("{n} {m:.3} ± {s:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        train::cv_line(&trained.cv)
     );
     // Valuable: the top fifth by 12-month CLV; riskiest: highest churn probability among them.
     let clv_of: std::collections::HashMap<&str, f64> = segments

@@ -15,8 +15,8 @@ use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_data::features::{behaviour_features, repeat_summary};
 use retain_data::PurchaseHistory;
 use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{score_customers, ClvOptions, FitOptions, GammaGamma, MbgNbd, RfmData};
-use retain_models::segment::{dbscan, kmeans, log_standardize, rfm_scores};
+use retain_models::btyd::{score_customers, ClvOptions, FitOptions, GammaGamma, MbgNbd};
+use retain_models::segment::{dbscan, kmeans, log_standardize, rfm_scores, RFM_SEGMENTS};
 use serde::Serialize;
 
 use crate::args::{parse_day, Format, TransactionArgs};
@@ -142,8 +142,9 @@ pub fn segment(
             retain_data::dates::format_day(at)
         );
     }
+    let mut columns = behaviour.columns;
     let [recency_days, _, purchase_days, spend] =
-        [0, 1, 2, 3].map(|j| behaviour.columns[j].clone());
+        [0, 1, 2, 3].map(|j| std::mem::take(&mut columns[j]));
     let (p_alive, clv) = value_scores(history, customers, at, args)?;
     let ids: Vec<String> = customers
         .iter()
@@ -152,21 +153,7 @@ pub fn segment(
     let (segment, scores, order, note) = match args.method {
         Method::Rfm => {
             let s = rfm_scores(&recency_days, &purchase_days, &spend);
-            let order = [
-                "champions",
-                "loyal customers",
-                "potential loyalists",
-                "new customers",
-                "promising",
-                "need attention",
-                "about to sleep",
-                "can't lose them",
-                "at risk",
-                "hibernating",
-                "lost",
-            ]
-            .map(String::from)
-            .to_vec();
+            let order = RFM_SEGMENTS.map(String::from).to_vec();
             let segment = s.segment.iter().map(|n| (*n).to_string()).collect();
             (
                 segment,
@@ -247,15 +234,10 @@ fn value_scores(
     args: &SegmentArgs,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let s = repeat_summary(history, customers, at, 7.0);
-    let fitted: Vec<usize> = (0..s.t.len()).filter(|&i| s.t[i] > 0.0).collect();
-    let pick = |v: &[f64]| -> Vec<f64> { fitted.iter().map(|&i| v[i]).collect() };
     let options = FitOptions::default();
-    let purchases = MbgNbd::fit(
-        &RfmData::new(&pick(&s.x), &pick(&s.t_x), &pick(&s.t), None)?,
-        &options,
-    )
-    .context("fitting MBG/NBD for P(alive) and CLV")?
-    .params;
+    let purchases = MbgNbd::fit(&crate::train::fit_data(&s)?, &options)
+        .context("fitting MBG/NBD for P(alive) and CLV")?
+        .params;
     let spend = if history.has_amounts {
         Some(
             GammaGamma::fit(

@@ -21,7 +21,7 @@ use retain_data::features::{
 use retain_data::{
     read_customer_table, ColumnKind, CustomerTable, CustomerTableOptions, PurchaseHistory,
 };
-use retain_models::btyd::{BgNbd, FitOptions, PurchaseModel, RfmData};
+use retain_models::btyd::{score_customers, BgNbd, FitOptions, RfmData};
 use retain_models::supervised::{
     Attribution, ColumnValues, CrossValidation, Explanation, FeatureFrame, FittedModel,
     GradientBoosting, Task,
@@ -315,7 +315,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (task, cv_seconds, fit_seconds) = (*task, *cv_seconds, *fit_seconds);
 
     let summary = cv.summary();
-    let label_mean = data.y.iter().sum::<f64>() / data.y.len() as f64;
+    let label_mean = data.label_mean();
     match args.format {
         Format::Json => {
             let mut metrics = serde_json::Map::new();
@@ -378,7 +378,7 @@ pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
         task, data, model, ..
     } = trained;
     let task = *task;
-    let label_mean = data.y.iter().sum::<f64>() / data.y.len() as f64;
+    let label_mean = data.label_mean();
     let summary = trained.cv.summary();
     let artifact = ModelArtifact {
         format: ARTIFACT_FORMAT.into(),
@@ -413,6 +413,22 @@ pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl Dataset {
+    /// Mean of the label: the share of positives for yes/no tasks.
+    pub fn label_mean(&self) -> f64 {
+        self.y.iter().sum::<f64>() / self.y.len() as f64
+    }
+}
+
+/// "auc 0.842 ± 0.015, log_loss …": the cross-validated metrics on one line.
+pub fn cv_line(cv: &CrossValidation) -> String {
+    cv.summary()
+        .iter()
+        .map(|(n, m, s)| format!("{n} {m:.3} ± {s:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl TrainArgs {
     /// The customer table's ids and attributes, for joining to a log's customers.
     fn table_ids<'a>(
@@ -434,6 +450,14 @@ impl TrainArgs {
 
 fn day_text(day: i32) -> String {
     retain_data::dates::format_day(day)
+}
+
+/// The data a purchase model is fitted on: every customer but those acquired on the summary's
+/// day itself (T = 0), who tell the fit nothing (they are still scored).
+pub fn fit_data(s: &RepeatSummary) -> anyhow::Result<RfmData> {
+    let kept: Vec<usize> = (0..s.t.len()).filter(|&i| s.t[i] > 0.0).collect();
+    let pick = |v: &[f64]| -> Vec<f64> { kept.iter().map(|&i| v[i]).collect() };
+    Ok(RfmData::new(&pick(&s.x), &pick(&s.t_x), &pick(&s.t), None)?)
 }
 
 /// Features and labels from a customer table with a label column.
@@ -527,25 +551,18 @@ fn log_features(
     }
     if args.btyd {
         // Weeks, as the BG/NBD literature; fitted on the purchases up to `day` only.
-        let RepeatSummary {
-            x, t_x, t: big_t, ..
-        } = repeat_summary(history, &behaviour.customers, day, 7.0);
-        // Customers acquired on the day itself (T = 0) tell the fit nothing; they are scored.
-        let observed: Vec<usize> = (0..n).filter(|&i| big_t[i] > 0.0).collect();
-        let pick = |v: &[f64]| -> Vec<f64> { observed.iter().map(|&i| v[i]).collect() };
-        let fit = BgNbd::fit(
-            &RfmData::new(&pick(&x), &pick(&t_x), &pick(&big_t), None)?,
-            &FitOptions::default(),
-        )
-        .context("fitting BG/NBD for the P(alive) and expected-purchase features")?;
-        let model = fit.params;
+        let summary = repeat_summary(history, &behaviour.customers, day, 7.0);
+        let model = BgNbd::fit(&fit_data(&summary)?, &FitOptions::default())
+            .context("fitting BG/NBD for the P(alive) and expected-purchase features")?
+            .params;
         let horizon = f64::from(args.horizon_days) / 7.0;
-        let p_alive = (0..n)
-            .map(|i| model.p_alive(x[i], t_x[i], big_t[i]))
-            .collect();
-        let expected = (0..n)
-            .map(|i| PurchaseModel::expected_purchases(&model, horizon, x[i], t_x[i], big_t[i]))
-            .collect::<Result<Vec<f64>, _>>()?;
+        let scores = score_customers(
+            &model,
+            (&summary.x, &summary.t_x, &summary.t),
+            horizon,
+            None,
+        )?;
+        let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
         frame.push("p_alive", ColumnValues::Numbers(p_alive))?;
         frame.push("expected_purchases", ColumnValues::Numbers(expected))?;
     }
