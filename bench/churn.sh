@@ -2,7 +2,7 @@
 # retain train churn vs LightGBM (../shared/bench/churn_peers.py) on the same customer table in the
 # same run: k-fold CV AUC and training seconds, then scoring every customer with reasons.
 # Env: PY (python with lightgbm), DATA, CUSTOMERS (default 1000000; 0 = the Telco table), SEED (7),
-# FOLDS (5), BUDGET (perpetual's budget, default retain's).
+# FOLDS (5), RETAIN_ARGS (more `retain train` flags, e.g. "--rounds 200 --depth 5").
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(dirname "$HERE")"
 PY="${PY:-/tmp/peers-venv/bin/python}"; DATA="${DATA:-/tmp/bench-data}"
@@ -19,7 +19,7 @@ fi
 RETAIN="$ROOT/target/release/retain"
 "$PY" "$PEERS" "$csv" --label "$label" --id "$id" --folds "$FOLDS" | tee "$DATA/churn_lightgbm.json"
 /usr/bin/time -f "retain max RSS %M KB, %e s wall" "$RETAIN" train churn --customers "$csv" --label "$label" \
-    --id-col "$id" --folds "$FOLDS" ${BUDGET:+--budget "$BUDGET"} --format json \
+    --id-col "$id" --folds "$FOLDS" ${RETAIN_ARGS:-} --format json \
     --predictions "$DATA/churn_predictions.parquet" 2> "$DATA/churn_retain.err" | tee "$DATA/churn_retain.json"
 cat "$DATA/churn_retain.err"
 "$PY" - "$DATA/churn_retain.json" "$DATA/churn_lightgbm.json" <<'PY'

@@ -99,9 +99,15 @@ pub struct TrainArgs {
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
-    /// perpetual's budget: higher fits more closely and trains longer.
-    #[arg(long, default_value_t = 2.0)]
-    pub budget: f32,
+    /// Boosting rounds (trees).
+    #[arg(long, default_value_t = 400)]
+    pub rounds: usize,
+    /// Shrinkage of each tree: lower needs more rounds.
+    #[arg(long, default_value_t = 0.03)]
+    pub learning_rate: f32,
+    /// Depth of each tree (2^depth leaves at most); 4 lets a tree hold 3-way interactions.
+    #[arg(long, default_value_t = 4)]
+    pub depth: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Save the model trained on all rows (JSON: schema, training metadata, trees).
@@ -166,7 +172,7 @@ pub struct TrainingInfo {
     pub trained_at_unix: u64,
 }
 
-pub const ARTIFACT_FORMAT: &str = "retain-gbdt/1";
+pub const ARTIFACT_FORMAT: &str = "retain-gbdt/2";
 
 /// Rows to learn from: features, labels, and each row's customer id.
 pub struct Dataset {
@@ -244,7 +250,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Trained> {
         (data, None, recipe)
     };
     let params = GradientBoosting {
-        budget: args.budget,
+        rounds: args.rounds,
+        learning_rate: args.learning_rate,
+        max_depth: args.depth,
         seed: args.seed,
         ..GradientBoosting::new(task)
     };

@@ -210,7 +210,7 @@ fn demo_runs_on_the_bundled_data() {
         &std::fs::read_to_string(out_dir.join("telco_churn_model.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(churn["format"], "retain-gbdt/1");
+    assert_eq!(churn["format"], "retain-gbdt/2");
     let predictions = std::fs::read_to_string(out_dir.join("cdnow_churn_predictions.csv")).unwrap();
     assert_eq!(predictions.lines().count(), 2358);
 }
@@ -1280,7 +1280,7 @@ fn train_churn_on_telco_is_as_accurate_as_lightgbm() {
 
     let artifact: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
-    assert_eq!(artifact["format"], "retain-gbdt/1");
+    assert_eq!(artifact["format"], "retain-gbdt/2");
     assert_eq!(artifact["recipe"]["source"], "table");
     let schema = artifact["model"]["schema"]["features"].as_array().unwrap();
     assert_eq!(schema.len(), 19);
@@ -1370,8 +1370,7 @@ fn train_from_a_log_reads_nothing_after_the_cutoff() {
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
     assert!(a["cv"]["auc"].as_f64().unwrap() > 0.7);
     // Reasons on the log-odds scale stay readable: no contribution of a size that only cancels
-    // another (what perpetual's missing-value branches produced before missing values were
-    // encoded as values).
+    // another (what perpetual, the engine before, produced with its missing-value branches).
     let largest = std::fs::read_to_string(&p1)
         .unwrap()
         .lines()
