@@ -341,7 +341,21 @@ fn report<P: Serialize + Named>(
 ) -> anyhow::Result<()> {
     let json = serde_json::to_string(fit)?;
     if let Some(path) = &args.output {
-        write_atomic(path, json.as_bytes())
+        // The saved model records which data it was fitted on (the registry shows it).
+        let sources: Vec<&PathBuf> = args
+            .input
+            .transactions
+            .files
+            .iter()
+            .chain(&args.input.summary)
+            .chain(&args.lifetimes.survivors)
+            .chain(&args.lifetimes.customers)
+            .collect();
+        let mut saved = serde_json::to_value(fit)?;
+        saved["data_fingerprint"] = retain_store::fingerprint_files(&sources)
+            .context("reading the data again for its fingerprint")?
+            .into();
+        write_atomic(path, saved.to_string().as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("saved the fitted model to {}", path.display());
     }

@@ -15,8 +15,11 @@ mod fmt;
 mod lifecycle;
 mod predict;
 mod progress;
+mod registry;
+mod score;
 mod seasonality;
 mod segment;
+mod serve;
 mod summarize;
 mod survival;
 mod train;
@@ -71,6 +74,21 @@ enum Command {
     /// Train a gradient-boosted churn, value-tier or CLV model: cross-validated metrics, the
     /// saved model, and scores with their reasons.
     Train(train::TrainArgs),
+    /// The model registry: register saved models as versions, list and show them, move
+    /// aliases (promote, roll back).
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Score a customer file with a registered model and store every prediction with its
+    /// reasons as a run.
+    Score(score::ScoreArgs),
+    /// Stored prediction runs, a run's predictions, or a customer's predictions.
+    Runs(score::RunsArgs),
+    /// Serve the JSON HTTP API: predictions with reasons, registry, batch jobs, stored
+    /// predictions.
+    Serve(serve::ServeArgs),
+    /// API tokens for `retain serve`.
+    #[command(subcommand)]
+    Token(registry::TokenCommand),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -98,6 +116,11 @@ fn main() -> std::process::ExitCode {
             Command::Seasonality(args) => seasonality::run(args),
             Command::Segment(args) => segment::run(args),
             Command::Train(args) => train::run(args),
+            Command::Registry(cmd) => registry::run(cmd).await,
+            Command::Token(cmd) => registry::run_token(cmd).await,
+            Command::Score(args) => score::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Runs(args) => score::runs(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -26,7 +26,7 @@ use retain_models::supervised::{
     Attribution, ColumnValues, CrossValidation, Explanation, FeatureFrame, FittedModel,
     GradientBoosting, Task,
 };
-use serde::{Deserialize, Serialize};
+use retain_scoring::{FeatureRecipe, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT};
 
 use crate::args::{parse_day, DelimiterArg, Format, TransactionArgs};
 use crate::fmt::{table, thousands, write_result};
@@ -130,50 +130,6 @@ pub struct TrainArgs {
     pub format: Format,
 }
 
-/// How the features of a model are made, so that later scoring makes them the same way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "source", rename_all = "snake_case")]
-pub enum FeatureRecipe {
-    /// The customer table's columns as they are.
-    Table { id_col: Option<String> },
-    /// Behaviour from a transaction log at a date, with the table's attributes when given.
-    Transactions {
-        trend_days: i32,
-        horizon_days: i32,
-        btyd: bool,
-        attributes: bool,
-    },
-}
-
-/// A trained model as saved: the model, how its features are made, and what it was trained
-/// and measured on.
-#[derive(Serialize, Deserialize)]
-pub struct ModelArtifact {
-    pub format: String,
-    pub task: Task,
-    /// What the label is.
-    pub target: String,
-    pub recipe: FeatureRecipe,
-    pub training: TrainingInfo,
-    pub model: FittedModel,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainingInfo {
-    pub rows: usize,
-    pub features: usize,
-    /// Mean of the label (share of positives for yes/no tasks).
-    pub label_mean: f64,
-    pub cutoff: Option<String>,
-    pub sources: Vec<String>,
-    pub folds: usize,
-    /// Cross-validated metrics: mean and standard deviation over the folds.
-    pub cv: HashMap<String, (f64, f64)>,
-    pub trained_at_unix: u64,
-}
-
-pub const ARTIFACT_FORMAT: &str = "retain-gbdt/2";
-
 /// Rows to learn from: features, labels, and each row's customer id.
 pub struct Dataset {
     pub frame: FeatureFrame,
@@ -193,6 +149,7 @@ pub struct Trained {
     pub recipe: FeatureRecipe,
     pub cv: CrossValidation,
     pub cv_seconds: f64,
+    pub boosting: GradientBoosting,
     pub model: FittedModel,
     pub fit_seconds: f64,
 }
@@ -270,6 +227,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<Trained> {
         recipe,
         cv,
         cv_seconds,
+        boosting: params,
         model,
         fit_seconds,
     })
@@ -388,6 +346,9 @@ pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
     let task = *task;
     let label_mean = data.label_mean();
     let summary = trained.cv.summary();
+    let sources: Vec<&PathBuf> = args.customers.iter().chain(&args.log.files).collect();
+    let data_fingerprint = retain_store::fingerprint_files(&sources)
+        .context("reading the training data again for its fingerprint")?;
     let artifact = ModelArtifact {
         format: ARTIFACT_FORMAT.into(),
         task,
@@ -412,6 +373,8 @@ pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
             trained_at_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            data_fingerprint,
+            boosting: trained.boosting,
         },
         model: model.clone(),
     };

@@ -40,6 +40,12 @@ fn every_subcommand_has_help() {
         vec!["seasonality", "--help"],
         vec!["train", "--help"],
         vec!["segment", "--help"],
+        vec!["registry", "--help"],
+        vec!["registry", "register", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["score", "--help"],
+        vec!["runs", "--help"],
+        vec!["serve", "--help"],
         vec!["bench", "--help"],
         vec!["bench", "btyd", "--help"],
         vec!["bench", "summarize", "--help"],
@@ -1508,4 +1514,244 @@ fn segment_rfm_kmeans_and_dbscan_profile_every_customer() {
             }
         }
     }
+}
+
+/// Runs retain and returns its stdout, failing with its stderr.
+fn ok(args: &[&str]) -> String {
+    let out = retain(args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn registry_versions_aliases_scoring_runs_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let store = format!("sqlite://{}", path("retain.db"));
+    let telco = data("telco_churn/Telco-Customer-Churn.csv");
+    for (rounds, file) in [("20", "m1.json"), ("40", "m2.json")] {
+        ok(&[
+            "train",
+            "churn",
+            "--customers",
+            &telco,
+            "--label",
+            "Churn",
+            "--id-col",
+            "customerID",
+            "--folds",
+            "2",
+            "--rounds",
+            rounds,
+            "-o",
+            &path(file),
+        ]);
+    }
+    let s = ["--store", store.as_str()];
+    let json = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
+
+    // Versions are numbered in order and keyed by content: the same file twice is one version.
+    let first = json(ok(&[
+        &[
+            "registry",
+            "register",
+            "churn",
+            &path("m1.json"),
+            "--alias",
+            "production",
+            "--format",
+            "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(first["registered"]["version"], 1);
+    assert_eq!(first["registered"]["new"], true);
+    assert_eq!(first["kind"], "gbdt/churn");
+    let again = json(ok(&[
+        &[
+            "registry",
+            "register",
+            "churn",
+            &path("m1.json"),
+            "--format",
+            "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(
+        (
+            again["registered"]["version"].as_i64(),
+            again["registered"]["new"].as_bool()
+        ),
+        (Some(1), Some(false))
+    );
+    let second = json(ok(&[
+        &[
+            "registry",
+            "register",
+            "churn",
+            &path("m2.json"),
+            "--format",
+            "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(second["registered"]["version"], 2);
+
+    // Metadata: the training data's fingerprint, metrics, parameters, feature schema.
+    let shown = json(ok(&[
+        &[
+            "registry",
+            "show",
+            "churn",
+            "--version",
+            "2",
+            "--format",
+            "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    let v2 = &shown[0];
+    assert_eq!(v2["kind"], "gbdt/churn");
+    assert_eq!(v2["parameters"]["rounds"], 40);
+    assert!(v2["metrics"]["cv"]["auc"][0].as_f64().unwrap() > 0.8);
+    assert_eq!(v2["data_fingerprint"].as_str().unwrap().len(), 64);
+    assert!(v2["feature_schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "Contract"));
+    assert!(v2["created_at"].is_string());
+
+    // Aliases move and roll back; the list shows them.
+    assert!(
+        ok(&[&["registry", "promote", "churn", "2"][..], &s].concat())
+            .contains("production → version 2 (was 1)")
+    );
+    let listed = json(ok(
+        &[&["registry", "list", "--format", "json"][..], &s].concat()
+    ));
+    assert_eq!(listed[0]["aliases"][0]["version"], 2);
+    assert!(ok(&[&["registry", "rollback", "churn"][..], &s].concat())
+        .contains("production → version 1"));
+
+    // Export gives back the registered bytes.
+    ok(&[
+        &["registry", "export", "churn", "2", "-o", &path("back.json")][..],
+        &s,
+    ]
+    .concat());
+    assert_eq!(
+        std::fs::read(path("back.json")).unwrap(),
+        std::fs::read(path("m2.json")).unwrap()
+    );
+
+    // A purchase model registers too.
+    ok(&[
+        "fit",
+        "bgnbd",
+        "-t",
+        &data("cdnow/CDNOW_sample.txt"),
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "-o",
+        &path("bgnbd.json"),
+    ]);
+    let btyd = json(ok(&[
+        &[
+            "registry",
+            "register",
+            "repeat",
+            &path("bgnbd.json"),
+            "--format",
+            "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(btyd["kind"], "btyd/bgnbd");
+    let out = retain(&[&["registry", "register", "x", &telco][..], &s].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a model retain can register"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Scoring a file stores a run once; its predictions are found by run and by customer.
+    let scored = json(ok(&[
+        &[
+            "score", "--model", "churn", "-c", &telco, "--format", "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(scored["outcome"], "written");
+    assert_eq!(
+        (
+            scored["version"].as_i64(),
+            scored["run"]["customers"].as_i64()
+        ),
+        (Some(1), Some(7043))
+    );
+    let run_id = scored["run"]["run_id"].as_str().unwrap().to_string();
+    let again = json(ok(&[
+        &[
+            "score", "--model", "churn", "-c", &telco, "--format", "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(again["outcome"], "already_stored");
+    assert_eq!(again["run"]["run_id"], run_id.as_str());
+    let other = json(ok(&[
+        &[
+            "score", "--model", "churn:2", "-c", &telco, "--format", "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(
+        (other["outcome"].as_str(), other["version"].as_i64()),
+        (Some("written"), Some(2))
+    );
+    let page = json(ok(&[
+        &["runs", "--run", &run_id, "--limit", "5", "--format", "json"][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(page.as_array().unwrap().len(), 5);
+    assert_eq!(page[0]["reasons"].as_array().unwrap().len(), 3);
+    let customer = json(ok(&[
+        &["runs", "--customer", "7590-VHVEG", "--format", "json"][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(
+        customer.as_array().unwrap().len(),
+        2,
+        "one prediction per run"
+    );
+    let out = retain(&[&["score", "--model", "churn@nope", "-c", &telco][..], &s].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+
+    // Serving needs a token; a token is 32 random bytes in hex, shown once.
+    let out = retain(&[&["serve", "--addr", "127.0.0.1:0"][..], &s].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("retain token create"),
+        "{}",
+        text(&out.stderr)
+    );
+    let token = ok(&[&["token", "create", "crm", "--scope", "predict"][..], &s].concat());
+    assert!(token.trim().len() == 64 && token.trim().chars().all(|c| c.is_ascii_hexdigit()));
+    let out = retain(&[&["token", "create", "x", "--scope", "root"][..], &s].concat());
+    assert!(text(&out.stderr).contains("read, predict or admin"));
 }

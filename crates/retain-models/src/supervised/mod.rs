@@ -61,7 +61,7 @@ impl Task {
 /// and grown on a random `subsample` of the customers and of the features. The defaults are
 /// LightGBM's settings in `bench/churn_peers.py` (400 rounds at 0.03; LightGBM's 15 leaves as
 /// depth 4's 16), which hold from a few thousand customers (Telco) to millions.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GradientBoosting {
     pub task: Task,
     pub rounds: usize,
@@ -332,6 +332,7 @@ pub struct Predictions {
 /// A feature's value as the customer has it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FeatureValue {
     Number(f64),
     Category(String),
@@ -375,6 +376,7 @@ pub enum Attribution {
 /// One reason: a feature, the customer's value of it, and how much it moved the raw output
 /// (log-odds or amount) from the base value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reason {
     pub feature: String,
     pub value: FeatureValue,

@@ -1,0 +1,142 @@
+//! The model files retain writes, as saved and as registered: what each holds, and the
+//! metadata the registry keeps of it (kind, metrics, parameters, feature schema, training-data
+//! fingerprint).
+
+use std::collections::HashMap;
+
+use retain_models::btyd::SavedPurchaseModel;
+use retain_models::supervised::{FittedModel, GradientBoosting, Task};
+use retain_store::VersionInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::ScoringError;
+
+/// The format tag of a gradient-boosted model file (`retain train -o`).
+pub const ARTIFACT_FORMAT: &str = "retain-gbdt/2";
+
+/// How the features of a model are made, so that later scoring makes them the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum FeatureRecipe {
+    /// The customer table's columns as they are.
+    Table { id_col: Option<String> },
+    /// Behaviour from a transaction log at a date, with the table's attributes when given.
+    Transactions {
+        trend_days: i32,
+        horizon_days: i32,
+        btyd: bool,
+        attributes: bool,
+    },
+}
+
+/// A trained model as saved: the model, how its features are made, and what it was trained
+/// and measured on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub format: String,
+    pub task: Task,
+    /// What the label is.
+    pub target: String,
+    pub recipe: FeatureRecipe,
+    pub training: TrainingInfo,
+    pub model: FittedModel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    pub rows: usize,
+    pub features: usize,
+    /// Mean of the label (share of positives for yes/no tasks).
+    pub label_mean: f64,
+    pub cutoff: Option<String>,
+    pub sources: Vec<String>,
+    pub folds: usize,
+    /// Cross-validated metrics: mean and standard deviation over the folds.
+    pub cv: HashMap<String, (f64, f64)>,
+    pub trained_at_unix: u64,
+    /// SHA-256 over the SHA-256 of each source file: which data the model saw.
+    pub data_fingerprint: String,
+    pub boosting: GradientBoosting,
+}
+
+/// Any model file retain can register.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    /// `retain train -o`: a gradient-boosted churn, value-tier or CLV model.
+    Boosted(Box<ModelArtifact>),
+    /// `retain fit -o`: a purchase model (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB) with the
+    /// fit's record (log-likelihood, customers, data fingerprint).
+    Purchase {
+        model: SavedPurchaseModel,
+        record: serde_json::Value,
+    },
+}
+
+impl Artifact {
+    /// Reads a model file retain wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, ScoringError> {
+        let json: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| ScoringError::Artifact(format!("expected a JSON model file: {e}")))?;
+        if let Some(format) = json["format"].as_str() {
+            if format != ARTIFACT_FORMAT {
+                return Err(ScoringError::Artifact(format!(
+                    "a model of format {format}; this retain reads {ARTIFACT_FORMAT} (train it \
+                     again)"
+                )));
+            }
+            let artifact: ModelArtifact = serde_json::from_value(json).map_err(|e| {
+                ScoringError::Artifact(format!("a {ARTIFACT_FORMAT} file that does not read: {e}"))
+            })?;
+            return Ok(Artifact::Boosted(Box::new(artifact)));
+        }
+        if json["model"].is_string() {
+            let model: SavedPurchaseModel = serde_json::from_value(json.clone()).map_err(|e| {
+                ScoringError::Artifact(format!(
+                    "a purchase model file (\"model\": bgnbd, pareto-nbd, mbgnbd or bgbb, with its \
+                     \"params\") that does not read: {e}"
+                ))
+            })?;
+            return Ok(Artifact::Purchase {
+                model,
+                record: json,
+            });
+        }
+        Err(ScoringError::Artifact(format!(
+            "expected a file written by `retain train -o` (\"format\": \"{ARTIFACT_FORMAT}\"), \
+             or `retain fit -o` (\"model\", \"params\")"
+        )))
+    }
+
+    /// What the registry records of this artifact.
+    pub fn describe(&self) -> VersionInfo {
+        match self {
+            Artifact::Boosted(a) => {
+                let t = &a.training;
+                VersionInfo {
+                    kind: format!("gbdt/{}", a.task.name()),
+                    data_fingerprint: Some(t.data_fingerprint.clone()),
+                    metrics: serde_json::json!({
+                        "cv": t.cv,
+                        "folds": t.folds,
+                        "rows": t.rows,
+                        "label_mean": t.label_mean,
+                    }),
+                    parameters: serde_json::to_value(t.boosting).unwrap_or_default(),
+                    feature_schema: serde_json::to_value(&a.model.schema.features)
+                        .unwrap_or_default(),
+                }
+            }
+            Artifact::Purchase { model, record } => VersionInfo {
+                kind: format!("btyd/{}", model.name()),
+                data_fingerprint: record["data_fingerprint"].as_str().map(String::from),
+                metrics: serde_json::json!({
+                    "log_likelihood": record["log_likelihood"],
+                    "n_customers": record["n_customers"],
+                    "converged": record["converged"],
+                }),
+                parameters: record["params"].clone(),
+                feature_schema: serde_json::json!([]),
+            },
+        }
+    }
+}

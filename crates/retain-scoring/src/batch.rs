@@ -1,0 +1,295 @@
+//! Batch scoring: a customer file scored by a registered model version, every prediction with
+//! its reasons written into the store as one run. The run id is a hash of the model version,
+//! the file's SHA-256 and the settings, so scoring the same file again finds the run instead of
+//! writing it twice; the run is written in one transaction, so a killed job leaves nothing.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use retain_data::{read_customer_table, CustomerTable, CustomerTableOptions, Delimiter};
+use retain_models::supervised::{ColumnValues, FeatureFrame, FeatureKind, FeatureSchema};
+use retain_store::{NewRun, RunOutcome, Store, StoreError, StoredPrediction};
+use serde::Serialize;
+
+use crate::{FeatureRecipe, Scorer, ScoringError, UnseenLevels, ID_FIELD};
+
+/// A registered model by name, with the alias or version to use: `churn` (its `production`
+/// alias), `churn@challenger`, `churn:3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    pub name: String,
+    pub selector: Selector,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Alias(String),
+    Version(i64),
+}
+
+/// The alias a model name alone stands for.
+pub const DEFAULT_ALIAS: &str = "production";
+
+impl FromStr for ModelRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ModelRef, String> {
+        let (name, selector) = if let Some((name, alias)) = s.split_once('@') {
+            (name, Selector::Alias(alias.to_string()))
+        } else if let Some((name, version)) = s.split_once(':') {
+            let version = version.parse().map_err(|_| {
+                format!("{s}: expected NAME:VERSION with a version number, found {version:?}")
+            })?;
+            (name, Selector::Version(version))
+        } else {
+            (s, Selector::Alias(DEFAULT_ALIAS.into()))
+        };
+        if name.is_empty() || matches!(&selector, Selector::Alias(a) if a.is_empty()) {
+            return Err(format!(
+                "{s}: expected NAME, NAME@ALIAS or NAME:VERSION (churn, churn@challenger, churn:3)"
+            ));
+        }
+        Ok(ModelRef {
+            name: name.to_string(),
+            selector,
+        })
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.selector {
+            Selector::Alias(a) => write!(f, "{}@{a}", self.name),
+            Selector::Version(v) => write!(f, "{}:{v}", self.name),
+        }
+    }
+}
+
+impl ModelRef {
+    /// The version this reference points at now.
+    pub async fn resolve(&self, store: &Store) -> Result<i64, StoreError> {
+        match &self.selector {
+            Selector::Alias(alias) => store.resolve(&self.name, alias).await,
+            Selector::Version(v) => store.version(&self.name, *v).await.map(|m| m.version),
+        }
+    }
+}
+
+/// How a batch reads its file and what it stores.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// The customer id column; default: the training table's id column, else `customer_id`.
+    pub id_col: Option<String>,
+    pub delimiter: Delimiter,
+    pub na_values: Vec<String>,
+    /// Reasons stored per customer.
+    pub reasons: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            id_col: None,
+            delimiter: Delimiter::Auto,
+            na_values: Vec::new(),
+            reasons: 3,
+        }
+    }
+}
+
+/// Why a batch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Data(#[from] retain_data::DataError),
+    #[error(transparent)]
+    Scoring(#[from] ScoringError),
+    #[error("{path} has no column {column}, a feature of the model; its columns: {columns}")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        columns: String,
+    },
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchOutcome {
+    pub model: String,
+    pub version: i64,
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
+    /// Category values unseen at training (scored as missing), when the run was written now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unseen: Vec<UnseenLevels>,
+}
+
+/// Scores the customers of `path` with the model `model` and stores the run.
+pub async fn score_file(
+    store: &Store,
+    model: &ModelRef,
+    path: &Path,
+    options: &BatchOptions,
+) -> Result<BatchOutcome, BatchError> {
+    let version = model.resolve(store).await?;
+    let input_sha256 = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            retain_store::fingerprint_files(&[&path]).map_err(|source| BatchError::Io {
+                path: path.clone(),
+                source,
+            })
+        })
+        .await
+        .expect("hashing does not panic")?
+    };
+    let settings =
+        serde_json::json!({"reasons": options.reasons, "id_col": options.id_col}).to_string();
+    let source = path.display().to_string();
+    let run = NewRun {
+        model: &model.name,
+        version,
+        source: &source,
+        input_sha256: &input_sha256,
+        settings: &settings,
+    };
+    let done = |outcome| BatchOutcome {
+        model: model.name.clone(),
+        version,
+        outcome,
+        unseen: Vec::new(),
+    };
+    // Scored before: nothing to read or score.
+    if let Ok(stored) = store.run(&run.run_id()).await {
+        return Ok(done(RunOutcome::AlreadyStored(stored)));
+    }
+    let scorer = Scorer::from_bytes(&store.artifact(&model.name, version).await?)?;
+    let (predictions, unseen) = {
+        let path = path.to_path_buf();
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || score_table(&scorer, &path, &options))
+            .await
+            .expect("scoring does not panic")?
+    };
+    let outcome = store.write_run(&run, &predictions).await?;
+    Ok(BatchOutcome {
+        unseen,
+        ..done(outcome)
+    })
+}
+
+/// Reads the file and scores every row: predictions as stored, and unseen category values.
+fn score_table(
+    scorer: &Scorer,
+    path: &Path,
+    options: &BatchOptions,
+) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
+    let id_col = options
+        .id_col
+        .clone()
+        .or_else(|| match &scorer.artifact().recipe {
+            FeatureRecipe::Table { id_col } => id_col.clone(),
+            FeatureRecipe::Transactions { .. } => None,
+        })
+        .unwrap_or_else(|| ID_FIELD.to_string());
+    let table = read_customer_table(
+        path,
+        &CustomerTableOptions {
+            id_col: Some(id_col),
+            delimiter: options.delimiter,
+            na_values: options.na_values.clone(),
+            bad_rows: None,
+        },
+    )?;
+    if let Some(absent) = scorer
+        .schema()
+        .features
+        .iter()
+        .find(|f| !table.columns.iter().any(|c| c.name == f.name))
+    {
+        return Err(BatchError::MissingColumn {
+            path: path.to_path_buf(),
+            column: absent.name.clone(),
+            columns: table
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let frame = frame_of_table(&table, scorer.schema())?;
+    let ids = table.ids().expect("read with an id column");
+    let ids: Vec<Option<String>> = ids.iter().map(|id| id.map(String::from)).collect();
+    let scored = scorer.score_frame(&frame, ids, options.reasons)?;
+    let predictions = scored
+        .predictions
+        .into_iter()
+        .map(|p| StoredPrediction {
+            customer_id: p.customer_id.expect("every row has an id"),
+            score: p.score,
+            label: p.label.map(String::from),
+            reasons: serde_json::to_value(&p.reasons).expect("reasons serialize"),
+        })
+        .collect();
+    Ok((predictions, scored.unseen))
+}
+
+/// The table's columns a model reads, by name; other columns (a label, notes) are ignored.
+/// A column the model reads as a number must hold numbers: the error names the first row
+/// that does not.
+pub fn frame_of_table(
+    table: &CustomerTable,
+    schema: &FeatureSchema,
+) -> Result<FeatureFrame, retain_data::DataError> {
+    let rows = table.batch.num_rows();
+    let mut frame = FeatureFrame::new(rows);
+    for spec in &schema.features {
+        let values = match spec.kind {
+            FeatureKind::Number { .. } => ColumnValues::Numbers(
+                table
+                    .numbers(&spec.name, "model")?
+                    .into_iter()
+                    .map(|v| v.unwrap_or(f64::NAN))
+                    .collect(),
+            ),
+            FeatureKind::Category { .. } => {
+                let text = table.text(&spec.name, "model")?;
+                ColumnValues::categories(text.iter().map(Option::as_deref))
+            }
+        };
+        frame
+            .push(spec.name.clone(), values)
+            .expect("one column of the table's length per feature");
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_references_read_as_documented() {
+        let r: ModelRef = "churn".parse().unwrap();
+        assert_eq!(r.selector, Selector::Alias("production".into()));
+        let r: ModelRef = "churn@challenger".parse().unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.selector),
+            ("churn", Selector::Alias("challenger".into()))
+        );
+        let r: ModelRef = "churn:3".parse().unwrap();
+        assert_eq!(r.selector, Selector::Version(3));
+        assert_eq!(r.to_string(), "churn:3");
+        for bad in ["", "@x", "churn@", "churn:three"] {
+            assert!(bad.parse::<ModelRef>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The `/v1` handlers: each reads its input, checks the caller's scope, asks the library
+//! (`retain-scoring`, `retain-store`) and writes JSON. No statistics and no SQL here.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use retain_scoring::batch::{ModelRef, Selector, DEFAULT_ALIAS};
+use retain_scoring::{Prediction, UnseenLevels};
+use retain_store::{Alias, AliasMove, ModelSummary, ModelVersion, Run, StoredPrediction};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Admin, Authorized, Predict, Read};
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::jobs::{BatchJob, BatchJobRequest};
+use crate::AppState;
+
+type AppResult<T> = Result<T, ApiError>;
+
+/// `POST /v1/models/{name}/predict`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// One object per customer: every feature of the model (null when unknown), and
+    /// `customer_id` optionally.
+    #[schema(value_type = Vec<Object>)]
+    pub customers: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PredictQuery {
+    /// The alias to answer with (default `production`).
+    pub alias: Option<String>,
+    /// A version to answer with, instead of an alias.
+    pub version: Option<i64>,
+    /// Reasons per customer (default 3; 0 for none).
+    pub reasons: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictResponse {
+    pub model: String,
+    /// The version that answered.
+    pub version: i64,
+    /// The alias the version was reached through, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    pub predictions: Vec<Prediction>,
+    /// Category values the model never saw at training (scored as missing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unseen: Vec<UnseenLevels>,
+}
+
+/// Customers per request at most.
+pub const MAX_CUSTOMERS: usize = 100_000;
+
+/// Score customers with their reasons.
+#[utoipa::path(
+    post,
+    path = "/v1/models/{name}/predict",
+    params(("name" = String, Path, description = "Model name"), PredictQuery),
+    request_body = PredictRequest,
+    responses(
+        (status = 200, body = PredictResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such model, version or alias", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A field the model cannot read (named)", body = ErrorBody),
+    ),
+    security(("bearer" = ["predict"])),
+    tag = "predictions"
+)]
+pub async fn predict(
+    _: Authorized<Predict>,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<PredictQuery>,
+    ApiJson(request): ApiJson<PredictRequest>,
+) -> AppResult<Json<PredictResponse>> {
+    let selector = match (query.version, query.alias) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give ?version= or ?alias=, not both",
+            ))
+        }
+        (Some(v), None) => Selector::Version(v),
+        (None, alias) => Selector::Alias(alias.unwrap_or_else(|| DEFAULT_ALIAS.into())),
+    };
+    let (version, scorer) = state.models.resolve(&name, &selector).await?;
+    if request.customers.is_empty() || request.customers.len() > MAX_CUSTOMERS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "expected 1 to {MAX_CUSTOMERS} customers, found {}",
+                request.customers.len()
+            ),
+        )
+        .field("customers")
+        .answered_by(&name, version));
+    }
+    let reasons = query.reasons.unwrap_or(3);
+    let customers = request.customers;
+    // Scoring is CPU work: off the async threads when the batch is large.
+    let scored = if customers.len() <= 64 {
+        scorer.score_json(&customers, reasons)
+    } else {
+        tokio::task::spawn_blocking(move || scorer.score_json(&customers, reasons))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    }
+    .map_err(|e| ApiError::from(e).answered_by(&name, version))?;
+    state
+        .metrics
+        .count_predictions(&name, version, scored.predictions.len());
+    Ok(Json(PredictResponse {
+        alias: match selector {
+            Selector::Alias(a) => Some(a),
+            Selector::Version(_) => None,
+        },
+        model: name,
+        version,
+        predictions: scored.predictions,
+        unseen: scored.unseen,
+    }))
+}
+
+/// Every registered model with its versions and aliases.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    responses((status = 200, body = Vec<ModelSummary>), (status = 401, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "registry"
+)]
+pub async fn list_models(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+) -> AppResult<Json<Vec<ModelSummary>>> {
+    Ok(Json(state.store.models().await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelDetail {
+    pub name: String,
+    pub versions: Vec<ModelVersion>,
+    pub aliases: Vec<Alias>,
+}
+
+/// A model's versions (metadata: kind, metrics, parameters, feature schema) and aliases.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{name}",
+    params(("name" = String, Path, description = "Model name")),
+    responses((status = 200, body = ModelDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "registry"
+)]
+pub async fn show_model(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> AppResult<Json<ModelDetail>> {
+    let versions = state.store.versions(&name).await?;
+    let aliases = state.store.aliases(&name).await?;
+    Ok(Json(ModelDetail {
+        name,
+        versions,
+        aliases,
+    }))
+}
+
+/// One version's metadata.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{name}/versions/{version}",
+    params(("name" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = ModelVersion), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "registry"
+)]
+pub async fn show_version(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    Path((name, version)): Path<(String, i64)>,
+) -> AppResult<Json<ModelVersion>> {
+    Ok(Json(state.store.version(&name, version).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasRequest {
+    pub version: i64,
+}
+
+/// Point an alias at a version; the server answers with it from the next request on.
+#[utoipa::path(
+    post,
+    path = "/v1/models/{name}/aliases/{alias}",
+    params(("name" = String, Path), ("alias" = String, Path)),
+    request_body = AliasRequest,
+    responses(
+        (status = 200, body = AliasMove),
+        (status = 403, description = "Needs an admin token", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+    tag = "registry"
+)]
+pub async fn move_alias(
+    _: Authorized<Admin>,
+    State(state): State<Arc<AppState>>,
+    Path((name, alias)): Path<(String, String)>,
+    ApiJson(request): ApiJson<AliasRequest>,
+) -> AppResult<Json<AliasMove>> {
+    Ok(Json(
+        state
+            .models
+            .move_alias(&name, &alias, request.version)
+            .await?,
+    ))
+}
+
+/// Score a customer file on the server's disk and store the predictions as a run.
+#[utoipa::path(
+    post,
+    path = "/v1/batch-jobs",
+    request_body = BatchJobRequest,
+    responses(
+        (status = 202, description = "Started; poll its location", body = BatchJob),
+        (status = 403, description = "Needs an admin token", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+    tag = "batch"
+)]
+pub async fn start_batch_job(
+    _: Authorized<Admin>,
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<BatchJobRequest>,
+) -> AppResult<impl IntoResponse> {
+    let model: ModelRef = request
+        .model
+        .parse()
+        .map_err(|e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e).field("model"))?;
+    // The model must exist now: a typo is answered at once, not by a failed job.
+    model.resolve(&state.store).await?;
+    let job = state.jobs.start(state.store.clone(), model, request);
+    let location = format!("/v1/batch-jobs/{}", job.job_id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job),
+    ))
+}
+
+/// A batch job's state and, when done, its run.
+#[utoipa::path(
+    get,
+    path = "/v1/batch-jobs/{job_id}",
+    params(("job_id" = String, Path)),
+    responses((status = 200, body = BatchJob), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "batch"
+)]
+pub async fn batch_job(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    Path(job_id): Path<String>,
+) -> AppResult<Json<BatchJob>> {
+    state.jobs.get(&job_id).map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no batch job {job_id} (jobs are kept while the server runs; runs are kept in the store)"),
+        )
+    })
+}
+
+/// The batch jobs started since the server started, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/batch-jobs",
+    responses((status = 200, body = Vec<BatchJob>)),
+    security(("bearer" = ["read"])),
+    tag = "batch"
+)]
+pub async fn list_batch_jobs(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+) -> Json<Vec<BatchJob>> {
+    Json(state.jobs.list())
+}
+
+/// Every stored run, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    responses((status = 200, body = Vec<Run>)),
+    security(("bearer" = ["read"])),
+    tag = "stored predictions"
+)]
+pub async fn list_runs(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+) -> AppResult<Json<Vec<Run>>> {
+    Ok(Json(state.store.runs().await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Customers after this id (the previous page's `next_after`).
+    pub after: Option<String>,
+    /// Predictions per page (default 1,000, at most 10,000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunPage {
+    pub run: Run,
+    /// In customer id order.
+    pub predictions: Vec<StoredPrediction>,
+    /// Pass as `?after=` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// A run's predictions, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{run_id}",
+    params(("run_id" = String, Path), PageQuery),
+    responses((status = 200, body = RunPage), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "stored predictions"
+)]
+pub async fn run_predictions(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    Path(run_id): Path<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> AppResult<Json<RunPage>> {
+    let limit = page.limit.unwrap_or(1_000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("limit must be 1 to 10000, found {limit}"),
+        )
+        .field("limit"));
+    }
+    let run = state.store.run(&run_id).await?;
+    let predictions = state
+        .store
+        .predictions_of_run(&run_id, page.after.as_deref(), limit)
+        .await?;
+    let next_after = (predictions.len() as i64 == limit)
+        .then(|| predictions.last().map(|p| p.customer_id.clone()))
+        .flatten();
+    Ok(Json(RunPage {
+        run,
+        predictions,
+        next_after,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerPrediction {
+    pub run: Run,
+    pub prediction: StoredPrediction,
+}
+
+/// A customer's stored predictions in every run, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{customer_id}/predictions",
+    params(("customer_id" = String, Path)),
+    responses((status = 200, body = Vec<CustomerPrediction>)),
+    security(("bearer" = ["read"])),
+    tag = "stored predictions"
+)]
+pub async fn customer_predictions(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    Path(customer_id): Path<String>,
+) -> AppResult<Json<Vec<CustomerPrediction>>> {
+    Ok(Json(
+        state
+            .store
+            .predictions_of_customer(&customer_id)
+            .await?
+            .into_iter()
+            .map(|(run, prediction)| CustomerPrediction { run, prediction })
+            .collect(),
+    ))
+}

@@ -1,0 +1,125 @@
+//! `/metrics` in Prometheus' text format: requests by route and status, their latency, and
+//! predictions by model version. One registry per server (no process-wide recorder), so tests
+//! can run several servers side by side.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    model: String,
+    version: i64,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    predictions: Family<VersionLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs to ~1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("retain");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency =
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
+        let predictions = Family::<VersionLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            latency.clone(),
+        );
+        registry.register(
+            "predictions",
+            "Customers scored, by model version",
+            predictions.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            predictions,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn count_predictions(&self, model: &str, version: i64, customers: usize) {
+        self.predictions
+            .get_or_create(&VersionLabels {
+                model: model.to_string(),
+                version,
+            })
+            .inc_by(customers as u64);
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String does not fail");
+        text
+    }
+}
+
+/// Counts and times every request under its route pattern (`/v1/models/{name}/predict`, not
+/// each name: the label set stays small).
+pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let metrics = &state.metrics;
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}

@@ -1,0 +1,111 @@
+//! The models a server answers with. Versions are immutable, so a loaded version is kept for
+//! the life of the server; aliases are kept in memory (an atomically swapped map) and read again
+//! from the store every second, so that a move made elsewhere (`retain registry promote`)
+//! reaches a running server without a restart. A request resolves its alias once, at its start,
+//! and answers with that version whatever moves meanwhile: a move never fails a request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
+use axum::http::StatusCode;
+use retain_scoring::batch::Selector;
+use retain_scoring::Scorer;
+use retain_store::{AliasMove, Store};
+
+use crate::error::ApiError;
+
+type AliasMap = HashMap<(String, String), i64>;
+
+pub struct Models {
+    store: Store,
+    aliases: ArcSwap<AliasMap>,
+    scorers: RwLock<HashMap<(String, i64), Arc<Scorer>>>,
+}
+
+impl Models {
+    pub async fn new(store: Store) -> Result<Models, ApiError> {
+        let models = Models {
+            store,
+            aliases: ArcSwap::from_pointee(HashMap::new()),
+            scorers: RwLock::new(HashMap::new()),
+        };
+        models.refresh_aliases().await?;
+        Ok(models)
+    }
+
+    /// Reads every alias from the store.
+    pub async fn refresh_aliases(&self) -> Result<(), ApiError> {
+        let mut map = AliasMap::new();
+        for model in self.store.models().await? {
+            for alias in model.aliases {
+                map.insert((model.name.clone(), alias.alias), alias.version);
+            }
+        }
+        self.aliases.store(Arc::new(map));
+        Ok(())
+    }
+
+    /// The version `selector` picks of model `name` now, and its scorer.
+    pub async fn resolve(
+        &self,
+        name: &str,
+        selector: &Selector,
+    ) -> Result<(i64, Arc<Scorer>), ApiError> {
+        let version = match selector {
+            Selector::Version(v) => *v,
+            Selector::Alias(alias) => {
+                let known = self
+                    .aliases
+                    .load()
+                    .get(&(name.to_string(), alias.clone()))
+                    .copied();
+                match known {
+                    Some(v) => v,
+                    // Moved in the last second by someone else, or never set: ask the store.
+                    None => self.store.resolve(name, alias).await?,
+                }
+            }
+        };
+        Ok((version, self.scorer(name, version).await?))
+    }
+
+    /// A version's scorer, loaded from the store on first use.
+    pub async fn scorer(&self, name: &str, version: i64) -> Result<Arc<Scorer>, ApiError> {
+        let key = (name.to_string(), version);
+        if let Some(scorer) = self.scorers.read().expect("not poisoned").get(&key) {
+            return Ok(scorer.clone());
+        }
+        let bytes = self.store.artifact(name, version).await?;
+        let scorer = tokio::task::spawn_blocking(move || Scorer::from_bytes(&bytes))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| ApiError::from(e).answered_by(name, version))?;
+        let scorer = Arc::new(scorer);
+        self.scorers
+            .write()
+            .expect("not poisoned")
+            .entry(key)
+            .or_insert_with(|| scorer.clone());
+        Ok(scorer)
+    }
+
+    /// Points `alias` at `version`: the version is loaded first (so the first request after
+    /// the move does not wait for it, and a version that cannot serve is refused), then the
+    /// store's alias moves, then this server's.
+    pub async fn move_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: i64,
+    ) -> Result<AliasMove, ApiError> {
+        self.scorer(name, version).await?;
+        let moved = self.store.move_alias(name, alias, version).await?;
+        self.aliases.rcu(|map| {
+            let mut map = AliasMap::clone(map);
+            map.insert((name.to_string(), alias.to_string()), version);
+            map
+        });
+        Ok(moved)
+    }
+}

@@ -1,0 +1,208 @@
+//! The store behind retain's registry and API: model versions (immutable, content-hashed
+//! artifacts with their metadata) and the aliases that point at them, prediction runs with every
+//! customer's score and reasons, and API tokens (kept as hashes). One SQLite file by default
+//! (`sqlite://retain.db`, created on first use) or a PostgreSQL database (`postgres://…`); both
+//! run the same SQL through sqlx's `Any` driver, and the same tests run against both.
+//!
+//! Every write that must be seen whole is one transaction: a version with its metadata, an alias
+//! move with its history row, a run with all its predictions (the run row goes in last, and
+//! readers join on it, so a run killed half-way is never visible).
+
+mod predictions;
+mod registry;
+mod tokens;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyPool;
+
+pub use predictions::{NewRun, Run, RunOutcome, StoredPrediction};
+pub use registry::{Alias, AliasMove, ModelSummary, ModelVersion, Registered, VersionInfo};
+pub use tokens::{Scope, TokenInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("store: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which SQL the database speaks where the two differ (column types only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to the store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the store at `url` and creates its tables if they are missing:
+    /// `sqlite://PATH` (the file is created), a bare path (read as a SQLite file), or
+    /// `postgres://USER@HOST/DB`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), Backend::Postgres)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if path.is_empty() {
+                return Err(StoreError::Invalid(
+                    "the store needs a file (sqlite://retain.db) or a PostgreSQL URL".into(),
+                ));
+            }
+            (format!("sqlite://{path}?mode=rwc"), Backend::Sqlite)
+        };
+        let pool = AnyPoolOptions::new()
+            // SQLite takes one writer at a time; more connections only queue on its lock.
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never wait for a writer, a crash never tears a commit.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Store { pool, backend };
+        store.create_tables().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A transaction that will write. SQLite's default transaction takes the write lock at its
+    /// first write and fails at once if another writer holds it; IMMEDIATE takes it at the start,
+    /// waiting (busy_timeout) for the other writer to finish.
+    pub(crate) async fn write_transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    async fn create_tables(&self) -> Result<()> {
+        let blob = match self.backend {
+            Backend::Sqlite => "BLOB",
+            Backend::Postgres => "BYTEA",
+        };
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS model_versions (
+                    name TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    kind TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    artifact {blob} NOT NULL,
+                    metadata TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    PRIMARY KEY (name, version),
+                    UNIQUE (name, sha256))"
+            ),
+            "CREATE TABLE IF NOT EXISTS aliases (
+                name TEXT NOT NULL,
+                alias TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                moved_at TEXT NOT NULL,
+                PRIMARY KEY (name, alias))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS alias_moves (
+                name TEXT NOT NULL,
+                alias TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                previous BIGINT,
+                undoes BIGINT,
+                moved_at TEXT NOT NULL,
+                PRIMARY KEY (name, alias, seq))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS runs (
+                run_id TEXT PRIMARY KEY,
+                model TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                source TEXT NOT NULL,
+                input_sha256 TEXT NOT NULL,
+                customers BIGINT NOT NULL,
+                created_at TEXT NOT NULL)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS predictions (
+                run_id TEXT NOT NULL,
+                customer_id TEXT NOT NULL,
+                score DOUBLE PRECISION NOT NULL,
+                label TEXT,
+                reasons TEXT NOT NULL,
+                PRIMARY KEY (run_id, customer_id))"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS predictions_by_customer ON predictions (customer_id)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS tokens (
+                token_sha256 TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at TEXT NOT NULL)"
+                .into(),
+        ];
+        for statement in &statements {
+            sqlx::query(statement).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Now, as stored: RFC 3339 in UTC to the microsecond, so that text order is time order.
+pub fn now() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    chrono::DateTime::from_timestamp(since.as_secs() as i64, since.subsec_nanos())
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The training-data fingerprint of a model: SHA-256 over the SHA-256 of each input file, in
+/// order, read as a stream (inputs may be gigabytes).
+pub fn fingerprint_files<P: AsRef<std::path::Path>>(paths: &[P]) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut all = sha2::Sha256::new();
+    for path in paths {
+        let mut one = sha2::Sha256::new();
+        std::io::copy(&mut std::fs::File::open(path)?, &mut one)?;
+        all.update(one.finalize());
+    }
+    Ok(all.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    Ok(row.try_get(column)?)
+}

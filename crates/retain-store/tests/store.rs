@@ -1,0 +1,375 @@
+//! The store's behaviour, run against SQLite (a temporary file) and against PostgreSQL (a fresh
+//! database on the server named by RETAIN_TEST_POSTGRES, which `.ci/run` starts; without it the
+//! PostgreSQL run is skipped locally and fails under CI).
+
+use retain_store::{NewRun, RunOutcome, Scope, Store, StoreError, StoredPrediction, VersionInfo};
+
+fn info(kind: &str) -> VersionInfo {
+    VersionInfo {
+        kind: kind.into(),
+        data_fingerprint: Some("ab12".into()),
+        metrics: serde_json::json!({"auc": [0.84, 0.01]}),
+        parameters: serde_json::json!({"rounds": 400}),
+        feature_schema: serde_json::json!([{"name": "tenure", "kind": "number"}]),
+    }
+}
+
+async fn registry(store: &Store) {
+    let first = store
+        .register("churn", b"model one", &info("gbdt/churn"))
+        .await
+        .unwrap();
+    assert_eq!((first.version, first.new), (1, true));
+    assert_eq!(first.sha256, retain_store::sha256_hex(b"model one"));
+    // The same bytes are the same version: registering is idempotent.
+    let again = store
+        .register("churn", b"model one", &info("gbdt/churn"))
+        .await
+        .unwrap();
+    assert_eq!((again.version, again.new), (1, false));
+    let second = store
+        .register("churn", b"model two", &info("gbdt/churn"))
+        .await
+        .unwrap();
+    assert_eq!((second.version, second.new), (2, true));
+    // Names are separate series.
+    let other = store
+        .register("clv", b"model one", &info("btyd/bgnbd"))
+        .await
+        .unwrap();
+    assert_eq!(other.version, 1);
+
+    assert_eq!(store.artifact("churn", 2).await.unwrap(), b"model two");
+    let v1 = store.version("churn", 1).await.unwrap();
+    assert_eq!(v1.info, info("gbdt/churn"));
+    assert!(v1.created_at.ends_with('Z'));
+    let versions = store.versions("churn").await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let models = store.models().await.unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(
+        (
+            models[0].name.as_str(),
+            models[0].latest,
+            models[0].versions
+        ),
+        ("churn", 2, 2)
+    );
+    assert_eq!(models[1].kind, "btyd/bgnbd");
+
+    let error = store.artifact("churn", 7).await.unwrap_err().to_string();
+    assert!(error.contains("no version 7 (versions 1 to 2)"), "{error}");
+    let error = store.versions("nope").await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound(_)), "{error}");
+    let error = store
+        .register("9lives", b"x", &info("gbdt/churn"))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("must start with a letter"),
+        "{error}"
+    );
+}
+
+async fn concurrent_registrations_take_distinct_versions(store: &Store) {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .register(
+                        "raced",
+                        format!("artifact {i}").as_bytes(),
+                        &info("gbdt/clv"),
+                    )
+                    .await
+                    .unwrap()
+                    .version
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.unwrap());
+    }
+    versions.sort();
+    assert_eq!(versions, (1..=8).collect::<Vec<i64>>());
+}
+
+async fn aliases(store: &Store) {
+    let error = store
+        .resolve("churn", "production")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no alias production"), "{error}");
+    let moved = store.move_alias("churn", "production", 1).await.unwrap();
+    assert_eq!((moved.version, moved.previous), (1, None));
+    let moved = store.move_alias("churn", "production", 2).await.unwrap();
+    assert_eq!((moved.version, moved.previous), (2, Some(1)));
+    store.move_alias("churn", "challenger", 1).await.unwrap();
+    assert_eq!(store.resolve("churn", "production").await.unwrap(), 2);
+    assert_eq!(
+        store.version("churn", 2).await.unwrap().aliases,
+        ["production"]
+    );
+    assert_eq!(
+        store.version("churn", 1).await.unwrap().aliases,
+        ["challenger"]
+    );
+
+    // Roll back undoes the latest move; again, the one before, which had nothing before it.
+    let back = store.roll_back("churn", "production").await.unwrap();
+    assert_eq!((back.version, back.previous), (1, Some(2)));
+    assert_eq!(store.resolve("churn", "production").await.unwrap(), 1);
+    let error = store
+        .roll_back("churn", "production")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("pointed nowhere before"), "{error}");
+    // A new move after a roll back can itself be rolled back.
+    store.move_alias("churn", "production", 2).await.unwrap();
+    assert_eq!(
+        store
+            .roll_back("churn", "production")
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+
+    let error = store
+        .move_alias("churn", "production", 9)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no version 9"), "{error}");
+    assert_eq!(store.resolve("churn", "production").await.unwrap(), 1);
+    let error = store
+        .move_alias("churn", "2", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("alias \"2\""), "{error}");
+}
+
+fn predictions(n: usize, scale: f64) -> Vec<StoredPrediction> {
+    (0..n)
+        .map(|i| StoredPrediction {
+            customer_id: format!("C{i:06}"),
+            score: scale * i as f64 / n as f64,
+            label: Some(if i % 2 == 0 { "churn" } else { "stay" }.into()),
+            reasons: serde_json::json!([{"feature": "tenure", "value": i, "contribution": -0.5}]),
+        })
+        .collect()
+}
+
+async fn runs(store: &Store) {
+    let run = NewRun {
+        model: "churn",
+        version: 1,
+        source: "customers.csv",
+        input_sha256: "feed",
+        settings: "reasons=3",
+    };
+    // 2,500 rows: three INSERTs of at most 1,000.
+    let written = store
+        .write_run(&run, &predictions(2_500, 1.0))
+        .await
+        .unwrap();
+    let RunOutcome::Written(stored) = &written else {
+        panic!("{written:?}")
+    };
+    assert_eq!(stored.customers, 2_500);
+    assert_eq!(stored.run_id, run.run_id());
+    // Scoring the same input again with the same model finds the run.
+    let again = store
+        .write_run(&run, &predictions(2_500, 1.0))
+        .await
+        .unwrap();
+    assert_eq!(again, RunOutcome::AlreadyStored(stored.clone()));
+    // Another version is another run.
+    let newer = NewRun {
+        version: 2,
+        ..run.clone()
+    };
+    assert_ne!(newer.run_id(), run.run_id());
+    store
+        .write_run(&newer, &predictions(10, 2.0))
+        .await
+        .unwrap();
+
+    let page = store
+        .predictions_of_run(&stored.run_id, None, 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|p| p.customer_id.as_str())
+            .collect::<Vec<_>>(),
+        ["C000000", "C000001", "C000002"]
+    );
+    let next = store
+        .predictions_of_run(&stored.run_id, Some("C002498"), 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].score, 2_499.0 / 2_500.0);
+    assert_eq!(next[0].reasons[0]["value"], 2_499);
+
+    let history = store.predictions_of_customer("C000005").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].0.version, 2, "newest run first");
+    assert_eq!(history[0].1.score, 1.0);
+    assert_eq!(history[1].1.label.as_deref(), Some("stay"));
+    assert_eq!(store.runs().await.unwrap().len(), 2);
+
+    let mut twice = predictions(3, 1.0);
+    twice[2].customer_id = "C000000".into();
+    let other = NewRun {
+        input_sha256: "other",
+        ..run.clone()
+    };
+    let error = store
+        .write_run(&other, &twice)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("C000000 appears twice"), "{error}");
+    assert!(store.run(&other.run_id()).await.is_err());
+}
+
+async fn an_interrupted_run_is_never_half_visible(store: &Store) {
+    let run = NewRun {
+        model: "churn",
+        version: 1,
+        source: "big.csv",
+        input_sha256: "big",
+        settings: "",
+    };
+    let rows = predictions(200_000, 1.0);
+    let writer = {
+        let (store, run_owned, rows) = (store.clone(), run.run_id(), rows.clone());
+        tokio::spawn(async move {
+            let run = NewRun {
+                model: "churn",
+                version: 1,
+                source: "big.csv",
+                input_sha256: "big",
+                settings: "",
+            };
+            assert_eq!(run.run_id(), run_owned);
+            store.write_run(&run, &rows).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    writer.abort();
+    let _ = writer.await;
+    // Either the whole run (the write beat the abort) or nothing of it.
+    let customer = store.predictions_of_customer("C150000").await.unwrap();
+    match store.run(&run.run_id()).await {
+        Ok(stored) => {
+            eprintln!("{:?}: the write finished before the abort", store.backend());
+            assert_eq!(stored.customers, 200_000);
+            assert!(customer.iter().any(|(r, _)| r.run_id == stored.run_id));
+        }
+        Err(_) => {
+            eprintln!(
+                "{:?}: the write was cut off; nothing of it is visible",
+                store.backend()
+            );
+            assert!(customer.iter().all(|(r, _)| r.source != "big.csv"));
+        }
+    }
+    // Writing it again completes it once.
+    let outcome = store.write_run(&run, &rows).await.unwrap();
+    assert_eq!(outcome.run().customers, 200_000);
+    assert_eq!(
+        store
+            .predictions_of_run(&run.run_id(), Some("C199998"), 5)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn tokens(store: &Store) {
+    assert!(!store.has_tokens().await.unwrap());
+    let token = store.create_token("dashboard", Scope::Read).await.unwrap();
+    assert_eq!(token.len(), 64);
+    let admin = store.create_token("ops", Scope::Admin).await.unwrap();
+    assert_ne!(token, admin);
+    let read = store.check_token(&token).await.unwrap().unwrap();
+    assert_eq!((read.name.as_str(), read.scope), ("dashboard", Scope::Read));
+    assert!(read.allows(Scope::Read) && !read.allows(Scope::Predict));
+    let ops = store.check_token(&admin).await.unwrap().unwrap();
+    assert!(ops.allows(Scope::Predict) && ops.allows(Scope::Admin));
+    assert_eq!(
+        store.check_token("0".repeat(64).as_str()).await.unwrap(),
+        None
+    );
+    assert!("write".parse::<Scope>().is_err());
+    assert!(store.has_tokens().await.unwrap());
+}
+
+async fn suite(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    registry(&store).await;
+    concurrent_registrations_take_distinct_versions(&store).await;
+    aliases(&store).await;
+    runs(&store).await;
+    an_interrupted_run_is_never_half_visible(&store).await;
+    tokens(&store).await;
+    // Reopening finds everything (tables are created only when missing).
+    let reopened = Store::open(url).await.unwrap();
+    assert_eq!(reopened.resolve("churn", "production").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(&format!(
+        "sqlite://{}",
+        dir.path().join("retain.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store() {
+    let Ok(server) = std::env::var("RETAIN_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the store tests on PostgreSQL: set RETAIN_TEST_POSTGRES=postgres://USER@HOST:PORT"
+        );
+        eprintln!("RETAIN_TEST_POSTGRES not set: PostgreSQL run skipped");
+        return;
+    };
+    // A database of its own, so that runs never see each other's rows.
+    let name = format!(
+        "retain_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    );
+    let server = server.trim_end_matches('/');
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    suite(&format!("{server}/{name}")).await;
+}

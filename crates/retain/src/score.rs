@@ -1,0 +1,219 @@
+//! `retain score`: a customer file scored by a registered model, every prediction with its
+//! reasons stored as a run; and `retain runs`: the stored runs, a run's predictions, a
+//! customer's predictions.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use retain_scoring::batch::{score_file, BatchOptions, ModelRef};
+use retain_store::RunOutcome;
+
+use crate::args::{DelimiterArg, Format};
+use crate::fmt::{table, thousands};
+use crate::registry::StoreArgs;
+
+/// Arguments of `retain score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The registered model: NAME (its production alias), NAME@ALIAS or NAME:VERSION.
+    #[arg(long, value_name = "MODEL")]
+    pub model: ModelRef,
+    /// Customers to score: a table with the columns the model reads (CSV, plain or .gz, or
+    /// Parquet); other columns are ignored.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub customers: PathBuf,
+    /// Customer id column (default: the training table's id column, else customer_id).
+    #[arg(long, value_name = "COL")]
+    pub id_col: Option<String>,
+    /// Values read as missing besides a blank field, comma-separated.
+    #[arg(long, value_name = "VALUES", value_delimiter = ',')]
+    pub na: Vec<String>,
+    #[arg(long, value_enum, default_value_t = DelimiterArg::Auto)]
+    pub table_delimiter: DelimiterArg,
+    /// Reasons stored per customer.
+    #[arg(long, default_value_t = 3)]
+    pub reasons: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let options = BatchOptions {
+        id_col: args.id_col.clone(),
+        delimiter: args.table_delimiter.into(),
+        na_values: args.na.clone(),
+        reasons: args.reasons,
+    };
+    let outcome = score_file(&store, &args.model, &args.customers, &options)
+        .await
+        .with_context(|| format!("scoring {} with {}", args.customers.display(), args.model))?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string(&outcome)?),
+        Format::Table => {
+            let run = outcome.outcome.run();
+            match &outcome.outcome {
+                RunOutcome::Written(_) => println!(
+                    "scored {} customers of {} with {} version {}: run {}",
+                    thousands(run.customers as u64),
+                    run.source,
+                    outcome.model,
+                    outcome.version,
+                    run.run_id
+                ),
+                RunOutcome::AlreadyStored(_) => println!(
+                    "{} version {} scored this file before (same content): run {} of {}, {} \
+                     customers; nothing written",
+                    outcome.model,
+                    outcome.version,
+                    run.run_id,
+                    run.created_at,
+                    thousands(run.customers as u64)
+                ),
+            }
+            for u in &outcome.unseen {
+                eprintln!(
+                    "note: {} customers have a {} the model never saw at training; scored as \
+                     missing",
+                    thousands(u.customers as u64),
+                    u.feature
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `retain runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// A run's predictions (by customer id), instead of the list of runs.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "customer")]
+    pub run: Option<String>,
+    /// A customer's predictions in every run, newest first.
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
+    /// With --run: predictions shown at most.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let json = matches!(args.format, Format::Json);
+    if let Some(run_id) = &args.run {
+        let predictions = store.predictions_of_run(run_id, None, args.limit).await?;
+        if json {
+            println!("{}", serde_json::to_string(&predictions)?);
+        } else {
+            let rows: Vec<Vec<String>> = predictions
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.customer_id.clone(),
+                        format!("{:.4}", p.score),
+                        p.label.clone().unwrap_or_default(),
+                        reasons_text(&p.reasons),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["customer", "score", "label", "reasons"], &rows)
+            );
+        }
+    } else if let Some(customer) = &args.customer {
+        let found = store.predictions_of_customer(customer).await?;
+        if json {
+            let found: Vec<_> = found
+                .iter()
+                .map(|(run, p)| serde_json::json!({"run": run, "prediction": p}))
+                .collect();
+            println!("{}", serde_json::to_string(&found)?);
+        } else if found.is_empty() {
+            println!("no stored predictions of customer {customer}");
+        } else {
+            let rows: Vec<Vec<String>> = found
+                .iter()
+                .map(|(run, p)| {
+                    vec![
+                        run.run_id.clone(),
+                        format!("{} v{}", run.model, run.version),
+                        run.created_at.clone(),
+                        format!("{:.4}", p.score),
+                        p.label.clone().unwrap_or_default(),
+                        reasons_text(&p.reasons),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["run", "model", "scored at", "score", "label", "reasons"],
+                    &rows
+                )
+            );
+        }
+    } else {
+        let runs = store.runs().await?;
+        if json {
+            println!("{}", serde_json::to_string(&runs)?);
+        } else if runs.is_empty() {
+            println!("no runs stored; `retain score --model NAME --customers FILE` writes one");
+        } else {
+            let rows: Vec<Vec<String>> = runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.run_id.clone(),
+                        format!("{} v{}", r.model, r.version),
+                        thousands(r.customers as u64),
+                        r.source.clone(),
+                        r.created_at.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["run", "model", "customers", "source", "scored at"], &rows)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `tenure=2 (+0.81), Contract=Month-to-month (+0.42)`: stored reasons on one line.
+fn reasons_text(reasons: &serde_json::Value) -> String {
+    reasons
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    let value = match &r["value"] {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => "missing".into(),
+                        serde_json::Value::Number(n) => match n.as_f64() {
+                            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+                            _ => n.to_string(),
+                        },
+                        v => v.to_string(),
+                    };
+                    format!(
+                        "{}={} ({:+.2})",
+                        r["feature"].as_str().unwrap_or("?"),
+                        value,
+                        r["contribution"].as_f64().unwrap_or(f64::NAN)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
