@@ -68,6 +68,7 @@ impl Scorer {
             _ => None,
         };
         let lookup = input::FieldLookup::new(&artifact.model.schema);
+        artifact.model.prepare();
         Scorer {
             artifact,
             id_alias,

@@ -17,10 +17,13 @@ use crate::error::ApiError;
 
 type AliasMap = HashMap<(String, String), i64>;
 
+/// A version's scorer, loaded once however many requests ask for it at the same time.
+type Slot = Arc<tokio::sync::OnceCell<Arc<Scorer>>>;
+
 pub struct Models {
     store: Store,
     aliases: ArcSwap<AliasMap>,
-    scorers: RwLock<HashMap<(String, i64), Arc<Scorer>>>,
+    scorers: RwLock<HashMap<(String, i64), Slot>>,
 }
 
 impl Models {
@@ -31,6 +34,18 @@ impl Models {
             scorers: RwLock::new(HashMap::new()),
         };
         models.refresh_aliases().await?;
+        // Every aliased version is loaded before the first request, which then waits for
+        // nothing.
+        let aliased: Vec<(String, i64)> = models
+            .aliases
+            .load()
+            .iter()
+            .map(|((name, _), &version)| (name.clone(), version))
+            .collect();
+        for (name, version) in aliased {
+            // A version that cannot serve is reported when asked for, not at start.
+            let _ = models.scorer(&name, version).await;
+        }
         Ok(models)
     }
 
@@ -70,24 +85,33 @@ impl Models {
         Ok((version, self.scorer(name, version).await?))
     }
 
-    /// A version's scorer, loaded from the store on first use.
+    /// A version's scorer, loaded from the store on first use (once, however many requests
+    /// ask at the same time).
     pub async fn scorer(&self, name: &str, version: i64) -> Result<Arc<Scorer>, ApiError> {
         let key = (name.to_string(), version);
-        if let Some(scorer) = self.scorers.read().expect("not poisoned").get(&key) {
-            return Ok(scorer.clone());
-        }
-        let bytes = self.store.artifact(name, version).await?;
-        let scorer = tokio::task::spawn_blocking(move || Scorer::from_bytes(&bytes))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| ApiError::from(e).answered_by(name, version))?;
-        let scorer = Arc::new(scorer);
-        self.scorers
-            .write()
-            .expect("not poisoned")
-            .entry(key)
-            .or_insert_with(|| scorer.clone());
-        Ok(scorer)
+        let slot: Slot = {
+            let known = self.scorers.read().expect("not poisoned").get(&key).cloned();
+            match known {
+                Some(slot) => slot,
+                None => self
+                    .scorers
+                    .write()
+                    .expect("not poisoned")
+                    .entry(key)
+                    .or_default()
+                    .clone(),
+            }
+        };
+        slot.get_or_try_init(|| async {
+            let bytes = self.store.artifact(name, version).await?;
+            let scorer = tokio::task::spawn_blocking(move || Scorer::from_bytes(&bytes))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(|e| ApiError::from(e).answered_by(name, version))?;
+            Ok(Arc::new(scorer))
+        })
+        .await
+        .cloned()
     }
 
     /// Points `alias` at `version`: the version is loaded first (so the first request after

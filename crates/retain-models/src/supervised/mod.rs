@@ -98,6 +98,7 @@ impl GradientBoosting {
             task: self.task,
             schema,
             booster: Arc::new(booster),
+            forest: Arc::default(),
         })
     }
 
@@ -408,6 +409,9 @@ pub struct FittedModel {
     pub schema: FeatureSchema,
     /// Shared, not copied, by clones: a fitted booster is never changed.
     booster: Arc<GradientBooster>,
+    /// The trees laid flat for path attribution, on first use.
+    #[serde(skip)]
+    forest: Arc<std::sync::OnceLock<paths::Forest>>,
 }
 
 impl std::fmt::Debug for FittedModel {
@@ -425,6 +429,16 @@ impl std::fmt::Debug for FittedModel {
 const EXPLAIN_CHUNK: usize = 65_536;
 
 impl FittedModel {
+    fn forest(&self) -> &paths::Forest {
+        self.forest
+            .get_or_init(|| paths::Forest::of(&self.booster, self.schema.len()))
+    }
+
+    /// Lays the trees out for scoring now, not at the first call (a server loading a model).
+    pub fn prepare(&self) {
+        self.forest();
+    }
+
     pub fn trees(&self) -> usize {
         self.booster.trees.len()
     }
@@ -469,7 +483,7 @@ impl FittedModel {
             // node weights summed in another order).
             let (raws, contributions) = match attribution {
                 Attribution::Path => {
-                    paths::outputs_and_contributions(&self.booster, &encoded, start..end)
+                    paths::outputs_and_contributions(self.forest(), &encoded, start..end)
                 }
                 Attribution::Shapley => {
                     let chunk: Vec<f64> = (0..cols)

@@ -64,77 +64,103 @@ impl FlatTree {
     }
 }
 
+/// A model's trees laid flat, made once per loaded model (scoring one customer must not pay for
+/// laying out 400 trees).
+pub(super) struct Forest {
+    trees: Vec<FlatTree>,
+    base_score: f64,
+    /// The base score plus each tree's mean output over its training rows.
+    bias: f64,
+    cols: usize,
+}
+
+impl Forest {
+    pub(super) fn of(booster: &GradientBooster, cols: usize) -> Forest {
+        Forest {
+            trees: booster
+                .trees
+                .par_iter()
+                .map(|t| FlatTree::of(t, cols + 1))
+                .collect(),
+            base_score: booster.base_score,
+            bias: booster.base_score
+                + booster
+                    .trees
+                    .iter()
+                    .map(|t| t.distribute_leaf_weights()[0])
+                    .sum::<f64>(),
+            cols,
+        }
+    }
+}
+
 /// For every row in `rows`: the raw output (summed as `GradientBooster::predict` sums it: the
 /// base score, then each tree in order, so the two agree exactly) and `cols + 1` contributions,
 /// the last being the bias (the base score plus each tree's mean output over its training rows).
 /// The matrix holds no missing values (frame.rs encodes them as numbers), so forust-ml's
 /// missing-value branches are never taken.
 pub(super) fn outputs_and_contributions(
-    booster: &GradientBooster,
+    forest: &Forest,
     x: &Encoded,
     rows: std::ops::Range<usize>,
 ) -> (Vec<f64>, Vec<f64>) {
     debug_assert!(x.values.iter().all(|v| !v.is_nan()));
     let cols = x.cols;
+    assert_eq!(cols, forest.cols, "the forest of another schema");
     // Per row: the features, the bias, then the scratch slot leaves point at.
     let stride = cols + 2;
-    let trees: Vec<FlatTree> = booster
-        .trees
-        .par_iter()
-        .map(|t| FlatTree::of(t, cols + 1))
-        .collect();
-    let bias = booster.base_score
-        + booster
-            .trees
-            .iter()
-            .map(|t| t.distribute_leaf_weights()[0])
-            .sum::<f64>();
+    let (trees, bias, base_score) = (&forest.trees, forest.bias, forest.base_score);
     let width = cols + 1;
     let mut raw = vec![0.0; rows.len()];
     let mut contributions = vec![0.0; rows.len() * width];
-    raw.par_chunks_mut(ROWS_PER_TASK)
-        .zip(contributions.par_chunks_mut(ROWS_PER_TASK * width))
-        .enumerate()
-        .for_each(|(task, (raw, contributions))| {
-            let first = rows.start + task * ROWS_PER_TASK;
-            let mut values = vec![0.0; LANES * stride];
-            let mut sums = vec![0.0; LANES * stride];
-            for (block, (raw, contributions)) in raw
-                .chunks_mut(LANES)
-                .zip(contributions.chunks_mut(LANES * width))
-                .enumerate()
-            {
-                let lanes = raw.len();
-                for lane in 0..lanes {
-                    let i = first + block * LANES + lane;
-                    for j in 0..cols {
-                        values[lane * stride + j] = x.values[j * x.rows + i];
-                    }
-                }
-                sums.fill(0.0);
-                raw.fill(booster.base_score);
-                for tree in &trees {
-                    let mut at = [0usize; LANES];
-                    for _ in 0..tree.depth {
-                        for lane in 0..lanes {
-                            let node = at[lane];
-                            let feature = tree.feature[node];
-                            let value = values[lane * stride + feature];
-                            let next =
-                                tree.children[node][usize::from(value >= tree.threshold[node])];
-                            sums[lane * stride + feature] += tree.change[next];
-                            at[lane] = next;
-                        }
-                    }
-                    for (output, &leaf) in raw.iter_mut().zip(&at) {
-                        *output += tree.weight[leaf];
-                    }
-                }
-                for (lane, c) in contributions.chunks_mut(width).enumerate() {
-                    c[..cols].copy_from_slice(&sums[lane * stride..lane * stride + cols]);
-                    c[cols] = bias;
+    let task = |(task, (raw, contributions)): (usize, (&mut [f64], &mut [f64]))| {
+        let first = rows.start + task * ROWS_PER_TASK;
+        let mut values = vec![0.0; LANES * stride];
+        let mut sums = vec![0.0; LANES * stride];
+        for (block, (raw, contributions)) in raw
+            .chunks_mut(LANES)
+            .zip(contributions.chunks_mut(LANES * width))
+            .enumerate()
+        {
+            let lanes = raw.len();
+            for lane in 0..lanes {
+                let i = first + block * LANES + lane;
+                for j in 0..cols {
+                    values[lane * stride + j] = x.values[j * x.rows + i];
                 }
             }
-        });
+            sums.fill(0.0);
+            raw.fill(base_score);
+            for tree in trees {
+                let mut at = [0usize; LANES];
+                for _ in 0..tree.depth {
+                    for lane in 0..lanes {
+                        let node = at[lane];
+                        let feature = tree.feature[node];
+                        let value = values[lane * stride + feature];
+                        let next = tree.children[node][usize::from(value >= tree.threshold[node])];
+                        sums[lane * stride + feature] += tree.change[next];
+                        at[lane] = next;
+                    }
+                }
+                for (output, &leaf) in raw.iter_mut().zip(&at) {
+                    *output += tree.weight[leaf];
+                }
+            }
+            for (lane, c) in contributions.chunks_mut(width).enumerate() {
+                c[..cols].copy_from_slice(&sums[lane * stride..lane * stride + cols]);
+                c[cols] = bias;
+            }
+        }
+    };
+    if rows.len() <= ROWS_PER_TASK {
+        // One task: on this thread (a request thread hands nothing to the pool).
+        task((0, (&mut raw[..], &mut contributions[..])));
+    } else {
+        raw.par_chunks_mut(ROWS_PER_TASK)
+            .zip(contributions.par_chunks_mut(ROWS_PER_TASK * width))
+            .enumerate()
+            .for_each(task);
+    }
     (raw, contributions)
 }

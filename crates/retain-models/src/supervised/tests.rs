@@ -306,7 +306,7 @@ fn path_attribution_equals_forusts_in_one_walk() {
     let theirs = model
         .booster
         .predict_contributions(&matrix, ContributionsMethod::Average, false);
-    let (raw, ours) = paths::outputs_and_contributions(&model.booster, &encoded, 0..rows.rows);
+    let (raw, ours) = paths::outputs_and_contributions(model.forest(), &encoded, 0..rows.rows);
     assert_eq!(raw, model.booster.predict(&matrix, false));
     for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
         // Same node means, same order of additions per feature except the bias (a sum over trees
