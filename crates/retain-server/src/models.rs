@@ -90,7 +90,12 @@ impl Models {
     pub async fn scorer(&self, name: &str, version: i64) -> Result<Arc<Scorer>, ApiError> {
         let key = (name.to_string(), version);
         let slot: Slot = {
-            let known = self.scorers.read().expect("not poisoned").get(&key).cloned();
+            let known = self
+                .scorers
+                .read()
+                .expect("not poisoned")
+                .get(&key)
+                .cloned();
             match known {
                 Some(slot) => slot,
                 None => self

@@ -172,14 +172,138 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (btyd, bg) = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
     let telco = retention_section(&data, read_for_activity, &bg, &args.out)?;
     let models = models_section(&data, &telco, &args.out)?;
+    let store = serving_section(&telco, &args.out).await?;
     println!("\noutputs in {}/:", args.out.display());
     println!("  {}  the bundled transactions", data.display());
     println!("  {}  the bundled Telco churn table", telco.display());
     println!("  {}  the per-customer summary", summary_path.display());
-    for (path, what) in btyd.into_iter().chain(models) {
+    for (path, what) in btyd.into_iter().chain(models).chain(store) {
         println!("  {}  {what}", path.display());
     }
     Ok(())
+}
+
+/// The models as a service: registered in a store in the output folder, the Telco customers
+/// scored into it as a run, and the commands that serve and query them.
+async fn serving_section(
+    telco: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+    let db = out.join("retain.db");
+    // A fresh store each run: the demo's versions, run and token are its own.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+        }
+    }
+    let url = format!("sqlite://{}", db.display());
+    let store = retain_store::Store::open(&url).await?;
+    let mut registered = Vec::new();
+    for (name, file) in [
+        ("telco-churn", "telco_churn_model.json"),
+        ("cdnow-bgnbd", "bgnbd.json"),
+    ] {
+        let bytes = std::fs::read(out.join(file))?;
+        let info = retain_scoring::Artifact::from_bytes(&bytes)?.describe();
+        let version = store.register(name, &bytes, &info).await?;
+        store
+            .move_alias(name, "production", version.version)
+            .await?;
+        registered.push(format!(
+            "{name} version {} ({}) → production",
+            version.version, info.kind
+        ));
+    }
+    let model: retain_scoring::batch::ModelRef =
+        "telco-churn".parse().map_err(anyhow::Error::msg)?;
+    let scored = retain_scoring::batch::score_file(
+        &store,
+        &model,
+        telco,
+        &retain_scoring::batch::BatchOptions::default(),
+    )
+    .await?;
+    let run = scored.outcome.run();
+    let token = store
+        .create_token("demo", retain_store::Scope::Admin)
+        .await?;
+    let riskiest = store
+        .predictions_of_run(&run.run_id, None, i64::MAX)
+        .await?;
+    let mut riskiest: Vec<_> = riskiest.iter().collect();
+    riskiest.sort_by(|a, b| b.score.total_cmp(&a.score));
+    println!("\nthe models as a service (`retain registry`, `retain score`, `retain serve`), store {url}:");
+    for line in &registered {
+        println!("  registered {line}");
+    }
+    println!(
+        "  `retain score --model telco-churn -c telco_churn.csv` stored run {} ({} customers with their reasons); the riskiest:",
+        run.run_id,
+        thousands(run.customers as u64)
+    );
+    let rows: Vec<Vec<String>> = riskiest
+        .iter()
+        .take(5)
+        .map(|p| {
+            vec![
+                p.customer_id.clone(),
+                format!("{:.0}%", 100.0 * p.score),
+                crate::score::reasons_text(&p.reasons),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["customer", "churn risk", "reasons (log-odds)"], &rows)
+    );
+    let first = first_customer(telco, &store, &model).await?;
+    println!("  serve the models, then ask for a customer's churn risk with its reasons (admin token `demo`, shown once):");
+    println!("    retain serve --store {url} &");
+    println!(
+        "    curl -s http://127.0.0.1:8080/v1/models/telco-churn/predict -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"customers\": [{first}]}}'"
+    );
+    println!("    curl -s http://127.0.0.1:8080/v1/customers/7590-VHVEG/predictions -H 'Authorization: Bearer {token}'");
+    Ok(vec![(
+        db,
+        "the store: registered models, the scored run, the demo token",
+    )])
+}
+
+/// The Telco table's first customer as the API takes it: every feature the model reads.
+async fn first_customer(
+    telco: &std::path::Path,
+    store: &retain_store::Store,
+    model: &retain_scoring::batch::ModelRef,
+) -> anyhow::Result<serde_json::Value> {
+    let version = model.resolve(store).await?;
+    let scorer = retain_scoring::Scorer::from_bytes(&store.artifact(&model.name, version).await?)?;
+    let table = retain_data::read_customer_table(
+        telco,
+        &CustomerTableOptions {
+            id_col: Some("customerID".into()),
+            ..CustomerTableOptions::default()
+        },
+    )?;
+    let frame = retain_scoring::batch::frame_of_table(&table, scorer.schema())?;
+    let mut customer = serde_json::Map::new();
+    customer.insert(
+        "customer_id".into(),
+        table.ids().context("ids")?.value(0).into(),
+    );
+    for column in &frame.columns {
+        let value = match &column.values {
+            retain_models::supervised::ColumnValues::Numbers(v) => serde_json::json!(v[0]),
+            retain_models::supervised::ColumnValues::Categories { levels, codes } => {
+                match codes[0] {
+                    0 => serde_json::Value::Null,
+                    code => levels[code as usize - 1].clone().into(),
+                }
+            }
+        };
+        customer.insert(column.name.clone(), value);
+    }
+    Ok(customer.into())
 }
 
 /// Parses a subcommand's arguments as the command line would: the demo runs what a user types.

@@ -190,7 +190,7 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
 }
 
 /// `tenure=2 (+0.81), Contract=Month-to-month (+0.42)`: stored reasons on one line.
-fn reasons_text(reasons: &serde_json::Value) -> String {
+pub fn reasons_text(reasons: &serde_json::Value) -> String {
     reasons
         .as_array()
         .map(|rs| {

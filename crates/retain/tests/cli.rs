@@ -219,6 +219,22 @@ fn demo_runs_on_the_bundled_data() {
     assert_eq!(churn["format"], "retain-gbdt/2");
     let predictions = std::fs::read_to_string(out_dir.join("cdnow_churn_predictions.csv")).unwrap();
     assert_eq!(predictions.lines().count(), 2358);
+    // The models as a service: registered, the Telco customers scored into the store, and the
+    // command that asks the API.
+    assert!(
+        stdout.contains("registered telco-churn version 1 (gbdt/churn) → production")
+            && stdout.contains("registered cdnow-bgnbd version 1 (btyd/bgnbd) → production"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("curl -s http://127.0.0.1:8080/v1/models/telco-churn/predict -H 'Authorization: Bearer "),
+        "{stdout}"
+    );
+    let store = format!("sqlite://{}", out_dir.join("retain.db").display());
+    let runs = retain(&["runs", "--store", &store, "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["customers"], 7043);
+    assert_eq!(runs[0]["model"], "telco-churn");
 }
 
 #[test]
