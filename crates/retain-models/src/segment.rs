@@ -9,6 +9,7 @@ use linfa_clustering::{Dbscan, KMeans};
 use linfa_nn::distance::{Distance, L2Dist};
 use linfa_nn::{CommonNearestNeighbour, NearestNeighbour};
 use ndarray::{Array2, ArrayView1};
+use serde::{Deserialize, Serialize};
 
 use crate::btyd::ModelError;
 use crate::supervised::metrics::average_ranks;
@@ -102,9 +103,39 @@ pub fn rfm_scores(recency_days: &[f64], frequency: &[f64], monetary: &[f64]) -> 
 
 /// ln(1 + x) of each column, then each standardised to mean 0 and standard deviation 1:
 /// recency, frequency and spend are skewed, and k-means and DBSCAN measure plain distances.
-pub fn log_standardize(columns: &[&[f64]]) -> Array2<f64> {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogScale {
+    /// Mean and standard deviation of each column's ln(1 + x).
+    pub mean: Vec<f64>,
+    pub sd: Vec<f64>,
+}
+
+impl LogScale {
+    /// One customer's values on the scale.
+    pub fn apply(&self, values: &[f64]) -> Vec<f64> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(j, v)| {
+                let sd = self.sd[j];
+                if sd > 0.0 {
+                    (v.max(0.0).ln_1p() - self.mean[j]) / sd
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
+
+/// The columns on their log scale (rows = customers), and the scale.
+pub fn log_standardize(columns: &[&[f64]]) -> (Array2<f64>, LogScale) {
     let n = columns.first().map_or(0, |c| c.len());
     let mut x = Array2::zeros((n, columns.len()));
+    let mut scale = LogScale {
+        mean: Vec::new(),
+        sd: Vec::new(),
+    };
     for (j, column) in columns.iter().enumerate() {
         let logged: Vec<f64> = column.iter().map(|v| v.max(0.0).ln_1p()).collect();
         let mean = logged.iter().sum::<f64>() / n as f64;
@@ -112,8 +143,138 @@ pub fn log_standardize(columns: &[&[f64]]) -> Array2<f64> {
         for (i, v) in logged.iter().enumerate() {
             x[[i, j]] = if sd > 0.0 { (v - mean) / sd } else { 0.0 };
         }
+        scale.mean.push(mean);
+        scale.sd.push(sd);
     }
-    x
+    (x, scale)
+}
+
+/// A segmentation as saved (`retain segment --save`): what assigns a customer it was not
+/// fitted on to a segment, from days since the last purchase, purchase days and spend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Segmentation {
+    /// RFM: for scores 2 to 5, the value from which a customer gets at least that score
+    /// (recency: up to which); null when no customer got it. A fitted customer is assigned
+    /// the scores it was fitted with.
+    Rfm {
+        recency_cuts: Vec<Option<f64>>,
+        frequency_cuts: Vec<Option<f64>>,
+        monetary_cuts: Vec<Option<f64>>,
+    },
+    /// k-means: the log scale and each cluster's centre on it, lowest value first; a customer
+    /// joins the nearest centre.
+    Kmeans {
+        scale: LogScale,
+        centres: Vec<Vec<f64>>,
+        names: Vec<String>,
+    },
+}
+
+/// A customer's segment, and its RFM scores (recency, frequency, monetary) for RFM.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assignment {
+    pub segment: String,
+    pub scores: Option<[u8; 3]>,
+}
+
+impl Segmentation {
+    /// The cut points of fitted RFM scores.
+    pub fn rfm(
+        recency_days: &[f64],
+        frequency: &[f64],
+        monetary: &[f64],
+        scores: &RfmScores,
+    ) -> Segmentation {
+        // The extreme value among the customers scored at least s, for s = 2..=5.
+        let cuts = |values: &[f64], scores: &[u8], higher_is_better: bool| -> Vec<Option<f64>> {
+            (2..=5u8)
+                .map(|s| {
+                    let at_least = values.iter().zip(scores).filter(|(_, &c)| c >= s);
+                    if higher_is_better {
+                        at_least.map(|(v, _)| *v).reduce(f64::min)
+                    } else {
+                        at_least.map(|(v, _)| *v).reduce(f64::max)
+                    }
+                })
+                .collect()
+        };
+        Segmentation::Rfm {
+            recency_cuts: cuts(recency_days, &scores.recency, false),
+            frequency_cuts: cuts(frequency, &scores.frequency, true),
+            monetary_cuts: cuts(monetary, &scores.monetary, true),
+        }
+    }
+
+    /// The centres of fitted k-means clusters (each the mean of its members on `x`).
+    pub fn kmeans(x: &Array2<f64>, scale: LogScale, clusters: &Clusters) -> Segmentation {
+        let k = clusters.names.len();
+        let mut centres = vec![vec![0.0; x.ncols()]; k];
+        let mut counts = vec![0usize; k];
+        for (row, label) in x.rows().into_iter().zip(&clusters.labels) {
+            if let Some(c) = *label {
+                counts[c] += 1;
+                for (centre, v) in centres[c].iter_mut().zip(row) {
+                    *centre += v;
+                }
+            }
+        }
+        for (centre, &n) in centres.iter_mut().zip(&counts) {
+            centre.iter_mut().for_each(|v| *v /= n.max(1) as f64);
+        }
+        Segmentation::Kmeans {
+            scale,
+            centres,
+            names: clusters.names.clone(),
+        }
+    }
+
+    pub fn method(&self) -> &'static str {
+        match self {
+            Segmentation::Rfm { .. } => "rfm",
+            Segmentation::Kmeans { .. } => "kmeans",
+        }
+    }
+
+    /// The segment of a customer with these days since the last purchase, purchase days and
+    /// spend.
+    pub fn assign(&self, recency_days: f64, frequency: f64, monetary: f64) -> Assignment {
+        match self {
+            Segmentation::Rfm {
+                recency_cuts,
+                frequency_cuts,
+                monetary_cuts,
+            } => {
+                let score = |cuts: &[Option<f64>], reached: &dyn Fn(f64) -> bool| {
+                    1 + cuts.iter().filter(|c| c.is_some_and(reached)).count() as u8
+                };
+                let r = score(recency_cuts, &|cut| recency_days <= cut);
+                let f = score(frequency_cuts, &|cut| frequency >= cut);
+                let m = score(monetary_cuts, &|cut| monetary >= cut);
+                Assignment {
+                    segment: rfm_segment(r, f).to_string(),
+                    scores: Some([r, f, m]),
+                }
+            }
+            Segmentation::Kmeans {
+                scale,
+                centres,
+                names,
+            } => {
+                let x = scale.apply(&[recency_days, frequency, monetary]);
+                let nearest = centres
+                    .iter()
+                    .map(|c| c.iter().zip(&x).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map_or(0, |(i, _)| i);
+                Assignment {
+                    segment: names[nearest].clone(),
+                    scores: None,
+                }
+            }
+        }
+    }
 }
 
 /// Clusters ordered by value: `labels[i]` is customer i's cluster (0 = lowest value; `None`
@@ -450,5 +611,63 @@ mod tests {
                 / 4.0;
         assert!((s - expected).abs() < 1e-12);
         assert_eq!(elbow(&[0.1, 0.1, 0.12, 0.13, 0.15, 2.0, 5.0]), 0.15);
+    }
+
+    /// Skewed, tied customer columns like a log's: recency in days, purchase days, spend.
+    fn customers(n: usize) -> [Vec<f64>; 3] {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let recency = (0..n).map(|_| rng.random_range(0..400) as f64).collect();
+        let frequency = (0..n)
+            .map(|_| (1.0 / rng.random_range(0.02..1.0f64)).floor())
+            .collect();
+        let spend = (0..n)
+            .map(|_| (rng.random_range(0.0..1.0f64).powi(3) * 900.0 * 100.0).round() / 100.0)
+            .collect();
+        [recency, frequency, spend]
+    }
+
+    #[test]
+    fn saved_rfm_cuts_give_every_fitted_customer_its_scores() {
+        let [r, f, m] = customers(2_000);
+        let scores = rfm_scores(&r, &f, &m);
+        let saved = Segmentation::rfm(&r, &f, &m, &scores);
+        // Through JSON, as registered.
+        let saved: Segmentation =
+            serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+        for i in 0..r.len() {
+            let a = saved.assign(r[i], f[i], m[i]);
+            assert_eq!(
+                a.scores,
+                Some([scores.recency[i], scores.frequency[i], scores.monetary[i]]),
+                "customer {i}: {} {} {}",
+                r[i],
+                f[i],
+                m[i]
+            );
+            assert_eq!(a.segment, scores.segment[i]);
+        }
+        // Beyond the fitted range: the extreme scores.
+        assert_eq!(saved.assign(0.0, 1e6, 1e9).scores, Some([5, 5, 5]));
+        assert_eq!(saved.assign(1e6, 0.0, 0.0).scores, Some([1, 1, 1]));
+    }
+
+    #[test]
+    fn saved_kmeans_centres_give_every_fitted_customer_its_cluster() {
+        let [r, f, m] = customers(1_500);
+        let (x, scale) = log_standardize(&[&r, &f, &m]);
+        let clusters = kmeans(&x, Some(3), &m, 0).unwrap();
+        let saved = Segmentation::kmeans(&x, scale, &clusters);
+        let saved: Segmentation =
+            serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+        // k-means ends with every customer nearest its own cluster's centre.
+        for i in 0..r.len() {
+            let expected = &clusters.names[clusters.labels[i].unwrap()];
+            assert_eq!(
+                &saved.assign(r[i], f[i], m[i]).segment,
+                expected,
+                "customer {i}"
+            );
+        }
     }
 }

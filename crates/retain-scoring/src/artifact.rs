@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use retain_models::btyd::SavedPurchaseModel;
+use retain_models::segment::Segmentation;
 use retain_models::supervised::{FittedModel, GradientBoosting, Task};
 use retain_store::VersionInfo;
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,28 @@ pub struct TrainingInfo {
     pub boosting: GradientBoosting,
 }
 
+/// The format tag of a segmentation file (`retain segment --save`).
+pub const SEGMENTS_FORMAT: &str = "retain-segments/1";
+
+/// The inputs of a saved segmentation, in the order [`Segmentation::assign`] takes them.
+pub const SEGMENT_FEATURES: [&str; 3] = ["recency_days", "purchase_days", "total_spend"];
+
+/// Segments as saved: what assigns a customer to one, and the segments' profiles when fitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentsArtifact {
+    pub format: String,
+    /// The day the customers were segmented at.
+    pub at: String,
+    /// SHA-256 over the SHA-256 of each source file.
+    pub data_fingerprint: String,
+    /// How the segments were made (method, k, …), in words.
+    pub note: String,
+    pub features: Vec<String>,
+    pub segmentation: Segmentation,
+    /// Each segment's size, revenue share, mean CLV and churn risk at fitting.
+    pub profiles: serde_json::Value,
+}
+
 /// Any model file retain can register.
 #[derive(Debug, Clone)]
 pub enum Artifact {
@@ -70,6 +93,8 @@ pub enum Artifact {
         model: SavedPurchaseModel,
         record: serde_json::Value,
     },
+    /// `retain segment --save`: RFM cut points or k-means centres.
+    Segments(Box<SegmentsArtifact>),
 }
 
 impl Artifact {
@@ -78,10 +103,18 @@ impl Artifact {
         let json: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| ScoringError::Artifact(format!("expected a JSON model file: {e}")))?;
         if let Some(format) = json["format"].as_str() {
+            if format == SEGMENTS_FORMAT {
+                let segments: SegmentsArtifact = serde_json::from_value(json).map_err(|e| {
+                    ScoringError::Artifact(format!(
+                        "a {SEGMENTS_FORMAT} file that does not read: {e}"
+                    ))
+                })?;
+                return Ok(Artifact::Segments(Box::new(segments)));
+            }
             if format != ARTIFACT_FORMAT {
                 return Err(ScoringError::Artifact(format!(
-                    "a model of format {format}; this retain reads {ARTIFACT_FORMAT} (train it \
-                     again)"
+                    "a model of format {format}; this retain reads {ARTIFACT_FORMAT} and \
+                     {SEGMENTS_FORMAT} (make it again)"
                 )));
             }
             let artifact: ModelArtifact = serde_json::from_value(json).map_err(|e| {
@@ -103,7 +136,9 @@ impl Artifact {
         }
         Err(ScoringError::Artifact(format!(
             "expected a file written by `retain train -o` (\"format\": \"{ARTIFACT_FORMAT}\"), \
-             or `retain fit -o` (\"model\", \"params\")"
+ \
+             `retain fit -o` (\"model\", \"params\") or `retain segment --save` (\"format\": \
+             \"{SEGMENTS_FORMAT}\")"
         )))
     }
 
@@ -136,6 +171,17 @@ impl Artifact {
                 }),
                 parameters: record["params"].clone(),
                 feature_schema: serde_json::json!([]),
+            },
+            Artifact::Segments(a) => VersionInfo {
+                kind: format!("segments/{}", a.segmentation.method()),
+                data_fingerprint: Some(a.data_fingerprint.clone()),
+                metrics: serde_json::json!({"at": a.at, "segments": a.profiles}),
+                parameters: serde_json::to_value(&a.segmentation).unwrap_or_default(),
+                feature_schema: a
+                    .features
+                    .iter()
+                    .map(|name| serde_json::json!({"name": name, "kind": "number"}))
+                    .collect(),
             },
         }
     }

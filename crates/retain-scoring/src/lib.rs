@@ -12,7 +12,10 @@ use retain_models::btyd::ModelError;
 use retain_models::supervised::{Attribution, FeatureFrame, FeatureSchema, Reason, Task};
 use serde::Serialize;
 
-pub use artifact::{Artifact, FeatureRecipe, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT};
+pub use artifact::{
+    Artifact, FeatureRecipe, ModelArtifact, SegmentsArtifact, TrainingInfo, ARTIFACT_FORMAT,
+    SEGMENTS_FORMAT, SEGMENT_FEATURES,
+};
 pub use input::{InputError, ID_FIELD};
 
 /// Why a model cannot be loaded or cannot score.
@@ -58,6 +61,10 @@ impl Scorer {
                 "a {} purchase model scores summaries (`retain predict --model FILE`), not \
                  customer features; register a `retain train` model to serve",
                 model.name()
+            ))),
+            Artifact::Segments(a) => Err(ScoringError::NotServable(format!(
+                "{} segments are assigned by `retain segment`, not served",
+                a.segmentation.method()
             ))),
         }
     }

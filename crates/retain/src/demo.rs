@@ -203,6 +203,7 @@ async fn serving_section(
     for (name, file) in [
         ("telco-churn", "telco_churn_model.json"),
         ("cdnow-bgnbd", "bgnbd.json"),
+        ("cdnow-rfm", "rfm_segments.json"),
     ] {
         let bytes = std::fs::read(out.join(file))?;
         let info = retain_scoring::Artifact::from_bytes(&bytes)?.describe();
@@ -380,6 +381,8 @@ fn models_section(
         rfm.log.read_options(Period::Day),
     )?;
     let segments = segment::segment(&history, end, &rfm)?;
+    let rfm_path = out.join("rfm_segments.json");
+    segment::save(&rfm_path, &segments, &profile(&segments), end, &rfm)?;
     println!("\nRFM segments on 1998-06-30 (`retain segment --method rfm`; CLV and churn risk from MBG/NBD and Gamma-Gamma):");
     print!("{}", profile_table(&profile(&segments), rfm.months));
     let kmeans: SegmentArgs = parse(&[&words[..], &["--method", "kmeans"]].concat())?;
@@ -452,6 +455,7 @@ fn models_section(
     )?;
     Ok(vec![
         (telco_model, "Telco churn model (schema, metadata, trees)"),
+        (rfm_path, "CDNOW's RFM segmentation (cut points, profiles)"),
         (
             predictions,
             "CDNOW churn risk of every customer with its top reasons",

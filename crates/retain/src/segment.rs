@@ -16,7 +16,9 @@ use retain_data::features::{behaviour_features, repeat_summary};
 use retain_data::PurchaseHistory;
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{score_customers, ClvOptions, FitOptions, GammaGamma, MbgNbd};
-use retain_models::segment::{dbscan, kmeans, log_standardize, rfm_scores, RFM_SEGMENTS};
+use retain_models::segment::{
+    dbscan, kmeans, log_standardize, rfm_scores, Segmentation, RFM_SEGMENTS,
+};
 use serde::Serialize;
 
 use crate::args::{parse_day, Format, TransactionArgs};
@@ -62,6 +64,10 @@ pub struct SegmentArgs {
     /// Per-customer segments, scores, CLV and P(alive) (CSV, Parquet or JSON lines).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Save the segmentation (RFM cut points or k-means centres, with the profiles) to assign
+    /// other customers and to register (`retain registry register NAME FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -80,6 +86,8 @@ pub struct Segmented {
     /// Segment names from lowest to highest value (clusters) or by first appearance (RFM).
     pub order: Vec<String>,
     pub note: String,
+    /// What assigns other customers (RFM and k-means; DBSCAN has no centres).
+    pub segmentation: Option<Segmentation>,
 }
 
 /// A segment's profile.
@@ -101,6 +109,9 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
     let at = args.at.unwrap_or(last);
     let segmented = segment(&history, at, &args)?;
     let profiles = profile(&segmented);
+    if let Some(path) = &args.save {
+        save(path, &segmented, &profiles, at, &args)?;
+    }
     match args.format {
         Format::Json => println!(
             "{}",
@@ -150,9 +161,10 @@ pub fn segment(
         .iter()
         .map(|&k| history.id(k).to_string())
         .collect();
-    let (segment, scores, order, note) = match args.method {
+    let (segment, scores, order, note, segmentation) = match args.method {
         Method::Rfm => {
             let s = rfm_scores(&recency_days, &purchase_days, &spend);
+            let segmentation = Segmentation::rfm(&recency_days, &purchase_days, &spend, &s);
             let order = RFM_SEGMENTS.map(String::from).to_vec();
             let segment = s.segment.iter().map(|n| (*n).to_string()).collect();
             (
@@ -161,10 +173,11 @@ pub fn segment(
                 order,
                 "RFM quintile scores (ties share a score), segments by recency and frequency"
                     .to_string(),
+                Some(segmentation),
             )
         }
         Method::Kmeans | Method::Dbscan => {
-            let x = log_standardize(&[&recency_days, &purchase_days, &spend]);
+            let (x, scale) = log_standardize(&[&recency_days, &purchase_days, &spend]);
             let clusters = if args.method == Method::Kmeans {
                 kmeans(&x, args.k, &spend, args.seed)?
             } else {
@@ -208,7 +221,9 @@ pub fn segment(
                     )
                 }
             };
-            (segment, None, order, note)
+            let segmentation =
+                (args.method == Method::Kmeans).then(|| Segmentation::kmeans(&x, scale, &clusters));
+            (segment, None, order, note, segmentation)
         }
     };
     Ok(Segmented {
@@ -222,6 +237,7 @@ pub fn segment(
         scores,
         order,
         note,
+        segmentation,
     })
 }
 
@@ -359,4 +375,31 @@ fn customers_batch(s: &Segmented) -> anyhow::Result<RecordBatch> {
     }
     let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// Writes the segmentation as a registrable file (`retain-segments/1`).
+pub fn save(
+    path: &std::path::Path,
+    segmented: &Segmented,
+    profiles: &[Profile],
+    at: i32,
+    args: &SegmentArgs,
+) -> anyhow::Result<()> {
+    let segmentation = segmented.segmentation.clone().context(
+        "DBSCAN has no centres to assign other customers by: --save works with --method rfm or kmeans",
+    )?;
+    let artifact = retain_scoring::SegmentsArtifact {
+        format: retain_scoring::SEGMENTS_FORMAT.into(),
+        at: retain_data::dates::format_day(at),
+        data_fingerprint: retain_store::fingerprint_files(&args.log.files)
+            .context("reading the log again for its fingerprint")?,
+        note: segmented.note.clone(),
+        features: retain_scoring::SEGMENT_FEATURES.map(String::from).to_vec(),
+        segmentation,
+        profiles: serde_json::to_value(profiles)?,
+    };
+    crate::fit::write_atomic(path, &serde_json::to_vec(&artifact)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("saved the segmentation to {}", path.display());
+    Ok(())
 }

@@ -223,7 +223,8 @@ fn demo_runs_on_the_bundled_data() {
     // command that asks the API.
     assert!(
         stdout.contains("registered telco-churn version 1 (gbdt/churn) → production")
-            && stdout.contains("registered cdnow-bgnbd version 1 (btyd/bgnbd) → production"),
+            && stdout.contains("registered cdnow-bgnbd version 1 (btyd/bgnbd) → production")
+            && stdout.contains("registered cdnow-rfm version 1 (segments/rfm) → production"),
         "{stdout}"
     );
     assert!(
@@ -1532,6 +1533,26 @@ fn segment_rfm_kmeans_and_dbscan_profile_every_customer() {
     }
 }
 
+/// A quick Telco churn model (2 folds, `rounds` trees) saved to `output`.
+fn train_telco_churn(rounds: &str, output: &str) {
+    ok(&[
+        "train",
+        "churn",
+        "--customers",
+        &data("telco_churn/Telco-Customer-Churn.csv"),
+        "--label",
+        "Churn",
+        "--id-col",
+        "customerID",
+        "--folds",
+        "2",
+        "--rounds",
+        rounds,
+        "-o",
+        output,
+    ]);
+}
+
 /// Runs retain and returns its stdout, failing with its stderr.
 fn ok(args: &[&str]) -> String {
     let out = retain(args);
@@ -1546,22 +1567,7 @@ fn registry_versions_aliases_scoring_runs_and_tokens() {
     let store = format!("sqlite://{}", path("retain.db"));
     let telco = data("telco_churn/Telco-Customer-Churn.csv");
     for (rounds, file) in [("20", "m1.json"), ("40", "m2.json")] {
-        ok(&[
-            "train",
-            "churn",
-            "--customers",
-            &telco,
-            "--label",
-            "Churn",
-            "--id-col",
-            "customerID",
-            "--folds",
-            "2",
-            "--rounds",
-            rounds,
-            "-o",
-            &path(file),
-        ]);
+        train_telco_churn(rounds, &path(file));
     }
     let s = ["--store", store.as_str()];
     let json = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
@@ -1692,6 +1698,67 @@ fn registry_versions_aliases_scoring_runs_and_tokens() {
     ]
     .concat()));
     assert_eq!(btyd["kind"], "btyd/bgnbd");
+    // And segments: k-means centres (DBSCAN has none to save).
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let seg = [
+        "segment",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--amount-col",
+        "5",
+    ];
+    ok(&[
+        &seg[..],
+        &[
+            "--method",
+            "kmeans",
+            "-k",
+            "3",
+            "--save",
+            &path("kmeans.json"),
+        ],
+    ]
+    .concat());
+    let segments = json(ok(&[
+        &[
+            "registry",
+            "register",
+            "value-segments",
+            &path("kmeans.json"),
+            "--format",
+            "json",
+        ][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(segments["kind"], "segments/kmeans");
+    let shown = json(ok(&[
+        &["registry", "show", "value-segments", "--format", "json"][..],
+        &s,
+    ]
+    .concat()));
+    assert_eq!(
+        shown[0]["parameters"]["centres"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(shown[0]["metrics"]["segments"].as_array().unwrap().len(), 3);
+    let out = retain(
+        &[
+            &seg[..],
+            &["--method", "dbscan", "--save", &path("dbscan.json")],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--method rfm or kmeans"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = retain(&[&["registry", "register", "x", &telco][..], &s].concat());
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -1770,4 +1837,99 @@ fn registry_versions_aliases_scoring_runs_and_tokens() {
     assert!(token.trim().len() == 64 && token.trim().chars().all(|c| c.is_ascii_hexdigit()));
     let out = retain(&[&["token", "create", "x", "--scope", "root"][..], &s].concat());
     assert!(text(&out.stderr).contains("read, predict or admin"));
+}
+
+#[test]
+fn a_killed_score_leaves_no_half_run_and_scoring_again_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let store = format!("sqlite://{}", path("retain.db"));
+    // A model on Telco, and 200,000 customers in its shape to score.
+    let telco = data("telco_churn/Telco-Customer-Churn.csv");
+    train_telco_churn("20", &path("m.json"));
+    ok(&[
+        "registry",
+        "register",
+        "churn",
+        &path("m.json"),
+        "--alias",
+        "production",
+        "--store",
+        &store,
+    ]);
+    let table = std::fs::read_to_string(&telco).unwrap();
+    let mut lines = table.lines();
+    let mut big = format!("{}\n", lines.next().unwrap());
+    let rows: Vec<&str> = lines.collect();
+    for i in 0..200_000 {
+        let row = rows[i % rows.len()];
+        let (_, rest) = row.split_once(',').unwrap();
+        big.push_str(&format!("c{i:06},{rest}\n"));
+    }
+    std::fs::write(path("big.csv"), big).unwrap();
+
+    // Kill -9 once the write is under way (the WAL grows), or at the latest after 20 s.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args([
+            "score",
+            "--model",
+            "churn",
+            "-c",
+            &path("big.csv"),
+            "--store",
+            &store,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wal = dir.path().join("retain.db-wal");
+    let started = std::time::Instant::now();
+    let finished_first = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.success();
+        }
+        let writing = std::fs::metadata(&wal)
+            .map(|m| m.len() > 4 << 20)
+            .unwrap_or(false);
+        if writing || started.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // Whatever the moment of the kill: no run, or the whole run.
+    let runs: serde_json::Value =
+        serde_json::from_str(&ok(&["runs", "--store", &store, "--format", "json"])).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert!(
+        runs.is_empty() || runs[0]["customers"] == 200_000,
+        "{runs:?}"
+    );
+    assert!(
+        finished_first || runs.is_empty(),
+        "killed, yet a run is stored"
+    );
+    let last = ok(&[
+        "runs",
+        "--customer",
+        "c199999",
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]);
+    let last: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(last.as_array().unwrap().len(), runs.len());
+
+    // Scoring again completes it; a third time finds it.
+    let big = path("big.csv");
+    let score = || -> serde_json::Value {
+        let args = ["score", "--model", "churn", "-c", &big, "--store", &store];
+        serde_json::from_str(&ok(&[&args[..], &["--format", "json"]].concat())).unwrap()
+    };
+    let again = score();
+    assert_eq!(again["run"]["customers"], 200_000);
+    assert_eq!(score()["outcome"], "already_stored");
 }
