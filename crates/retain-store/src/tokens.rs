@@ -65,6 +65,16 @@ impl Store {
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("a token needs a name".into()));
         }
+        let taken = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        if get::<i64>(&taken, "n")? > 0 {
+            return Err(StoreError::Invalid(format!(
+                "a token named {name:?} exists; choose another name, or revoke it first \
+                 (`retain token revoke {name}`)"
+            )));
+        }
         let mut bytes = [0u8; 32];
         // ChaCha seeded from the operating system: unpredictable.
         rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
@@ -95,6 +105,39 @@ impl Store {
             scope: scope.parse()?,
             created_at: get(&row, "created_at")?,
         }))
+    }
+
+    /// Every token's name, scope and date (never the token), oldest first.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let rows =
+            sqlx::query("SELECT name, scopes, created_at FROM tokens ORDER BY created_at, name")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let scope: String = get(row, "scopes")?;
+                Ok(TokenInfo {
+                    name: get(row, "name")?,
+                    scope: scope.parse()?,
+                    created_at: get(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes the token named `name`: the store no longer knows it (a running server trusts a
+    /// token it checked for a few seconds more).
+    pub async fn revoke_token(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM tokens WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no token named {name:?}; `retain token list` shows them"
+            )));
+        }
+        Ok(())
     }
 
     /// Whether any token exists (a server with none refuses to start open to all).

@@ -315,6 +315,32 @@ async fn tokens(store: &Store) {
     );
     assert!("write".parse::<Scope>().is_err());
     assert!(store.has_tokens().await.unwrap());
+    // Names are unique; a revoked token is unknown at once.
+    assert!(matches!(
+        store.create_token("ops", Scope::Read).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let listed: Vec<(String, Scope)> = store
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.scope))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("dashboard".to_string(), Scope::Read),
+            ("ops".to_string(), Scope::Admin)
+        ]
+    );
+    store.revoke_token("dashboard").await.unwrap();
+    assert_eq!(store.check_token(&token).await.unwrap(), None);
+    assert!(store.check_token(&admin).await.unwrap().is_some());
+    assert!(matches!(
+        store.revoke_token("dashboard").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn suite(url: &str) {

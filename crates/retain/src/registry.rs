@@ -101,6 +101,17 @@ pub enum TokenCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Every token's name, scope and date (the tokens themselves are not kept).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token: requests with it get 401 (a running server within 10 seconds).
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
@@ -263,6 +274,18 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 scope.name()
             );
             println!("{token}");
+        }
+        TokenCommand::List { store } => {
+            let tokens = store.open().await?.tokens().await?;
+            let rows: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| vec![t.name.clone(), t.scope.name().into(), t.created_at.clone()])
+                .collect();
+            print!("{}", table(&["name", "scope", "created"], &rows));
+        }
+        TokenCommand::Revoke { name, store } => {
+            store.open().await?.revoke_token(&name).await?;
+            println!("revoked token {name:?}");
         }
     }
     Ok(())

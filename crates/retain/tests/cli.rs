@@ -43,6 +43,7 @@ fn every_subcommand_has_help() {
         vec!["registry", "--help"],
         vec!["registry", "register", "--help"],
         vec!["token", "create", "--help"],
+        vec!["token", "revoke", "--help"],
         vec!["score", "--help"],
         vec!["runs", "--help"],
         vec!["serve", "--help"],
@@ -1837,6 +1838,17 @@ fn registry_versions_aliases_scoring_runs_and_tokens() {
     assert!(token.trim().len() == 64 && token.trim().chars().all(|c| c.is_ascii_hexdigit()));
     let out = retain(&[&["token", "create", "x", "--scope", "root"][..], &s].concat());
     assert!(text(&out.stderr).contains("read, predict or admin"));
+    let listed = ok(&[&["token", "list"][..], &s].concat());
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["crm", "predict"])),
+        "{listed}"
+    );
+    ok(&[&["token", "revoke", "crm"][..], &s].concat());
+    assert!(!ok(&[&["token", "list"][..], &s].concat()).contains("crm"));
+    let out = retain(&[&["token", "revoke", "crm"][..], &s].concat());
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
