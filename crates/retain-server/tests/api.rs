@@ -77,14 +77,48 @@ struct Server {
     versions: [Vec<u8>; 2],
 }
 
+/// Where a test's store is.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    /// A fresh database on the server of RETAIN_TEST_POSTGRES (`.ci/postgres.sh` starts one;
+    /// without it the test is skipped locally and fails under CI).
+    Postgres,
+}
+
 async fn start(config: ServerConfig) -> Server {
+    start_on(Backend::Sqlite, config)
+        .await
+        .expect("SQLite is always there")
+}
+
+async fn start_on(backend: Backend, config: ServerConfig) -> Option<Server> {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("retain.db").display()
-    ))
-    .await
-    .unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("retain.db").display()),
+        Backend::Postgres => {
+            let Ok(server) = std::env::var("RETAIN_TEST_POSTGRES") else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI runs the API tests on PostgreSQL too: set RETAIN_TEST_POSTGRES"
+                );
+                eprintln!("RETAIN_TEST_POSTGRES not set: PostgreSQL run skipped");
+                return None;
+            };
+            let name = format!(
+                "retain_api_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            retain_store::create_postgres_database(&server, &name)
+                .await
+                .unwrap()
+        }
+    };
+    let store = Store::open(&url).await.unwrap();
     let versions = [artifact(10), artifact(40)];
     for bytes in &versions {
         let info = retain_scoring::Artifact::from_bytes(bytes)
@@ -100,7 +134,7 @@ async fn start(config: ServerConfig) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, state, std::future::pending()));
-    Server {
+    Some(Server {
         url: format!("http://{addr}"),
         store,
         admin,
@@ -109,7 +143,7 @@ async fn start(config: ServerConfig) -> Server {
         client: reqwest::Client::new(),
         dir,
         versions,
-    }
+    })
 }
 
 impl Server {
@@ -395,13 +429,23 @@ async fn tokens_and_scopes_guard_every_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn moving_an_alias_under_load_fails_no_request() {
-    let server = Arc::new(
-        start(ServerConfig {
-            alias_refresh: Duration::from_millis(100),
-            ..ServerConfig::default()
-        })
-        .await,
-    );
+    moving_an_alias_under_load(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_an_alias_under_load_fails_no_request_on_postgres() {
+    moving_an_alias_under_load(Backend::Postgres).await;
+}
+
+async fn moving_an_alias_under_load(backend: Backend) {
+    let config = ServerConfig {
+        alias_refresh: Duration::from_millis(100),
+        ..ServerConfig::default()
+    };
+    let Some(server) = start_on(backend, config).await else {
+        return;
+    };
+    let server = Arc::new(server);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
     for _ in 0..8 {
@@ -495,7 +539,18 @@ async fn moving_an_alias_under_load_fails_no_request() {
 
 #[tokio::test]
 async fn batch_jobs_store_runs_once_and_predictions_are_queryable() {
-    let server = start(ServerConfig::default()).await;
+    batch_jobs(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn batch_jobs_store_runs_once_and_predictions_are_queryable_on_postgres() {
+    batch_jobs(Backend::Postgres).await;
+}
+
+async fn batch_jobs(backend: Backend) {
+    let Some(server) = start_on(backend, ServerConfig::default()).await else {
+        return;
+    };
     let file = server.dir.path().join("customers.csv");
     let mut csv = String::from("customer_id,purchases,plan,notes\n");
     for i in 0..250 {

@@ -168,6 +168,25 @@ impl Store {
     }
 }
 
+/// Creates an empty database named `name` on the PostgreSQL server at `server`
+/// (`postgres://USER@HOST:PORT`) and returns its URL: for test suites and benchmarks that need
+/// a store of their own.
+pub async fn create_postgres_database(server: &str, name: &str) -> Result<String> {
+    use sqlx::Connection;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!(
+            "a database name of letters, digits and _, found {name:?}"
+        )));
+    }
+    sqlx::any::install_default_drivers();
+    let server = server.trim_end_matches('/');
+    let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres")).await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    Ok(format!("{server}/{name}"))
+}
+
 /// Now, as stored: RFC 3339 in UTC to the microsecond, so that text order is time order.
 pub fn now() -> String {
     let since = std::time::SystemTime::now()

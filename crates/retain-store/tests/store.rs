@@ -385,17 +385,8 @@ async fn postgres_store() {
             .unwrap()
             .as_micros()
     );
-    let server = server.trim_end_matches('/');
-    {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
-            .await
-            .unwrap();
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    suite(&format!("{server}/{name}")).await;
+    let url = retain_store::create_postgres_database(&server, &name)
+        .await
+        .unwrap();
+    suite(&url).await;
 }
