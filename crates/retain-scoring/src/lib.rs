@@ -126,7 +126,6 @@ impl Scorer {
         ids: Vec<Option<String>>,
         reasons: usize,
     ) -> Result<Scored, ScoringError> {
-        let unseen = unseen_levels(&self.artifact.model.schema, frame);
         // Path attribution: the reasons of `retain train --predictions`, and with the
         // prediction in one walk (exact SHAP costs 10-100× more per customer).
         let explained = self
@@ -135,6 +134,7 @@ impl Scorer {
             .explain(frame, reasons.max(1), Attribution::Path)?;
         let task = self.artifact.task;
         let predictions = explained
+            .explanations
             .into_iter()
             .zip(ids)
             .map(|(mut e, customer_id)| {
@@ -146,6 +146,11 @@ impl Scorer {
                     reasons: e.reasons,
                 }
             })
+            .collect();
+        let unseen = explained
+            .unseen
+            .into_iter()
+            .map(|(feature, customers)| UnseenLevels { feature, customers })
             .collect();
         Ok(Scored {
             predictions,
@@ -168,36 +173,6 @@ pub struct Scored {
 pub struct UnseenLevels {
     pub feature: String,
     pub customers: usize,
-}
-
-fn unseen_levels(schema: &FeatureSchema, frame: &FeatureFrame) -> Vec<UnseenLevels> {
-    use retain_models::supervised::{ColumnValues, FeatureKind};
-    schema
-        .features
-        .iter()
-        .filter_map(|spec| {
-            let FeatureKind::Category { levels: known, .. } = &spec.kind else {
-                return None;
-            };
-            let Some(ColumnValues::Categories { levels, codes }) =
-                frame.column(&spec.name).map(|c| &c.values)
-            else {
-                return None;
-            };
-            let unknown: Vec<bool> = levels.iter().map(|l| !known.contains(l)).collect();
-            if !unknown.contains(&true) {
-                return None;
-            }
-            let customers = codes
-                .iter()
-                .filter(|&&c| c > 0 && unknown[c as usize - 1])
-                .count();
-            Some(UnseenLevels {
-                feature: spec.name.clone(),
-                customers,
-            })
-        })
-        .collect()
 }
 
 /// The label a score implies.

@@ -70,7 +70,7 @@ impl Jobs {
         model: ModelRef,
         request: BatchJobRequest,
     ) -> BatchJob {
-        let job_id = random_id();
+        let job_id = retain_store::random_hex(8);
         let job = BatchJob {
             job_id: job_id.clone(),
             model: model.to_string(),
@@ -131,11 +131,4 @@ impl Jobs {
         jobs.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at));
         jobs
     }
-}
-
-fn random_id() -> String {
-    use rand::{RngCore, SeedableRng};
-    let mut bytes = [0u8; 8];
-    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -147,6 +147,15 @@ async fn start_on(backend: Backend, config: ServerConfig) -> Option<Server> {
 }
 
 impl Server {
+    /// A GET without a token (service endpoints).
+    async fn get_open(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         let response = self
             .client
@@ -414,15 +423,7 @@ async fn tokens_and_scopes_guard_every_endpoint() {
     assert_eq!(moved["version"], 2);
 
     // Service endpoints need no token.
-    let health: Value = server
-        .client
-        .get(format!("{}/healthz", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = server.get_open("/healthz").await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["models"], 1);
 }
@@ -672,15 +673,7 @@ async fn metrics_and_the_openapi_document_describe_the_service() {
     server
         .post("/v1/models/churn/predict", &server.read, &two_customers())
         .await;
-    let text = server
-        .client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.get_open("/metrics").await.text().await.unwrap();
     assert!(
         text.contains(r#"retain_predictions_total{model="churn",version="1"} 6"#),
         "{text}"
@@ -693,15 +686,7 @@ async fn metrics_and_the_openapi_document_describe_the_service() {
     ));
     assert!(text.contains("retain_http_request_duration_seconds_bucket"));
 
-    let doc: Value = server
-        .client
-        .get(format!("{}/openapi.json", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = server.get_open("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for path in [

@@ -187,6 +187,15 @@ pub async fn create_postgres_database(server: &str, name: &str) -> Result<String
     Ok(format!("{server}/{name}"))
 }
 
+/// `bytes` random bytes as hex, from ChaCha seeded by the operating system (unpredictable):
+/// tokens, job ids.
+pub fn random_hex(bytes: usize) -> String {
+    use rand::{RngCore, SeedableRng};
+    let mut buffer = vec![0u8; bytes];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut buffer);
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Now, as stored: RFC 3339 in UTC to the microsecond, so that text order is time order.
 pub fn now() -> String {
     let since = std::time::SystemTime::now()

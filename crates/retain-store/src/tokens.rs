@@ -61,7 +61,6 @@ impl TokenInfo {
 impl Store {
     /// Makes a token named `name` with `scope`; returns the token, which is not kept.
     pub async fn create_token(&self, name: &str, scope: Scope) -> Result<String> {
-        use rand::{RngCore, SeedableRng};
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("a token needs a name".into()));
         }
@@ -75,10 +74,7 @@ impl Store {
                  (`retain token revoke {name}`)"
             )));
         }
-        let mut bytes = [0u8; 32];
-        // ChaCha seeded from the operating system: unpredictable.
-        rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = crate::random_hex(32);
         sqlx::query(
             "INSERT INTO tokens (token_sha256, name, scopes, created_at) VALUES ($1, $2, $3, $4)",
         )

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use retain_models::supervised::Reason;
 use retain_scoring::batch::{score_file, BatchOptions, ModelRef};
 use retain_store::RunOutcome;
 
@@ -189,31 +190,13 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tenure=2 (+0.81), Contract=Month-to-month (+0.42)`: stored reasons on one line.
+/// `tenure=2 (+0.81), Contract=Month-to-month (+0.42)`: stored reasons on one line, values
+/// shown as the model shows them.
 pub fn reasons_text(reasons: &serde_json::Value) -> String {
+    let reasons: Vec<Reason> = serde_json::from_value(reasons.clone()).unwrap_or_default();
     reasons
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    let value = match &r["value"] {
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Null => "missing".into(),
-                        serde_json::Value::Number(n) => match n.as_f64() {
-                            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
-                            _ => n.to_string(),
-                        },
-                        v => v.to_string(),
-                    };
-                    format!(
-                        "{}={} ({:+.2})",
-                        r["feature"].as_str().unwrap_or("?"),
-                        value,
-                        r["contribution"].as_f64().unwrap_or(f64::NAN)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+        .iter()
+        .map(|r| format!("{}={} ({:+.2})", r.feature, r.value, r.contribution))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

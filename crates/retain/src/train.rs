@@ -263,7 +263,10 @@ pub fn score(
     };
     Ok((
         ids,
-        trained.model.explain(&frame, args.reasons, attribution)?,
+        trained
+            .model
+            .explain(&frame, args.reasons, attribution)?
+            .explanations,
     ))
 }
 
@@ -359,12 +362,7 @@ pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
             features: data.frame.columns.len(),
             label_mean,
             cutoff: args.cutoff.map(day_text),
-            sources: args
-                .customers
-                .iter()
-                .chain(&args.log.files)
-                .map(|p| p.display().to_string())
-                .collect(),
+            sources: sources.iter().map(|p| p.display().to_string()).collect(),
             folds: args.folds,
             cv: summary
                 .iter()

@@ -330,8 +330,8 @@ pub struct Predictions {
     pub unseen: Vec<(String, usize)>,
 }
 
-/// A feature's value as the customer has it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A feature's value as the customer has it (JSON: a number, text, or null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FeatureValue {
@@ -376,7 +376,7 @@ pub enum Attribution {
 
 /// One reason: a feature, the customer's value of it, and how much it moved the raw output
 /// (log-odds or amount) from the base value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reason {
     pub feature: String,
@@ -393,6 +393,14 @@ pub struct Explanation {
     pub base: f64,
     /// The `top` features with the largest absolute contributions, largest first.
     pub reasons: Vec<Reason>,
+}
+
+/// Predictions with their reasons, and, as [`Predictions::unseen`], the category levels unseen
+/// at training (read as missing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub explanations: Vec<Explanation>,
+    pub unseen: Vec<(String, usize)>,
 }
 
 /// A feature's share of the model's total split gain.
@@ -470,7 +478,7 @@ impl FittedModel {
         frame: &FeatureFrame,
         top: usize,
         attribution: Attribution,
-    ) -> Result<Vec<Explanation>, ModelError> {
+    ) -> Result<Explained, ModelError> {
         let encoded = self.schema.encode(frame)?;
         let cols = encoded.cols;
         let top = if top == 0 { cols } else { top.min(cols) };
@@ -525,7 +533,10 @@ impl FittedModel {
             }
             start = end;
         }
-        Ok(explanations)
+        Ok(Explained {
+            explanations,
+            unseen: encoded.unseen,
+        })
     }
 
     /// Each feature's share of the total split gain, largest first.

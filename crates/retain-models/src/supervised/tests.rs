@@ -65,7 +65,7 @@ fn churn_model_learns_a_known_process_and_its_reasons_add_up() {
     );
 
     for attribution in [Attribution::Path, Attribution::Shapley] {
-        let explained = model.explain(&test, 0, attribution).unwrap();
+        let explained = model.explain(&test, 0, attribution).unwrap().explanations;
         for (e, raw) in explained.iter().zip(&predicted.raw) {
             let total: f64 = e.base + e.reasons.iter().map(|r| r.contribution).sum::<f64>();
             // The trees keep node weights in single precision and the contributions are summed in
@@ -78,7 +78,10 @@ fn churn_model_learns_a_known_process_and_its_reasons_add_up() {
         }
     }
     // Top reasons come largest first and carry the customer's values.
-    let top = model.explain(&test, 2, Attribution::Path).unwrap();
+    let top = model
+        .explain(&test, 2, Attribution::Path)
+        .unwrap()
+        .explanations;
     assert_eq!(top[0].reasons.len(), 2);
     assert!(top[0].reasons[0].contribution.abs() >= top[0].reasons[1].contribution.abs());
     assert!(matches!(
@@ -112,6 +115,7 @@ fn amount_model_contributions_add_up_to_its_output() {
     for (e, raw) in model
         .explain(&frame, 0, Attribution::Shapley)
         .unwrap()
+        .explanations
         .iter()
         .zip(&predicted.raw)
     {
@@ -257,7 +261,10 @@ fn exact_shap_equals_shapley_values_by_enumeration() {
             .sum()
     };
     let factorial = |k: usize| (1..=k).product::<usize>() as f64;
-    let explained = model.explain(&rows, 0, Attribution::Shapley).unwrap();
+    let explained = model
+        .explain(&rows, 0, Attribution::Shapley)
+        .unwrap()
+        .explanations;
     for (i, e) in explained.iter().enumerate() {
         let row: Vec<f64> = (0..m).map(|j| encoded.values[j * rows.rows + i]).collect();
         for (j, spec) in model.schema.features.iter().enumerate() {
