@@ -156,4 +156,40 @@ impl From<datafusion::error::DataFusionError> for DataError {
     }
 }
 
+impl DataError {
+    /// The message without any value read from the input (a field, a header, the bytes of a
+    /// line): for telling someone who may not see the file what is wrong and where.
+    pub fn without_values(&self) -> String {
+        match self {
+            DataError::BadRow(row) => {
+                let expected = match &row.problem {
+                    RowProblem::BadValue { expected, .. } => format!("expected {expected}"),
+                    RowProblem::NotUtf8 { .. } => "expected UTF-8 text".to_string(),
+                    other => other.to_string(),
+                };
+                format!("{}: {expected}", row.location)
+            }
+            DataError::MissingColumn { file, wanted, .. } => {
+                format!("{}: no column {wanted:?} in the header", file.display())
+            }
+            DataError::DuplicateHeader {
+                file,
+                first,
+                second,
+                ..
+            } => format!(
+                "{}: the header names one column twice (fields {first} and {second})",
+                file.display()
+            ),
+            DataError::BadField {
+                location, expected, ..
+            } => format!("{location}: expected {expected}"),
+            DataError::Format { file, .. } => {
+                format!("{}: not a readable CSV or Parquet table", file.display())
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 pub type Result<T, E = DataError> = std::result::Result<T, E>;

@@ -119,6 +119,21 @@ pub enum BatchError {
     },
 }
 
+impl BatchError {
+    /// The message without any value read from the input (its header, a field): what a job
+    /// shows to callers who may not read the file.
+    pub fn without_values(&self) -> String {
+        match self {
+            BatchError::Data(e) => e.without_values(),
+            BatchError::MissingColumn { path, column, .. } => format!(
+                "{} has no column {column}, a feature of the model",
+                path.display()
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// What a batch did.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchOutcome {
@@ -131,6 +146,43 @@ pub struct BatchOutcome {
     pub unseen: Vec<UnseenLevels>,
 }
 
+/// The customers a batch scores.
+#[derive(Debug, Clone)]
+pub enum BatchInput {
+    /// A customer table (CSV, plain or .gz, or Parquet).
+    File(PathBuf),
+    /// Customers as JSON objects, as the predict endpoint takes them; each needs its id.
+    Customers(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+impl BatchInput {
+    /// What a run records as its source.
+    fn source(&self) -> String {
+        match self {
+            BatchInput::File(path) => path.display().to_string(),
+            BatchInput::Customers(c) => format!("request body ({} customers)", c.len()),
+        }
+    }
+
+    /// The SHA-256 of the input: a file's bytes, or the customers' JSON as sent.
+    async fn sha256(&self) -> Result<String, BatchError> {
+        match self {
+            BatchInput::File(path) => {
+                let path = path.to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    retain_store::fingerprint_files(&[&path])
+                        .map_err(|source| BatchError::Io { path, source })
+                })
+                .await
+                .expect("hashing does not panic")
+            }
+            BatchInput::Customers(customers) => Ok(retain_store::sha256_hex(
+                &serde_json::to_vec(customers).expect("JSON values serialize"),
+            )),
+        }
+    }
+}
+
 /// Scores the customers of `path` with the model `model` and stores the run.
 pub async fn score_file(
     store: &Store,
@@ -138,21 +190,22 @@ pub async fn score_file(
     path: &Path,
     options: &BatchOptions,
 ) -> Result<BatchOutcome, BatchError> {
+    score_batch(store, model, BatchInput::File(path.to_path_buf()), options).await
+}
+
+/// Scores `input` with the model `model` and stores the run (found, not written again, when
+/// the same version scored the same input with the same settings before).
+pub async fn score_batch(
+    store: &Store,
+    model: &ModelRef,
+    input: BatchInput,
+    options: &BatchOptions,
+) -> Result<BatchOutcome, BatchError> {
     let version = model.resolve(store).await?;
-    let input_sha256 = {
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            retain_store::fingerprint_files(&[&path]).map_err(|source| BatchError::Io {
-                path: path.clone(),
-                source,
-            })
-        })
-        .await
-        .expect("hashing does not panic")?
-    };
+    let input_sha256 = input.sha256().await?;
     let settings =
         serde_json::json!({"reasons": options.reasons, "id_col": options.id_col}).to_string();
-    let source = path.display().to_string();
+    let source = input.source();
     let run = NewRun {
         model: &model.name,
         version,
@@ -172,17 +225,54 @@ pub async fn score_file(
     }
     let scorer = Scorer::from_bytes(&store.artifact(&model.name, version).await?)?;
     let (predictions, unseen) = {
-        let path = path.to_path_buf();
         let options = options.clone();
-        tokio::task::spawn_blocking(move || score_table(&scorer, &path, &options))
-            .await
-            .expect("scoring does not panic")?
+        tokio::task::spawn_blocking(move || match input {
+            BatchInput::File(path) => score_table(&scorer, &path, &options),
+            BatchInput::Customers(customers) => score_customers(&scorer, &customers, &options),
+        })
+        .await
+        .expect("scoring does not panic")?
     };
     let outcome = store.write_run(&run, &predictions).await?;
     Ok(BatchOutcome {
         unseen,
         ..done(outcome)
     })
+}
+
+/// Scores customers given as JSON; each must have its id (a stored prediction is found by it).
+fn score_customers(
+    scorer: &Scorer,
+    customers: &[serde_json::Map<String, serde_json::Value>],
+    options: &BatchOptions,
+) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
+    let scored = scorer.score_json(customers, options.reasons)?;
+    if let Some(customer) = scored
+        .predictions
+        .iter()
+        .position(|p| p.customer_id.is_none())
+    {
+        return Err(ScoringError::Input(crate::InputError {
+            customer,
+            field: ID_FIELD.into(),
+            problem: "a stored prediction needs the customer's id; found none".into(),
+        })
+        .into());
+    }
+    Ok((stored(scored.predictions), scored.unseen))
+}
+
+/// Predictions as the store keeps them; every one has its customer's id.
+fn stored(predictions: Vec<crate::Prediction>) -> Vec<StoredPrediction> {
+    predictions
+        .into_iter()
+        .map(|p| StoredPrediction {
+            customer_id: p.customer_id.expect("every row has an id"),
+            score: p.score,
+            label: p.label.map(String::from),
+            reasons: serde_json::to_value(&p.reasons).expect("reasons serialize"),
+        })
+        .collect()
 }
 
 /// Reads the file and scores every row: predictions as stored, and unseen category values.
@@ -229,17 +319,7 @@ fn score_table(
     let ids = table.ids().expect("read with an id column");
     let ids: Vec<Option<String>> = ids.iter().map(|id| id.map(String::from)).collect();
     let scored = scorer.score_frame(&frame, ids, options.reasons)?;
-    let predictions = scored
-        .predictions
-        .into_iter()
-        .map(|p| StoredPrediction {
-            customer_id: p.customer_id.expect("every row has an id"),
-            score: p.score,
-            label: p.label.map(String::from),
-            reasons: serde_json::to_value(&p.reasons).expect("reasons serialize"),
-        })
-        .collect();
-    Ok((predictions, scored.unseen))
+    Ok((stored(scored.predictions), scored.unseen))
 }
 
 /// The table's columns a model reads, by name; other columns (a label, notes) are ignored.

@@ -196,3 +196,110 @@ fn the_registry_records_what_the_artifact_says() {
         ));
     }
 }
+
+/// Any JSON a client sends as customers: the scorer never panics, refuses with the customer
+/// and field named, or scores every customer with a probability. Random cases from a fixed
+/// seed (RETAIN_FUZZ_SEED and RETAIN_FUZZ_CASES change them); a failure names its seed and
+/// case. (Not proptest: its dev-dependencies change features of crates DataFusion shares, and
+/// the tests would then build DataFusion a second time.)
+mod arbitrary_json {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    fn any_text(rng: &mut StdRng) -> String {
+        const PIECES: [&str; 12] = [
+            "monthly", "yearly", "two-year", "", " ", "NaN", "1e999", "-0", "\u{0}", "é", "\"", "7",
+        ];
+        (0..rng.random_range(0..3))
+            .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+            .collect()
+    }
+
+    fn any_value(rng: &mut StdRng, depth: usize) -> Value {
+        match rng.random_range(0..if depth > 1 { 8 } else { 10 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.random()),
+            2 => Value::from(rng.random::<i64>()),
+            3 => Value::from(f64::from_bits(rng.random::<u64>())),
+            4 => Value::from(rng.random_range(-1e6..1e6)),
+            5 | 6 => Value::from(any_text(rng)),
+            7 => Value::from(1e308),
+            8 => Value::Array(
+                (0..rng.random_range(0..3))
+                    .map(|_| any_value(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => Value::Object(any_customer(rng, depth + 1)),
+        }
+    }
+
+    fn any_customer(rng: &mut StdRng, depth: usize) -> Map<String, Value> {
+        const KEYS: [&str; 7] = ["purchases", "plan", "customer_id", "id", "PLAN", "", "x"];
+        // Half the customers start valid, so that scoring is reached, not only refusals.
+        let mut customer = if rng.random_bool(0.5) {
+            let mut valid = Map::new();
+            valid.insert("customer_id".into(), Value::from(any_text(rng)));
+            let purchases = rng.random_range(-5.0..40.0);
+            valid.insert("purchases".into(), Value::from(purchases));
+            valid.insert("plan".into(), Value::from(any_text(rng)));
+            valid
+        } else {
+            Map::new()
+        };
+        for _ in 0..rng.random_range(0..3) {
+            customer.insert(
+                KEYS[rng.random_range(0..KEYS.len())].to_string(),
+                any_value(rng, depth),
+            );
+        }
+        customer
+    }
+
+    #[test]
+    fn any_customers_are_scored_or_refused_by_name() {
+        let seed = std::env::var("RETAIN_FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(15);
+        let cases = std::env::var("RETAIN_FUZZ_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2_000);
+        let scorer = Scorer::new(artifact());
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (mut scored_cases, mut refused_cases) = (0, 0);
+        for case in 0..cases {
+            let customers: Vec<Map<String, Value>> = (0..rng.random_range(0..6))
+                .map(|_| any_customer(&mut rng, 0))
+                .collect();
+            let what = format!(
+                "seed {seed}, case {case}: {}",
+                Value::from(customers.clone())
+            );
+            match scorer.score_json(&customers, 2) {
+                Ok(scored) => {
+                    scored_cases += 1;
+                    assert_eq!(scored.predictions.len(), customers.len(), "{what}");
+                    for p in &scored.predictions {
+                        assert!((0.0..=1.0).contains(&p.score), "{what}: {}", p.score);
+                        assert!(p.reasons.len() <= 2, "{what}");
+                    }
+                }
+                Err(ScoringError::Input(e)) => {
+                    refused_cases += 1;
+                    assert!(e.customer < customers.len(), "{what}: {e}");
+                    assert!(!e.field.is_empty() && !e.problem.is_empty(), "{what}: {e}");
+                }
+                Err(other) => panic!("{what}: unexpected error {other}"),
+            }
+        }
+        // Both kinds of answer were exercised.
+        assert!(
+            scored_cases > 0 && refused_cases > 0,
+            "{scored_cases} {refused_cases}"
+        );
+    }
+}

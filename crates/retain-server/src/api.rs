@@ -3,19 +3,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use retain_scoring::batch::{ModelRef, Selector, DEFAULT_ALIAS};
+use retain_scoring::batch::{BatchOptions, ModelRef, Selector, DEFAULT_ALIAS};
 use retain_scoring::{Prediction, UnseenLevels};
 use retain_store::{Alias, AliasMove, ModelSummary, ModelVersion, Run, StoredPrediction};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Authorized, Predict, Read};
-use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
-use crate::jobs::{BatchJob, BatchJobRequest};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::jobs::{BatchJob, BatchJobRequest, JobRefused};
 use crate::AppState;
 
 type AppResult<T> = Result<T, ApiError>;
@@ -26,18 +26,21 @@ type AppResult<T> = Result<T, ApiError>;
 pub struct PredictRequest {
     /// One object per customer: every feature of the model (null when unknown), and
     /// `customer_id` optionally.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 100000)]
     pub customers: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PredictQuery {
     /// The alias to answer with (default `production`).
     pub alias: Option<String>,
-    /// A version to answer with, instead of an alias.
+    /// A version to answer with, instead of an alias (with `alias` too: 409 unless the alias
+    /// points at it).
     pub version: Option<i64>,
-    /// Reasons per customer (default 3; 0 for none).
+    /// Reasons per customer (default 3; 0 for none; at most 1,000).
+    #[param(minimum = 0, maximum = 1000)]
     pub reasons: Option<usize>,
 }
 
@@ -57,6 +60,8 @@ pub struct PredictResponse {
 
 /// Customers per request at most.
 pub const MAX_CUSTOMERS: usize = 100_000;
+/// Reasons per customer at most (a model has fewer features than that).
+pub const MAX_REASONS: usize = 1_000;
 
 /// Score customers with their reasons.
 #[utoipa::path(
@@ -70,6 +75,7 @@ pub const MAX_CUSTOMERS: usize = 100_000;
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, description = "No such model, version or alias", body = ErrorBody),
+        (status = 409, description = "The version does not answer predictions (a segmentation), or the alias does not point at the version given", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A field the model cannot read (named)", body = ErrorBody),
     ),
@@ -79,21 +85,30 @@ pub const MAX_CUSTOMERS: usize = 100_000;
 pub async fn predict(
     _: Authorized<Predict>,
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<PredictQuery>,
     ApiJson(request): ApiJson<PredictRequest>,
 ) -> AppResult<Json<PredictResponse>> {
-    let selector = match (query.version, query.alias) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "give ?version= or ?alias=, not both",
-            ))
-        }
-        (Some(v), None) => Selector::Version(v),
-        (None, alias) => Selector::Alias(alias.unwrap_or_else(|| DEFAULT_ALIAS.into())),
+    let selector = match (query.version, &query.alias) {
+        (Some(v), _) => Selector::Version(v),
+        (None, alias) => Selector::Alias(alias.clone().unwrap_or_else(|| DEFAULT_ALIAS.into())),
     };
     let (version, scorer) = state.models.resolve(&name, &selector).await?;
+    // Both given: the version, if the alias still points at it (a client's check that the
+    // alias has not moved).
+    if let (Some(version), Some(alias)) = (query.version, &query.alias) {
+        let (pointed, _) = state
+            .models
+            .resolve(&name, &Selector::Alias(alias.clone()))
+            .await?;
+        if pointed != version {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("alias {alias} of {name} points at version {pointed}, not {version}"),
+            )
+            .answered_by(&name, pointed));
+        }
+    }
     if request.customers.is_empty() || request.customers.len() > MAX_CUSTOMERS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -106,6 +121,13 @@ pub async fn predict(
         .answered_by(&name, version));
     }
     let reasons = query.reasons.unwrap_or(3);
+    if reasons > MAX_REASONS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("reasons must be 0 to {MAX_REASONS}, found {reasons}"),
+        )
+        .field("reasons"));
+    }
     let customers = request.customers;
     // Scoring is CPU work: off the async threads when the batch is large.
     let scored = if customers.len() <= 64 {
@@ -165,7 +187,7 @@ pub struct ModelDetail {
 pub async fn show_model(
     _: Authorized<Read>,
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> AppResult<Json<ModelDetail>> {
     let versions = state.store.versions(&name).await?;
     let aliases = state.store.aliases(&name).await?;
@@ -188,7 +210,7 @@ pub async fn show_model(
 pub async fn show_version(
     _: Authorized<Read>,
     State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, i64)>,
+    ApiPath((name, version)): ApiPath<(String, i64)>,
 ) -> AppResult<Json<ModelVersion>> {
     Ok(Json(state.store.version(&name, version).await?))
 }
@@ -196,6 +218,7 @@ pub async fn show_version(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasRequest {
+    #[serde(deserialize_with = "crate::error::whole_number")]
     pub version: i64,
 }
 
@@ -217,7 +240,7 @@ pub struct AliasRequest {
 pub async fn move_alias(
     _: Authorized<Admin>,
     State(state): State<Arc<AppState>>,
-    Path((name, alias)): Path<(String, String)>,
+    ApiPath((name, alias)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<AliasRequest>,
 ) -> AppResult<Json<AliasMove>> {
     Ok(Json(
@@ -228,16 +251,16 @@ pub async fn move_alias(
     ))
 }
 
-/// Score a customer file on the server's disk and store the predictions as a run.
+/// Score customers, sent in the request or in a file of the server's data folder, and store
+/// the predictions as a run. Jobs run one at a time; a few more wait.
 #[utoipa::path(
     post,
     path = "/v1/batch-jobs",
     request_body = BatchJobRequest,
     responses(
-        (status = 202, description = "Started; poll its location", body = BatchJob),
-        (status = 403, description = "Needs an admin token", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 202, description = "Queued; poll its location", body = BatchJob),
+        (status = 404, description = "No such model, version or alias", body = ErrorBody),
+        (status = 422, description = "No customers, or a file the server does not read (named)", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),
     tag = "batch"
@@ -245,7 +268,7 @@ pub async fn move_alias(
 pub async fn start_batch_job(
     _: Authorized<Admin>,
     State(state): State<Arc<AppState>>,
-    ApiJson(request): ApiJson<BatchJobRequest>,
+    ApiJson(mut request): ApiJson<BatchJobRequest>,
 ) -> AppResult<impl IntoResponse> {
     let model: ModelRef = request
         .model
@@ -253,13 +276,68 @@ pub async fn start_batch_job(
         .map_err(|e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e).field("model"))?;
     // The model must exist now: a typo is answered at once, not by a failed job.
     model.resolve(&state.store).await?;
-    let job = state.jobs.start(state.store.clone(), model, request);
+    let input = crate::jobs::input_of(&mut request, state.config.data_dir.as_ref())?;
+    let options = BatchOptions {
+        id_col: request.id_col,
+        reasons: request.reasons.unwrap_or(3),
+        ..BatchOptions::default()
+    };
+    let data_dir = state.config.data_dir.clone();
+    let job = state
+        .jobs
+        .start(
+            state.store.clone(),
+            model,
+            input,
+            request.customers_file,
+            options,
+            move |message| match &data_dir {
+                Some(dir) => dir.relative_message(&message),
+                None => message,
+            },
+        )
+        .map_err(|refused| {
+            let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, refused.to_string());
+            match refused {
+                JobRefused::Busy => error.retry_after(10),
+                JobRefused::Stopping => error,
+            }
+        })?;
     let location = format!("/v1/batch-jobs/{}", job.job_id);
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(job),
     ))
+}
+
+fn no_job(job_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no batch job {job_id} (jobs are kept while the server runs; runs are kept in the store)"),
+    )
+}
+
+/// Cancel a batch job that has not finished (it stops and stores nothing) and forget it; the
+/// answer is the job as it ended. A run a finished job stored stays in the store.
+#[utoipa::path(
+    delete,
+    path = "/v1/batch-jobs/{job_id}",
+    params(("job_id" = String, Path)),
+    responses((status = 200, body = BatchJob), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["admin"])),
+    tag = "batch"
+)]
+pub async fn cancel_batch_job(
+    _: Authorized<Admin>,
+    State(state): State<Arc<AppState>>,
+    ApiPath(job_id): ApiPath<String>,
+) -> AppResult<Json<BatchJob>> {
+    state
+        .jobs
+        .cancel_and_forget(&job_id)
+        .map(Json)
+        .ok_or_else(|| no_job(&job_id))
 }
 
 /// A batch job's state and, when done, its run.
@@ -274,17 +352,16 @@ pub async fn start_batch_job(
 pub async fn batch_job(
     _: Authorized<Read>,
     State(state): State<Arc<AppState>>,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
 ) -> AppResult<Json<BatchJob>> {
-    state.jobs.get(&job_id).map(Json).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no batch job {job_id} (jobs are kept while the server runs; runs are kept in the store)"),
-        )
-    })
+    state
+        .jobs
+        .get(&job_id)
+        .map(Json)
+        .ok_or_else(|| no_job(&job_id))
 }
 
-/// The batch jobs started since the server started, newest first.
+/// The batch jobs of this server's life (the newest finished ones), newest first.
 #[utoipa::path(
     get,
     path = "/v1/batch-jobs",
@@ -316,10 +393,12 @@ pub async fn list_runs(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Customers after this id (the previous page's `next_after`).
     pub after: Option<String>,
     /// Predictions per page (default 1,000, at most 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
 }
 
@@ -345,13 +424,13 @@ pub struct RunPage {
 pub async fn run_predictions(
     _: Authorized<Read>,
     State(state): State<Arc<AppState>>,
-    Path(run_id): Path<String>,
+    ApiPath(run_id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> AppResult<Json<RunPage>> {
     let limit = page.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             format!("limit must be 1 to 10000, found {limit}"),
         )
         .field("limit"));
@@ -389,7 +468,7 @@ pub struct CustomerPrediction {
 pub async fn customer_predictions(
     _: Authorized<Read>,
     State(state): State<Arc<AppState>>,
-    Path(customer_id): Path<String>,
+    ApiPath(customer_id): ApiPath<String>,
 ) -> AppResult<Json<Vec<CustomerPrediction>>> {
     Ok(Json(
         state

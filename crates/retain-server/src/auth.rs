@@ -91,11 +91,7 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Authorized<N> {
             })?
             .to_str()
             .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = bearer_token(header)
             .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer TOKEN`"))?;
         let info = state
             .tokens
@@ -114,5 +110,28 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Authorized<N> {
             ));
         }
         Ok(Authorized(PhantomData))
+    }
+}
+
+/// The token of an `Authorization` header of the Bearer scheme, whose name is
+/// case-insensitive (RFC 7235): `Bearer tok`, `bearer tok`, `BEARER tok`.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for header in ["Bearer tok", "bearer tok", "BEARER tok", "BeArEr   tok "] {
+            assert_eq!(bearer_token(header), Some("tok"), "{header}");
+        }
+        for header in ["Basic tok", "Bearer", "Bearer ", "Bearertok", "tok"] {
+            assert_eq!(bearer_token(header), None, "{header}");
+        }
     }
 }

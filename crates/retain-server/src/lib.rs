@@ -2,15 +2,22 @@
 //! versions, the registry's models and aliases, batch jobs, stored predictions by run and by
 //! customer, `/healthz`, `/metrics` (Prometheus) and `/openapi.json` (generated from the
 //! handlers). The handlers are thin: scoring is `retain-scoring`'s, storage `retain-store`'s.
+//!
+//! The server expects strangers: it reads files only inside the data folder it was given
+//! (`data_dir`), bounds what a request may send and how long it may take (`limits`), keeps
+//! no more in memory than bounded caches, and answers every error in one JSON shape.
 
 mod api;
 mod auth;
+pub mod data_dir;
 mod error;
 mod jobs;
+mod limits;
+mod listen;
 mod metrics;
 mod models;
+mod openapi;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +28,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use retain_store::Store;
 use serde::Serialize;
-use utoipa::OpenApi;
 
+pub use data_dir::{DataDir, DataDirError};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use jobs::{BatchJob, BatchJobRequest, JobState};
+pub use limits::Limits;
+pub use openapi::openapi_json;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -35,6 +44,10 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// How often aliases are read again from the store (moves made by other processes).
     pub alias_refresh: Duration,
+    /// The folder batch jobs may read customer files from; none: jobs take customers in the
+    /// request only.
+    pub data_dir: Option<DataDir>,
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +56,8 @@ impl Default for ServerConfig {
             auth: true,
             max_body: 16 << 20,
             alias_refresh: Duration::from_secs(1),
+            data_dir: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -60,7 +75,7 @@ pub struct AppState {
 impl AppState {
     pub async fn new(store: Store, config: ServerConfig) -> Result<Arc<AppState>, ApiError> {
         Ok(Arc::new(AppState {
-            models: models::Models::new(store.clone()).await?,
+            models: models::Models::new(store.clone(), config.limits.loaded_versions).await?,
             store,
             config,
             tokens: auth::TokenCache::default(),
@@ -70,62 +85,16 @@ impl AppState {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "retain",
-        description = "Customer retention and lifetime value: predictions with reasons from \
-                       registered models, the model registry, batch scoring and stored \
-                       predictions. Send `Authorization: Bearer TOKEN` (`retain token create`)."
-    ),
-    paths(
-        api::predict,
-        api::list_models,
-        api::show_model,
-        api::show_version,
-        api::move_alias,
-        api::start_batch_job,
-        api::batch_job,
-        api::list_batch_jobs,
-        api::list_runs,
-        api::run_predictions,
-        api::customer_predictions,
-        healthz,
-    ),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-}
-
-/// The OpenAPI document of the API.
-pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the document serializes")
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
-struct Health {
+pub(crate) struct Health {
     status: &'static str,
     store: &'static str,
     models: usize,
 }
 
 /// Whether the server and its store answer.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = ErrorBody)), tag = "service")]
-async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)), tag = "service")]
+pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
     let models = state.store.models().await?.len();
     Ok(Json(Health {
         status: "ok",
@@ -137,7 +106,10 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, Api
     }))
 }
 
-async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+/// Prometheus metrics: requests by route and status, latency, predictions by model version.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")), tag = "service")]
+pub(crate) async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    state.metrics.set_loaded_versions(state.models.loaded());
     (
         [(
             header::CONTENT_TYPE,
@@ -147,7 +119,9 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-async fn openapi() -> impl IntoResponse {
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")), tag = "service")]
+pub(crate) async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], openapi_json())
 }
 
@@ -155,6 +129,17 @@ async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no such endpoint; /openapi.json lists them",
+    )
+}
+
+async fn method_not_allowed(request: axum::extract::Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not a method of {}; /openapi.json lists each endpoint's",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
@@ -173,7 +158,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/batch-jobs",
             post(api::start_batch_job).get(api::list_batch_jobs),
         )
-        .route("/v1/batch-jobs/{job_id}", get(api::batch_job))
+        .route(
+            "/v1/batch-jobs/{job_id}",
+            get(api::batch_job).delete(api::cancel_batch_job),
+        )
         .route("/v1/runs", get(api::list_runs))
         .route("/v1/runs/{run_id}", get(api::run_predictions))
         .route(
@@ -184,6 +172,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -192,8 +185,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes; requests in flight are finished
-/// first. Aliases are read again from the store every `config.alias_refresh`.
+/// Serves the API on `listener` until `shutdown` completes; then takes no new connection or
+/// job, cancels the jobs not finished (nothing of them is stored) and lets requests in flight
+/// finish within `limits.shutdown_grace`. Aliases are read again from the store every
+/// `config.alias_refresh`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
@@ -211,12 +206,13 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let jobs = state.jobs.clone();
+    let shutdown = async move {
+        shutdown.await;
+        jobs.cancel_all();
+    };
+    let limits = state.config.limits.clone();
+    let result = listen::serve_connections(listener, router(state), &limits, shutdown).await;
     refresher.abort();
     result
 }

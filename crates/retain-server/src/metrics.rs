@@ -11,6 +11,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -39,6 +40,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     predictions: Family<VersionLabels, Counter>,
+    loaded_versions: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -68,11 +70,18 @@ impl Default for Metrics {
             "Customers scored, by model version",
             predictions.clone(),
         );
+        let loaded_versions = Gauge::default();
+        registry.register(
+            "loaded_model_versions",
+            "Model versions loaded to answer (aliased ones and a few recently used)",
+            loaded_versions.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             predictions,
+            loaded_versions,
         }
     }
 }
@@ -85,6 +94,10 @@ impl Metrics {
                 version,
             })
             .inc_by(customers as u64);
+    }
+
+    pub fn set_loaded_versions(&self, loaded: usize) {
+        self.loaded_versions.set(loaded as i64);
     }
 
     pub fn render(&self) -> String {
@@ -103,7 +116,13 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = request.method().to_string();
+    // The methods HTTP defines; any other a client makes up is counted as one, so that no
+    // client can add label sets (memory) without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "TRACE"
+        | "CONNECT") => m.to_string(),
+        _ => "other".to_string(),
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let metrics = &state.metrics;

@@ -3,8 +3,12 @@
 //! from the store every second, so that a move made elsewhere (`retain registry promote`)
 //! reaches a running server without a restart. A request resolves its alias once, at its start,
 //! and answers with that version whatever moves meanwhile: a move never fails a request.
+//!
+//! What is kept is bounded whatever clients ask: a version that fails to load leaves nothing
+//! behind, and of the versions no alias points at, only the most recently used few stay loaded.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
@@ -17,21 +21,32 @@ use crate::error::ApiError;
 
 type AliasMap = HashMap<(String, String), i64>;
 
-/// A version's scorer, loaded once however many requests ask for it at the same time.
-type Slot = Arc<tokio::sync::OnceCell<Arc<Scorer>>>;
+/// A version's scorer, loaded once however many requests ask for it at the same time, and
+/// when it was last asked for.
+#[derive(Default)]
+struct Slot {
+    scorer: tokio::sync::OnceCell<Arc<Scorer>>,
+    last_used: AtomicU64,
+}
 
 pub struct Models {
     store: Store,
     aliases: ArcSwap<AliasMap>,
-    scorers: RwLock<HashMap<(String, i64), Slot>>,
+    scorers: RwLock<HashMap<(String, i64), Arc<Slot>>>,
+    /// Versions no alias points at that stay loaded, at most.
+    unaliased_kept: usize,
+    /// Counts requests for scorers: the order of use.
+    clock: AtomicU64,
 }
 
 impl Models {
-    pub async fn new(store: Store) -> Result<Models, ApiError> {
+    pub async fn new(store: Store, unaliased_kept: usize) -> Result<Models, ApiError> {
         let models = Models {
             store,
             aliases: ArcSwap::from_pointee(HashMap::new()),
             scorers: RwLock::new(HashMap::new()),
+            unaliased_kept,
+            clock: AtomicU64::new(0),
         };
         models.refresh_aliases().await?;
         // Every aliased version is loaded before the first request, which then waits for
@@ -89,7 +104,7 @@ impl Models {
     /// ask at the same time).
     pub async fn scorer(&self, name: &str, version: i64) -> Result<Arc<Scorer>, ApiError> {
         let key = (name.to_string(), version);
-        let slot: Slot = {
+        let slot: Arc<Slot> = {
             let known = self
                 .scorers
                 .read()
@@ -102,25 +117,73 @@ impl Models {
                     .scorers
                     .write()
                     .expect("not poisoned")
-                    .entry(key)
+                    .entry(key.clone())
                     .or_default()
                     .clone(),
             }
         };
-        slot.get_or_try_init(|| async {
-            let bytes = self.store.artifact(name, version).await?;
-            let scorer = tokio::task::spawn_blocking(move || Scorer::from_bytes(&bytes))
-                .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                .map_err(|e| ApiError::from(e).answered_by(name, version))?;
-            Ok(Arc::new(scorer))
-        })
-        .await
-        .cloned()
+        slot.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let loaded = slot
+            .scorer
+            .get_or_try_init(|| async {
+                let bytes = self.store.artifact(name, version).await?;
+                let scorer = tokio::task::spawn_blocking(move || Scorer::from_bytes(&bytes))
+                    .await
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .map_err(|e| ApiError::from(e).answered_by(name, version))?;
+                Ok(Arc::new(scorer))
+            })
+            .await
+            .cloned();
+        let mut scorers = self.scorers.write().expect("not poisoned");
+        match &loaded {
+            // Nothing stays behind for a version that does not load (or does not exist).
+            Err(_) => {
+                if scorers
+                    .get(&key)
+                    .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.scorer.get().is_none())
+                {
+                    scorers.remove(&key);
+                }
+            }
+            Ok(_) => self.unload_least_used(&mut scorers),
+        }
+        loaded
+    }
+
+    /// Unloads the least recently used versions no alias points at, down to the number kept.
+    fn unload_least_used(&self, scorers: &mut HashMap<(String, i64), Arc<Slot>>) {
+        let aliased: std::collections::HashSet<(String, i64)> = self
+            .aliases
+            .load()
+            .iter()
+            .map(|((name, _), &version)| (name.clone(), version))
+            .collect();
+        let mut unaliased: Vec<(u64, (String, i64))> = scorers
+            .iter()
+            .filter(|(key, slot)| !aliased.contains(*key) && slot.scorer.get().is_some())
+            .map(|(key, slot)| (slot.last_used.load(Ordering::Relaxed), key.clone()))
+            .collect();
+        if unaliased.len() <= self.unaliased_kept {
+            return;
+        }
+        unaliased.sort();
+        let excess = unaliased.len() - self.unaliased_kept;
+        for (_, key) in unaliased.into_iter().take(excess) {
+            scorers.remove(&key);
+        }
+    }
+
+    /// Versions loaded now.
+    pub fn loaded(&self) -> usize {
+        self.scorers.read().expect("not poisoned").len()
     }
 
     /// Points `alias` at `version`: the version is loaded first (so the first request after
-    /// the move does not wait for it, and a version that cannot serve is refused), then the
+    /// the move does not wait for it, and an artifact that does not load is refused), then the
     /// store's alias moves, then this server's.
     pub async fn move_alias(
         &self,
@@ -128,7 +191,14 @@ impl Models {
         alias: &str,
         version: i64,
     ) -> Result<AliasMove, ApiError> {
-        self.scorer(name, version).await?;
+        match self.scorer(name, version).await {
+            // A version that does not answer predictions (a segmentation, say) is still a
+            // version whose alias may move.
+            Err(e) if e.status == StatusCode::CONFLICT => {}
+            other => {
+                other?;
+            }
+        }
         let moved = self.store.move_alias(name, alias, version).await?;
         self.aliases.rcu(|map| {
             let mut map = AliasMap::clone(map);

@@ -122,14 +122,29 @@ impl Store {
         artifact: &[u8],
         info: &VersionInfo,
     ) -> Result<Registered> {
+        Ok(self.register_as(name, artifact, info, None).await?.0)
+    }
+
+    /// Registers `artifact` as [`Store::register`] does and, with `alias`, points that alias at
+    /// the version in the same transaction: a process killed half-way leaves neither.
+    pub async fn register_as(
+        &self,
+        name: &str,
+        artifact: &[u8],
+        info: &VersionInfo,
+        alias: Option<&str>,
+    ) -> Result<(Registered, Option<AliasMove>)> {
         check_name("model name", name)?;
+        if let Some(alias) = alias {
+            check_name("alias", alias)?;
+        }
         let sha256 = sha256_hex(artifact);
         let metadata = serde_json::to_string(info).expect("metadata is JSON");
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self
-                .try_register(name, artifact, &sha256, info, &metadata)
+                .try_register(name, artifact, &sha256, info, &metadata, alias)
                 .await
             {
                 Err(e) if attempt < ATTEMPTS && lost_race(&e) => continue,
@@ -145,7 +160,8 @@ impl Store {
         sha256: &str,
         info: &VersionInfo,
         metadata: &str,
-    ) -> Result<Registered> {
+        alias: Option<&str>,
+    ) -> Result<(Registered, Option<AliasMove>)> {
         let mut tx = self.write_transaction().await?;
         let existing =
             sqlx::query("SELECT version FROM model_versions WHERE name = $1 AND sha256 = $2")
@@ -153,41 +169,48 @@ impl Store {
                 .bind(sha256)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some(row) = existing {
-            return Ok(Registered {
+        let registered = match existing {
+            Some(row) => Registered {
                 name: name.into(),
                 version: get(&row, "version")?,
                 sha256: sha256.into(),
                 new: false,
-            });
-        }
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM model_versions WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
-        let version: i64 = get(&row, "next")?;
-        sqlx::query(
-            "INSERT INTO model_versions (name, version, kind, sha256, artifact, metadata, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(name)
-        .bind(version)
-        .bind(&info.kind)
-        .bind(sha256)
-        .bind(artifact.to_vec())
-        .bind(metadata)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+            },
+            None => {
+                let row = sqlx::query(
+                    "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM model_versions WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+                let version: i64 = get(&row, "next")?;
+                sqlx::query(
+                    "INSERT INTO model_versions (name, version, kind, sha256, artifact, metadata, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(name)
+                .bind(version)
+                .bind(&info.kind)
+                .bind(sha256)
+                .bind(artifact.to_vec())
+                .bind(metadata)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                Registered {
+                    name: name.into(),
+                    version,
+                    sha256: sha256.into(),
+                    new: true,
+                }
+            }
+        };
+        let moved = match alias {
+            Some(alias) => Some(point_alias(&mut tx, name, alias, registered.version, None).await?),
+            None => None,
+        };
         tx.commit().await?;
-        Ok(Registered {
-            name: name.into(),
-            version,
-            sha256: sha256.into(),
-            new: true,
-        })
+        Ok((registered, moved))
     }
 
     /// Every model name with its number of versions, latest version and aliases.
@@ -378,56 +401,9 @@ impl Store {
             drop(tx);
             return Err(self.no_version(name, version).await);
         }
-        let previous: Option<i64> =
-            match sqlx::query("SELECT version FROM aliases WHERE name = $1 AND alias = $2")
-                .bind(name)
-                .bind(alias)
-                .fetch_optional(&mut *tx)
-                .await?
-            {
-                Some(row) => Some(get(&row, "version")?),
-                None => None,
-            };
-        let moved_at = now();
-        sqlx::query(
-            "INSERT INTO aliases (name, alias, version, moved_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version,
-                                                     moved_at = excluded.moved_at",
-        )
-        .bind(name)
-        .bind(alias)
-        .bind(version)
-        .bind(&moved_at)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM alias_moves WHERE name = $1 AND alias = $2",
-        )
-        .bind(name)
-        .bind(alias)
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq: i64 = get(&row, "next")?;
-        sqlx::query(
-            "INSERT INTO alias_moves (name, alias, seq, version, previous, undoes, moved_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(name)
-        .bind(alias)
-        .bind(seq)
-        .bind(version)
-        .bind(previous)
-        .bind(undoes)
-        .bind(&moved_at)
-        .execute(&mut *tx)
-        .await?;
+        let moved = point_alias(&mut tx, name, alias, version, undoes).await?;
         tx.commit().await?;
-        Ok(AliasMove {
-            name: name.into(),
-            alias: alias.into(),
-            version,
-            previous,
-        })
+        Ok(moved)
     }
 
     async fn no_model(&self, name: &str) -> StoreError {
@@ -467,5 +443,64 @@ fn version_of(row: &AnyRow, aliases: &[Alias]) -> Result<ModelVersion> {
             .filter(|a| a.version == version)
             .map(|a| a.alias.clone())
             .collect(),
+    })
+}
+
+/// Points `alias` at `version` (which exists) inside `tx`, with its history row.
+async fn point_alias(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    name: &str,
+    alias: &str,
+    version: i64,
+    undoes: Option<i64>,
+) -> Result<AliasMove> {
+    let previous: Option<i64> =
+        match sqlx::query("SELECT version FROM aliases WHERE name = $1 AND alias = $2")
+            .bind(name)
+            .bind(alias)
+            .fetch_optional(&mut **tx)
+            .await?
+        {
+            Some(row) => Some(get(&row, "version")?),
+            None => None,
+        };
+    let moved_at = now();
+    sqlx::query(
+        "INSERT INTO aliases (name, alias, version, moved_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version,
+                                                     moved_at = excluded.moved_at",
+    )
+    .bind(name)
+    .bind(alias)
+    .bind(version)
+    .bind(&moved_at)
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM alias_moves WHERE name = $1 AND alias = $2",
+    )
+    .bind(name)
+    .bind(alias)
+    .fetch_one(&mut **tx)
+    .await?;
+    let seq: i64 = get(&row, "next")?;
+    sqlx::query(
+        "INSERT INTO alias_moves (name, alias, seq, version, previous, undoes, moved_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(name)
+    .bind(alias)
+    .bind(seq)
+    .bind(version)
+    .bind(previous)
+    .bind(undoes)
+    .bind(&moved_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(AliasMove {
+        name: name.into(),
+        alias: alias.into(),
+        version,
+        previous,
     })
 }

@@ -343,9 +343,66 @@ async fn tokens(store: &Store) {
     ));
 }
 
+/// A version registered with an alias is written in one transaction with the alias move: when
+/// the move fails (here a trigger refuses it, as a kill between the two would cut it off), no
+/// version is left behind.
+async fn registration_with_an_alias_is_one_transaction(store: &Store, url: &str) {
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let refuse = match store.backend() {
+        retain_store::Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_doomed BEFORE INSERT ON alias_moves WHEN NEW.alias = 'doomed'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        ],
+        retain_store::Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_doomed() RETURNS trigger AS $$ BEGIN
+               IF NEW.alias = 'doomed' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+               RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_doomed BEFORE INSERT ON alias_moves
+             FOR EACH ROW EXECUTE FUNCTION refuse_doomed()",
+        ],
+    };
+    for statement in refuse {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    let refused = store
+        .register_as("atomic", b"atomic one", &info("gbdt/churn"), Some("doomed"))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(
+        matches!(store.versions("atomic").await, Ok(v) if v.is_empty())
+            || matches!(store.versions("atomic").await, Err(StoreError::NotFound(_))),
+        "the version must not outlive its refused alias move"
+    );
+    let (registered, moved) = store
+        .register_as(
+            "atomic",
+            b"atomic one",
+            &info("gbdt/churn"),
+            Some("production"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((registered.version, registered.new), (1, true));
+    assert_eq!(moved.map(|m| (m.version, m.previous)), Some((1, None)));
+    assert_eq!(store.resolve("atomic", "production").await.unwrap(), 1);
+    // The same bytes again: no new version, the alias stays where it is.
+    let (again, moved) = store
+        .register_as(
+            "atomic",
+            b"atomic one",
+            &info("gbdt/churn"),
+            Some("production"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.version, again.new), (1, false));
+    assert_eq!(moved.map(|m| m.previous), Some(Some(1)));
+}
+
 async fn suite(url: &str) {
     let store = Store::open(url).await.unwrap();
     registry(&store).await;
+    registration_with_an_alias_is_one_transaction(&store, url).await;
     concurrent_registrations_take_distinct_versions(&store).await;
     aliases(&store).await;
     runs(&store).await;

@@ -207,9 +207,8 @@ async fn serving_section(
     ] {
         let bytes = std::fs::read(out.join(file))?;
         let info = retain_scoring::Artifact::from_bytes(&bytes)?.describe();
-        let version = store.register(name, &bytes, &info).await?;
-        store
-            .move_alias(name, "production", version.version)
+        let (version, _) = store
+            .register_as(name, &bytes, &info, Some("production"))
             .await?;
         registered.push(format!(
             "{name} version {} ({}) → production",

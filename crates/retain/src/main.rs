@@ -124,6 +124,9 @@ fn main() -> std::process::ExitCode {
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
+    // Work left on blocking threads (a cancelled batch job's scoring) must not keep the
+    // process from exiting: what it would write is rolled back with its transaction.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // A closed pipe (`retain summarize ... | head`) is the reader's choice, not a failure.

@@ -131,11 +131,10 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
                 })?
                 .describe();
             let store = store.open().await?;
-            let registered = store.register(&name, &bytes, &info).await?;
-            let moved = match &alias {
-                Some(alias) => Some(store.move_alias(&name, alias, registered.version).await?),
-                None => None,
-            };
+            // The version and its alias in one transaction: a kill leaves both or neither.
+            let (registered, moved) = store
+                .register_as(&name, &bytes, &info, alias.as_deref())
+                .await?;
             match format {
                 Format::Json => println!(
                     "{}",

@@ -1851,34 +1851,44 @@ fn registry_versions_aliases_scoring_runs_and_tokens() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-#[test]
-fn a_killed_score_leaves_no_half_run_and_scoring_again_completes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    let store = format!("sqlite://{}", path("retain.db"));
-    // A model on Telco, and 200,000 customers in its shape to score.
-    let telco = data("telco_churn/Telco-Customer-Churn.csv");
-    train_telco_churn("20", &path("m.json"));
+/// A store in `dir` with a quick Telco churn model registered as `churn@production`; its URL.
+fn registered_telco_churn(dir: &std::path::Path) -> String {
+    let store = format!("sqlite://{}", dir.join("retain.db").display());
+    let model = dir.join("m.json").display().to_string();
+    train_telco_churn("20", &model);
     ok(&[
         "registry",
         "register",
         "churn",
-        &path("m.json"),
+        &model,
         "--alias",
         "production",
         "--store",
         &store,
     ]);
-    let table = std::fs::read_to_string(&telco).unwrap();
+    store
+}
+
+/// `rows` customers in the Telco table's shape (its rows over and over, ids c000000, …).
+fn write_telco_shaped(path: &std::path::Path, rows: usize) {
+    let table = std::fs::read_to_string(data("telco_churn/Telco-Customer-Churn.csv")).unwrap();
     let mut lines = table.lines();
-    let mut big = format!("{}\n", lines.next().unwrap());
-    let rows: Vec<&str> = lines.collect();
-    for i in 0..200_000 {
-        let row = rows[i % rows.len()];
-        let (_, rest) = row.split_once(',').unwrap();
-        big.push_str(&format!("c{i:06},{rest}\n"));
+    let mut out = format!("{}\n", lines.next().unwrap());
+    let telco: Vec<&str> = lines.collect();
+    for i in 0..rows {
+        let (_, rest) = telco[i % telco.len()].split_once(',').unwrap();
+        out.push_str(&format!("c{i:06},{rest}\n"));
     }
-    std::fs::write(path("big.csv"), big).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_killed_score_leaves_no_half_run_and_scoring_again_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    // A model on Telco, and 200,000 customers in its shape to score.
+    let store = registered_telco_churn(dir.path());
+    write_telco_shaped(&dir.path().join("big.csv"), 200_000);
 
     // Kill -9 once the write is under way (the WAL grows), or at the latest after 20 s.
     let mut child = Command::new(env!("CARGO_BIN_EXE_retain"))
@@ -1944,4 +1954,119 @@ fn a_killed_score_leaves_no_half_run_and_scoring_again_completes_it() {
     let again = score();
     assert_eq!(again["run"]["customers"], 200_000);
     assert_eq!(score()["outcome"], "already_stored");
+}
+
+/// One HTTP/1.1 request on a fresh connection to `address`: the status and the body.
+fn http(address: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_stops_promptly_on_sigterm_with_a_job_running_and_stores_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = registered_telco_churn(dir.path());
+    let token = ok(&[
+        "token", "create", "ops", "--scope", "admin", "--store", &store,
+    ]);
+    let token = token.trim();
+    // 300,000 customers in Telco's shape, in the data folder.
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir(&incoming).unwrap();
+    write_telco_shaped(&incoming.join("big.csv"), 300_000);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args([
+            "serve",
+            "--addr",
+            &address,
+            "--store",
+            &store,
+            "--data-dir",
+            &incoming.display().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Outside the data folder: refused, saying nothing of what is there.
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/v1/batch-jobs",
+        token,
+        r#"{"model": "churn", "customers_file": "/etc/passwd"}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(!body.contains("root:"), "{body}");
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/v1/batch-jobs",
+        token,
+        r#"{"model": "churn", "customers_file": "big.csv"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SIGTERM while the job reads and scores: the process exits within seconds.
+    // SAFETY: kill only sends a signal to the child we started.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGTERM) }, 0);
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if stopping.elapsed() > std::time::Duration::from_secs(20) {
+            server.kill().unwrap();
+            panic!("retain serve did not exit within 20 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let waited = stopping.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(waited < std::time::Duration::from_secs(15), "{waited:?}");
+    let runs: serde_json::Value =
+        serde_json::from_str(&ok(&["runs", "--store", &store, "--format", "json"])).unwrap();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["customers"] != 300_000),
+        "a cancelled job stored its run: {runs}"
+    );
 }
