@@ -22,7 +22,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_auth: bool,
     /// Largest request body in MiB (larger: 413).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = ServerConfig::default().max_body >> 20)]
     pub max_body_mib: usize,
     /// The folder batch jobs may read customer files from (by paths relative to it; links
     /// that lead out of it are refused). Without it, jobs take customers in the request only.
@@ -33,17 +33,17 @@ pub struct ServeArgs {
     pub max_job_mib: u64,
     /// Seconds a client has to send a request's headers (also how long an idle connection
     /// stays open).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = Limits::default().header_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_secs: u64,
     /// Seconds a client has to send a request's body (408 after).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = Limits::default().body_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_secs: u64,
     /// Seconds the server takes at most to answer a request (503 after).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = Limits::default().request_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
     /// Connections open at once (one more is answered 503 and closed); at most what the
     /// process's file limit allows.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = Limits::default().max_connections as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 }
 
