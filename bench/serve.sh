@@ -4,15 +4,16 @@
 # retain's default settings (400 trees of depth 4, 19 features); the store is a SQLite file.
 # Targets (issue 6): >= 10,000 req/s with p99 <= 5 ms single; p99 <= 50 ms for 1,000 customers.
 # Env: DATA (/tmp/bench-serve), DURATION (30s), CONNECTIONS (32), BATCH_CONNECTIONS (2),
-# THREADS (wrk threads, 1), PORT (18088), TRAIN_ARGS (more `retain train` flags).
+# THREADS (wrk threads, 1), PORT (18088), TRAIN_ARGS (more `retain train` flags), RETAIN_BIN.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(dirname "$HERE")"
 DATA="${DATA:-/tmp/bench-serve}"; DURATION="${DURATION:-30s}"; PORT="${PORT:-18088}"
 CONNECTIONS="${CONNECTIONS:-32}"; BATCH_CONNECTIONS="${BATCH_CONNECTIONS:-2}"; THREADS="${THREADS:-1}"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 mkdir -p "$DATA"; rm -f "$DATA"/retain.db*
-(cd "$ROOT" && cargo build --release --quiet)
-RETAIN="$ROOT/target/release/retain"
+# RETAIN_BIN: a binary already built (the tests' build), instead of building one here.
+[ -n "${RETAIN_BIN:-}" ] || (cd "$ROOT" && cargo build --release --quiet)
+RETAIN="${RETAIN_BIN:-$ROOT/target/release/retain}"
 TELCO="$ROOT/data/telco_churn/Telco-Customer-Churn.csv"
 export RETAIN_STORE="sqlite://$DATA/retain.db"
 "$RETAIN" train churn --customers "$TELCO" --label Churn --id-col customerID --folds 2 \

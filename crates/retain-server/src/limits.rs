@@ -108,12 +108,8 @@ impl http_body::Body for DeadlineBody {
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let limits = &state.config.limits;
     // No name, id or alias holds a NUL, and PostgreSQL cannot even compare one with its text.
-    if request
-        .uri()
-        .to_string()
-        .to_ascii_lowercase()
-        .contains("%00")
-    {
+    let uri = request.uri();
+    if uri.path().contains("%00") || uri.query().is_some_and(|q| q.contains("%00")) {
         let mut response = ApiError::new(
             StatusCode::BAD_REQUEST,
             "a path or query parameter holds a NUL character",
