@@ -121,13 +121,26 @@ impl Tally {
                 partial: span.partial && i + 1 == n,
             })
             .collect();
+        // A cohort's row is allocated when its first customer joins: a log whose dates span
+        // millennia (one customer in year 1, one in 9999) has two rows, not n² cells.
         Tally {
             size: vec![0; n],
-            active: (0..n).map(|c| vec![0; n - c]).collect(),
-            revenue: (0..n).map(|c| vec![0.0; n - c]).collect(),
+            active: vec![Vec::new(); n],
+            revenue: vec![Vec::new(); n],
             rates,
             span,
         }
+    }
+
+    /// A customer joins `cohort` (the period's index).
+    fn join(&mut self, cohort: usize) {
+        if self.size[cohort] == 0 {
+            let periods = self.span.len() - cohort;
+            self.active[cohort] = vec![0; periods];
+            self.revenue[cohort] = vec![0.0; periods];
+        }
+        self.size[cohort] += 1;
+        self.rates[cohort].new += 1;
     }
 
     fn finish(self, basis: &'static str) -> CohortTable {
@@ -194,8 +207,7 @@ pub fn purchase_cohorts(
         let Some(&(cohort, _)) = periods.first() else {
             continue;
         };
-        tally.size[cohort] += 1;
-        tally.rates[cohort].new += 1;
+        tally.join(cohort);
         for (j, &(i, spend)) in periods.iter().enumerate() {
             tally.active[cohort][i - cohort] += 1;
             tally.revenue[cohort][i - cohort] += spend;
@@ -231,8 +243,7 @@ pub fn contract_cohorts(
             continue;
         }
         let cohort = (p - tally.span.first) as usize;
-        tally.size[cohort] += 1;
-        tally.rates[cohort].new += 1;
+        tally.join(cohort);
         // Ends after the observation end are not known yet: still a customer.
         let end_period = end
             .map(|e| tally.span.period.ordinal(e))

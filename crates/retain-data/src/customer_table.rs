@@ -26,7 +26,8 @@ use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::dates::{parse_date, DateFormat};
+use crate::arrow_days::{DayColumn, DayValue};
+use crate::dates::{parse_date, DateFormat, ACCEPTED_DAYS};
 use crate::error::{DataError, Location, Result, RowError, RowProblem};
 use crate::ingest::parse_number;
 use crate::text::{detect, fields_of, find_column, BadRowSink, Delimiter, FileKind, TextFile};
@@ -176,23 +177,32 @@ impl CustomerTable {
     }
 
     /// A date column as day numbers (missing values are `None`). A column read as anything
-    /// but dates is an error naming the first value that is not a date.
+    /// but dates is an error naming the first value that is not a date; so is a date outside
+    /// the accepted days (years 1 to 9999).
     pub fn days(&self, name: &str, flag: &str) -> Result<Vec<Option<i32>>> {
         let i = self.column_index(name, flag)?;
-        if self.columns[i].kind != ColumnKind::Date {
-            return Err(self.first_unreadable(
-                name,
-                flag,
-                "a date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)",
-                |v| parse_date(v.as_bytes(), &DateFormat::Auto).is_some(),
-            ));
-        }
-        let values = cast(self.batch.column(i), &DataType::Date32)?;
-        let values = values
-            .as_any()
-            .downcast_ref::<Date32Array>()
-            .expect("Date32");
-        Ok(values.iter().collect())
+        let days = match DayColumn::new(self.batch.column(i)) {
+            Some(days) if self.columns[i].kind == ColumnKind::Date => days?,
+            _ => {
+                return Err(self.first_unreadable(
+                    name,
+                    flag,
+                    "a date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)",
+                    |v| parse_date(v.as_bytes(), &DateFormat::Auto).is_some(),
+                ))
+            }
+        };
+        (0..self.batch.num_rows())
+            .map(|row| match days.value(row) {
+                DayValue::Missing => Ok(None),
+                DayValue::Day(day) => Ok(Some(day)),
+                DayValue::OutOfRange { found } => Err(DataError::BadField {
+                    location: self.location(row, name),
+                    expected: ACCEPTED_DAYS.into(),
+                    found,
+                }),
+            })
+            .collect()
     }
 
     /// The error for a column asked for as `expected` but read as something else: it names the
@@ -538,13 +548,16 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         path: path.into(),
         source,
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format(&e))?;
-    let schema = builder.schema().clone();
-    let batches: Vec<RecordBatch> = builder
-        .build()
-        .map_err(|e| format(&e))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| format(&e))?;
+    let (schema, batches) = crate::parquet_in::decode(path, || {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format(&e))?;
+        let schema = builder.schema().clone();
+        let batches: Vec<RecordBatch> = builder
+            .build()
+            .map_err(|e| format(&e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| format(&e))?;
+        Ok((schema, batches))
+    })?;
     let all = concat_batches(&schema, &batches)?;
     if all.num_rows() == 0 {
         return Err(DataError::Empty {
@@ -553,6 +566,7 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         });
     }
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    check_parquet_dates(path, &names, &all)?;
     let id = options
         .id_col
         .as_deref()
@@ -597,6 +611,33 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
         lines: None,
         has_ids: id.is_some(),
     })
+}
+
+/// Every date of a date or timestamp column an accepted day (years 1 to 9999), or an error
+/// naming the first row and column that is not: checked once on reading, so that no later use of
+/// the table (as dates, as text) meets a date outside any calendar.
+fn check_parquet_dates(path: &Path, names: &[String], all: &RecordBatch) -> Result<()> {
+    for (c, array) in all.columns().iter().enumerate() {
+        let Some(days) = DayColumn::new(array) else {
+            continue;
+        };
+        let days = days?;
+        for row in 0..all.num_rows() {
+            if let DayValue::OutOfRange { found } = days.value(row) {
+                return Err(DataError::BadField {
+                    location: Location {
+                        file: path.into(),
+                        line: Some(row as u64 + 1),
+                        column: Some(names[c].clone()),
+                        is_row: true,
+                    },
+                    expected: ACCEPTED_DAYS.into(),
+                    found,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every id present and unique, or an error naming the row.
@@ -747,6 +788,76 @@ mod tests {
             error.contains("names column \"plan\" twice (fields 2 and 3)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn parquet_dates_outside_the_calendar_are_an_error_naming_row_and_column() {
+        use datafusion::arrow::array::TimestampSecondArray;
+        use datafusion::arrow::datatypes::DataType as T;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, since: ArrayRef| {
+            let batch = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![
+                    Field::new("customer_id", T::Utf8, false),
+                    Field::new("since", since.data_type().clone(), true),
+                ])),
+                vec![Arc::new(StringArray::from(vec!["a", "b", "c"])), since],
+            )
+            .unwrap();
+            let path = dir.path().join(name);
+            crate::output::write_table(&batch, &path).unwrap();
+            path
+        };
+        let good = write(
+            "good.parquet",
+            Arc::new(Date32Array::from(vec![Some(0), None, Some(10_000)])),
+        );
+        let t = read_customer_table(&good, &CustomerTableOptions::default()).unwrap();
+        assert_eq!(
+            t.days("since", "since-col").unwrap(),
+            [Some(0), None, Some(10_000)]
+        );
+        for (name, since, found) in [
+            (
+                "date32.parquet",
+                Arc::new(Date32Array::from(vec![Some(0), Some(2_000_000_000), None])) as ArrayRef,
+                "2000000000 (days since 1970-01-01)",
+            ),
+            (
+                "zoned.parquet",
+                Arc::new(
+                    TimestampSecondArray::from(vec![Some(0), Some(i64::MIN), None])
+                        .with_timezone("+02:00"),
+                ),
+                "-9223372036854775808 (seconds since 1970-01-01)",
+            ),
+        ] {
+            let path = write(name, since);
+            let error = read_customer_table(&path, &CustomerTableOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!(
+                    "{name}, row 2, column since: expected a date from 0001-01-01 to 9999-12-31, \
+                     found {found:?}"
+                )),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_dates_outside_the_years_1_to_9999_are_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "customer_id,since\na,0000-12-31\nb,1999-01-01\n");
+        let t = read_customer_table(&path, &CustomerTableOptions::default()).unwrap();
+        assert_eq!(t.columns[1].kind, ColumnKind::Text);
+        let error = t.days("since", "since-col").unwrap_err().to_string();
+        assert!(
+            error.contains("customers.csv:2, column since: expected a date"),
+            "{error}"
+        );
+        assert!(error.contains("found \"0000-12-31\""), "{error}");
     }
 
     #[test]

@@ -17,30 +17,53 @@ pub enum DateFormat {
     Strftime(String),
 }
 
+/// The first day retain accepts, 0001-01-01: the accepted days are the years 1 to 9999, those a
+/// four-digit year writes, so every accepted day prints as YYYY-MM-DD and every calendar
+/// computation on it stays far inside chrono's range.
+pub const FIRST_DAY: i32 = days_from_civil(1, 1, 1);
+/// The last day retain accepts, 9999-12-31.
+pub const LAST_DAY: i32 = days_from_civil(9999, 12, 31);
+/// Text for error messages: the accepted days, as [`FIRST_DAY`] and [`LAST_DAY`] say.
+pub const ACCEPTED_DAYS: &str = "a date from 0001-01-01 to 9999-12-31";
+
+/// Whether `day` (days since 1970-01-01; `i64` so that day counts derived from timestamps are
+/// checked before they are narrowed) is an accepted day.
+pub fn is_accepted_day(day: i64) -> bool {
+    (i64::from(FIRST_DAY)..=i64::from(LAST_DAY)).contains(&day)
+}
+
 /// Text for error messages: what a field of this format looks like.
 pub fn expected_text(format: &DateFormat) -> String {
     match format {
-        DateFormat::Auto => "a date (YYYYMMDD, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS; \
-                             other layouts need --date-format)"
+        DateFormat::Auto => "a date (YYYYMMDD, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS, years 0001 to \
+                             9999; other layouts need --date-format)"
             .to_string(),
-        DateFormat::Strftime(f) => format!("a date in the layout {f:?} (--date-format)"),
+        DateFormat::Strftime(f) => {
+            format!("a date in the layout {f:?} (--date-format), years 0001 to 9999")
+        }
     }
 }
 
-/// Parses one field to days since 1970-01-01, or `None` if it is not a valid date.
+/// Parses one field to days since 1970-01-01, or `None` if it is not a valid date or not an
+/// accepted day (years 1 to 9999; see [`FIRST_DAY`]).
 pub fn parse_date(field: &[u8], format: &DateFormat) -> Option<i32> {
     let field = field.trim_ascii();
-    match format {
-        DateFormat::Auto => parse_auto(field),
+    let day = match format {
+        DateFormat::Auto => parse_auto(field)?,
         DateFormat::Strftime(layout) => {
             let s = std::str::from_utf8(field).ok()?;
             let date = NaiveDateTime::parse_from_str(s, layout)
                 .map(|dt| dt.date())
                 .or_else(|_| NaiveDate::parse_from_str(s, layout))
                 .ok()?;
-            Some(days_from_civil(date.year(), date.month(), date.day()))
+            // chrono reads years past 9999 (with a sign) and before 1: out of range here.
+            if !(1..=9999).contains(&date.year()) {
+                return None;
+            }
+            days_from_civil(date.year(), date.month(), date.day())
         }
-    }
+    };
+    is_accepted_day(day.into()).then_some(day)
 }
 
 fn digits<const N: usize>(b: &[u8]) -> Option<u32> {
@@ -138,7 +161,7 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
+pub const fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = (y - era * 400) as u32;
@@ -148,14 +171,24 @@ pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
     era * 146_097 + doe as i32 - 719_468
 }
 
-/// The calendar date of a day number.
+/// The calendar date of a day number, for days within chrono's range (about ±262,000 years;
+/// every accepted day, see [`is_accepted_day`], and any day a computation derives from them).
 pub fn civil_from_days(days: i32) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(days + 719_163).expect("day number within chrono's range")
+    checked_civil_from_days(days).expect("day number within chrono's range")
 }
 
-/// Formats a day number as YYYY-MM-DD.
+/// The calendar date of a day number, or `None` outside chrono's range.
+pub fn checked_civil_from_days(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?)
+}
+
+/// Formats a day number as YYYY-MM-DD; a day outside any calendar is named by its number, so
+/// that a message about it never fails.
 pub fn format_day(days: i32) -> String {
-    civil_from_days(days).format("%Y-%m-%d").to_string()
+    match checked_civil_from_days(days) {
+        Some(date) => date.format("%Y-%m-%d").to_string(),
+        None => format!("day {days} since 1970-01-01 (outside the calendar)"),
+    }
 }
 
 /// The period transactions are merged into (several transactions of one customer in one period
@@ -319,6 +352,40 @@ mod tests {
             assert_eq!(auto(s), None, "{s}");
         }
         assert_eq!(auto("2000-02-29"), Some(days_from_civil(2000, 2, 29)));
+    }
+
+    #[test]
+    fn accepted_days_are_the_years_1_to_9999() {
+        assert_eq!(FIRST_DAY, -719_162);
+        assert_eq!(LAST_DAY, 2_932_896);
+        assert_eq!(format_day(FIRST_DAY), "0001-01-01");
+        assert_eq!(format_day(LAST_DAY), "9999-12-31");
+        assert!(is_accepted_day(FIRST_DAY.into()) && is_accepted_day(LAST_DAY.into()));
+        assert!(!is_accepted_day(i64::from(FIRST_DAY) - 1));
+        assert!(!is_accepted_day(i64::from(LAST_DAY) + 1));
+        assert_eq!(auto("0001-01-01"), Some(FIRST_DAY));
+        assert_eq!(auto("99991231"), Some(LAST_DAY));
+        // Four digits write the year 0 too, which is not a year of the calendar in use.
+        assert_eq!(auto("0000-06-15"), None);
+        assert_eq!(auto("00001231"), None);
+        let f = DateFormat::Strftime("%Y-%m-%d".into());
+        assert_eq!(parse_date(b"9999-12-31", &f), Some(LAST_DAY));
+        for past_the_range in ["+10000-01-01", "-0001-01-01", "0000-01-01", "262143-01-01"] {
+            assert_eq!(
+                parse_date(past_the_range.as_bytes(), &f),
+                None,
+                "{past_the_range}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_day_names_days_outside_any_calendar_instead_of_panicking() {
+        for day in [2_000_000_000, i32::MAX, i32::MIN, -2_000_000_000] {
+            let text = format_day(day);
+            assert!(text.contains(&day.to_string()), "{text}");
+            assert!(checked_civil_from_days(day).is_none());
+        }
     }
 
     #[test]

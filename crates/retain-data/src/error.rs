@@ -140,8 +140,16 @@ pub enum DataError {
     Option(String),
     #[error("query engine: {0}")]
     Engine(String),
-    #[error("writing {}: {message}", path.display())]
-    Write { path: PathBuf, message: String },
+    /// An output could not be written (a full disk, an I/O error): the environment failed, not
+    /// the input. `source` holds the cause, an `std::io::Error` when there is one.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("writing {}: the folder {} does not exist", path.display(), folder.display())]
+    NoFolder { path: PathBuf, folder: PathBuf },
 }
 
 impl From<datafusion::error::DataFusionError> for DataError {

@@ -453,7 +453,13 @@ impl RowRules {
                         p,
                     );
                 };
-                qv * pv
+                let amount = qv * pv;
+                if !amount.is_finite() {
+                    let text =
+                        |i: usize| String::from_utf8_lossy(field(i).trim_ascii()).into_owned();
+                    return RowOutcome::Reject(product_overflow(&text(q), &text(p)), p);
+                }
+                amount
             }
         };
         self.admit(
@@ -498,6 +504,15 @@ fn bad_value(expected: String, found: &[u8]) -> RowProblem {
     RowProblem::BadValue {
         expected,
         found: String::from_utf8_lossy(found).into_owned(),
+    }
+}
+
+/// Why a quantity × unit price row is rejected when the product of two finite numbers is not
+/// finite (1e200 × 1e200): an amount of infinity would poison every sum it enters.
+pub(crate) fn product_overflow(quantity: &str, price: &str) -> RowProblem {
+    RowProblem::BadValue {
+        expected: format!("a quantity × unit price within ±{:e}", f64::MAX),
+        found: format!("{quantity} × {price}"),
     }
 }
 
@@ -936,6 +951,31 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("found \"12,50\""), "{msg}");
+    }
+
+    /// Found by `tests/fuzz.rs`: 2 × -1e308 was used as an amount of -inf.
+    #[test]
+    fn a_quantity_times_price_past_the_largest_number_is_rejected() {
+        let options = ReadOptions {
+            columns: TransactionColumns {
+                amount: AmountSpec::Product {
+                    quantity: "quantity".into(),
+                    price: "price".into(),
+                },
+                ..Default::default()
+            },
+            keep_negative: true,
+            ..Default::default()
+        };
+        let msg = error_of(
+            b"customer_id,date,quantity,price\na,2020-01-01,2,-1e308\n",
+            options,
+        );
+        assert!(
+            msg.contains("bad.csv:2, column price: expected a quantity × unit price within"),
+            "{msg}"
+        );
+        assert!(msg.contains("found \"2 × -1e308\""), "{msg}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub use datafusion;
 
 pub mod activity;
 pub mod arg_min;
+mod arrow_days;
 pub mod cohorts;
 pub mod customer_table;
 pub mod customers;

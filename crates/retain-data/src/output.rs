@@ -1,10 +1,11 @@
-//! Writing result tables as CSV, Parquet or JSON lines. Files are written to a temporary file
-//! beside the target and renamed into place, so a failed write never leaves a half file where a
-//! good one was.
+//! Writing result tables as CSV, Parquet or JSON lines, and any other output file. Files are
+//! written to a temporary file beside the target and renamed into place ([`AtomicFile`]), so a
+//! failed write (a full disk) never leaves a half file where a good one was, or where none was.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -38,70 +39,136 @@ impl TableFormat {
 
 /// Writes `batch` to `path` in the format its extension names, atomically.
 pub fn write_table(batch: &RecordBatch, path: &Path) -> Result<()> {
-    let format = TableFormat::from_path(path);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile_in(dir, path)?;
-    let result = (|| -> Result<()> {
-        let file = File::create(&tmp).map_err(|source| DataError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        match format {
-            TableFormat::Parquet => {
-                let mut writer = ArrowWriter::try_new(file, batch.schema(), None)
-                    .map_err(|e| write_err(path, e))?;
-                writer.write(batch).map_err(|e| write_err(path, e))?;
-                writer.close().map_err(|e| write_err(path, e))?;
-            }
-            TableFormat::Csv => {
-                let mut w = BufWriter::with_capacity(1 << 20, file);
-                write_csv(batch, &mut w).map_err(|e| write_err(path, e))?;
-                w.into_inner()
-                    .map_err(|e| write_err(path, e))?
-                    .sync_all()
-                    .map_err(|e| write_err(path, e))?;
-            }
-            TableFormat::JsonLines => {
-                let mut w = BufWriter::with_capacity(1 << 20, file);
-                write_json_lines(batch, &mut w).map_err(|e| write_err(path, e))?;
-                w.into_inner()
-                    .map_err(|e| write_err(path, e))?
-                    .sync_all()
-                    .map_err(|e| write_err(path, e))?;
-            }
+    let mut file = AtomicFile::create(path)?;
+    match TableFormat::from_path(path) {
+        TableFormat::Parquet => {
+            let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None)
+                .map_err(|e| write_error(path, e))?;
+            writer.write(batch).map_err(|e| write_error(path, e))?;
+            writer.close().map_err(|e| write_error(path, e))?;
         }
-        std::fs::rename(&tmp, path).map_err(|source| DataError::Io {
-            path: path.into(),
-            source,
+        TableFormat::Csv => write_csv(batch, &mut file).map_err(|e| write_error(path, e))?,
+        TableFormat::JsonLines => {
+            write_json_lines(batch, &mut file).map_err(|e| write_error(path, e))?
+        }
+    }
+    file.commit()
+}
+
+/// Writes `bytes` to `path` atomically: a saved model, an exported artifact.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes).map_err(|e| write_error(path, e))?;
+    file.commit()
+}
+
+/// A file written beside its target under a temporary name and renamed onto the target by
+/// [`AtomicFile::commit`]: readers see the old file or the whole new one, never a part. Dropped
+/// without a commit (an error on the way), it removes its temporary file and the target is
+/// untouched.
+pub struct AtomicFile {
+    target: PathBuf,
+    temporary: PathBuf,
+    writer: Option<BufWriter<File>>,
+    renamed: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file in the target's folder (a rename stays on one file system).
+    pub fn create(target: &Path) -> Result<AtomicFile> {
+        let folder = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !folder.is_dir() {
+            return Err(DataError::NoFolder {
+                path: target.into(),
+                folder: folder.into(),
+            });
+        }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // The process id keeps two runs writing the same target from sharing a temporary file;
+        // the counter, two writers of one process.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let temporary = folder.join(format!(
+            ".{name}.{}-{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = File::create(&temporary).map_err(|e| write_error(target, e))?;
+        Ok(AtomicFile {
+            target: target.into(),
+            temporary,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            renamed: false,
         })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
-    result
+
+    /// The file the writes are for.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes, syncs to disk (a crash after the rename must not leave an empty target) and
+    /// renames the temporary file onto the target.
+    pub fn commit(mut self) -> Result<()> {
+        let writer = self
+            .writer
+            .take()
+            .expect("an uncommitted file has its writer");
+        let file = writer
+            .into_inner()
+            .map_err(|e| write_error(&self.target, e.into_error()))?;
+        file.sync_all().map_err(|e| write_error(&self.target, e))?;
+        drop(file);
+        // On an error, drop removes the temporary file.
+        std::fs::rename(&self.temporary, &self.target).map_err(|e| write_error(&self.target, e))?;
+        self.renamed = true;
+        Ok(())
+    }
 }
 
-fn tempfile_in(dir: &Path, target: &Path) -> Result<PathBuf> {
-    if !dir.is_dir() {
-        return Err(DataError::Write {
-            path: target.into(),
-            message: format!("folder {} does not exist", dir.display()),
-        });
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer
+            .as_mut()
+            .expect("an uncommitted file has its writer")
+            .write(buf)
     }
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(dir.join(format!(".{name}.{}.tmp", std::process::id())))
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer
+            .as_mut()
+            .expect("an uncommitted file has its writer")
+            .flush()
+    }
 }
 
-fn write_err(path: &Path, e: impl std::fmt::Display) -> DataError {
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Not committed (or the rename failed): the partial file goes, the target stays as it
+        // was. The buffer is dropped unwritten.
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.into_parts();
+        }
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// The error of a failed write of `path`; `source` is kept (an `std::io::Error` below it says
+/// whether the disk is full).
+pub(crate) fn write_error(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> DataError {
     DataError::Write {
         path: path.into(),
-        message: e.to_string(),
+        source: source.into(),
     }
 }
 
@@ -231,7 +298,8 @@ mod tests {
         write_table(&sample(), &path).unwrap();
         let before = std::fs::read(&path).unwrap();
         // A target in a missing folder fails before touching anything.
-        assert!(write_table(&sample(), &dir.path().join("missing/out.csv")).is_err());
+        let error = write_table(&sample(), &dir.path().join("missing/out.csv")).unwrap_err();
+        assert!(matches!(error, DataError::NoFolder { .. }), "{error}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left behind");
@@ -247,5 +315,43 @@ mod tests {
             .unwrap();
         let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
         assert_eq!(batches[0], sample());
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_write_given_up_half_way_leaves_neither_a_partial_target_nor_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        std::fs::write(&path, "the old model").unwrap();
+        {
+            let mut file = AtomicFile::create(&path).unwrap();
+            file.write_all(&[b'x'; 3 << 20]).unwrap();
+            // An error here returns early with `?`: the file is dropped uncommitted.
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the old model");
+        assert_eq!(names_in(dir.path()), ["model.json"]);
+
+        // The rename fails (the target is a folder): the written temporary file goes too.
+        let folder = dir.path().join("taken");
+        std::fs::create_dir(&folder).unwrap();
+        let error = write_table(&sample(), &folder).unwrap_err();
+        assert!(
+            matches!(&error, DataError::Write { source, .. } if source.is::<std::io::Error>()),
+            "{error:?}"
+        );
+        assert_eq!(names_in(dir.path()), ["model.json", "taken"]);
+        assert!(std::fs::read_dir(&folder).unwrap().next().is_none());
+
+        write_file(&path, b"the new model").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the new model");
+        assert_eq!(names_in(dir.path()), ["model.json", "taken"]);
     }
 }

@@ -8,17 +8,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Date32Type, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
 
+use crate::arrow_days::{cell_text, DayColumn, DayValue};
 use crate::customers::CustomerIndex;
-use crate::dates::{expected_text, parse_date};
+use crate::dates::{expected_text, parse_date, ACCEPTED_DAYS};
 use crate::error::{DataError, Result, RowError, RowProblem};
 use crate::ingest::{
-    parse_number, AmountFields, BatchBuilder, GoodRow, IngestReport, ReadOptions, RowOutcome,
-    RowRules, BATCH_ROWS,
+    parse_number, product_overflow, AmountFields, BatchBuilder, GoodRow, IngestReport, ReadOptions,
+    RowOutcome, RowRules, BATCH_ROWS,
 };
 
 pub(crate) struct ParquetReader {
@@ -28,8 +29,31 @@ pub(crate) struct ParquetReader {
     rows_seen: u64,
 }
 
+/// Runs a step of the Parquet decoder with its panics turned into a format error: arrow-rs
+/// panics on some corrupted files (a malformed Arrow schema in the footer is one, found by
+/// `tests/fuzz.rs`), and a bad file must be an error that names it, not a crash.
+pub(crate) fn decode<T>(file: &Path, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no reason given");
+        Err(DataError::Format {
+            file: file.into(),
+            message: format!(
+                "not a readable Parquet file: the Parquet decoder failed on it ({why})"
+            ),
+        })
+    })
+}
+
 impl ParquetReader {
     pub(crate) fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
+        decode(path, || Self::open_unguarded(path, options))
+    }
+
+    fn open_unguarded(path: &Path, options: &ReadOptions) -> Result<Self> {
         let file = File::open(path).map_err(|source| DataError::Io {
             path: path.into(),
             source,
@@ -75,7 +99,8 @@ impl ParquetReader {
         report: &mut IngestReport,
         customers: &mut CustomerIndex,
     ) -> Result<Option<RecordBatch>> {
-        let Some(batch) = self.reader.next() else {
+        let file = self.rules.file.clone();
+        let Some(batch) = decode(&file, || Ok(self.reader.next()))? else {
             return Ok(None);
         };
         let batch = batch.map_err(|e| DataError::Format {
@@ -107,13 +132,7 @@ impl ParquetReader {
                 location: self.rules.location(line, Some(column)),
                 problem,
                 record: (0..batch.num_columns())
-                    .map(|c| {
-                        datafusion::arrow::util::display::array_value_to_string(
-                            batch.column(c),
-                            row,
-                        )
-                        .unwrap_or_default()
-                    })
+                    .map(|c| cell_text(batch.column(c), row))
                     .collect(),
             };
             if ids.is_null(row) || ids.value(row).trim().is_empty() {
@@ -137,6 +156,19 @@ impl ParquetReader {
                             failed = Some((problem, column.index));
                             break;
                         }
+                    }
+                }
+                // Each value is finite; their product (quantity × price) may not be.
+                if let (None, [quantity, price]) = (&failed, columns.as_slice()) {
+                    if !amount.is_finite() {
+                        // Large values in exponent form: 1e200, not 201 digits.
+                        let value = |c: &NumberColumn| match c.value(row) {
+                            Ok(v) if v.abs() >= 1e15 => format!("{v:e}"),
+                            Ok(v) => v.to_string(),
+                            Err(_) => String::new(),
+                        };
+                        let problem = product_overflow(&value(quantity), &value(price));
+                        failed = Some((problem, price.index));
                     }
                 }
                 if let Some((problem, index)) = failed {
@@ -163,18 +195,16 @@ impl ParquetReader {
 
 /// A date column as days, whatever its Parquet type.
 enum DateColumn {
-    Days(ArrayRef),
+    /// Date32, Date64 or Timestamp.
+    Days(DayColumn),
     Text(ArrayRef),
 }
 
 impl DateColumn {
     fn new(array: &ArrayRef) -> std::result::Result<Self, datafusion::arrow::error::ArrowError> {
-        Ok(match array.data_type() {
-            DataType::Date32 => DateColumn::Days(array.clone()),
-            DataType::Date64 | DataType::Timestamp(_, _) => {
-                DateColumn::Days(cast(array, &DataType::Date32)?)
-            }
-            _ => DateColumn::Text(cast(array, &DataType::Utf8)?),
+        Ok(match DayColumn::new(array) {
+            Some(days) => DateColumn::Days(days?),
+            None => DateColumn::Text(cast(array, &DataType::Utf8)?),
         })
     }
 
@@ -184,8 +214,14 @@ impl DateColumn {
             found: String::new(),
         };
         match self {
-            DateColumn::Days(a) if a.is_null(row) => Err(missing()),
-            DateColumn::Days(a) => Ok(a.as_primitive::<Date32Type>().value(row)),
+            DateColumn::Days(days) => match days.value(row) {
+                DayValue::Day(day) => Ok(day),
+                DayValue::Missing => Err(missing()),
+                DayValue::OutOfRange { found } => Err(RowProblem::BadValue {
+                    expected: ACCEPTED_DAYS.into(),
+                    found,
+                }),
+            },
             DateColumn::Text(a) if a.is_null(row) => Err(missing()),
             DateColumn::Text(a) => {
                 let text = a.as_string::<i32>().value(row);

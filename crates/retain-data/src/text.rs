@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result, RowError};
+use crate::output::{write_error, AtomicFile};
 
 /// What a file holds, from its first bytes (not its name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,55 +137,54 @@ pub enum HeaderMode {
     Absent,
 }
 
-/// Writes rejected rows, one per line, with where they were and why.
+/// Writes rejected rows, one per line, with where they were and why. The file appears whole
+/// when reading ends ([`BadRowSink::finish`]); a run that fails on the way leaves none.
 pub(crate) struct BadRowSink {
-    path: PathBuf,
-    writer: csv::Writer<File>,
+    writer: csv::Writer<AtomicFile>,
 }
 
 impl BadRowSink {
     pub(crate) fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(|source| DataError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut writer = csv::Writer::from_writer(file);
+        let mut writer = csv::Writer::from_writer(AtomicFile::create(path)?);
         writer
             .write_record(["file", "line", "column", "reason", "record"])
-            .map_err(|e| write_error(path, e))?;
-        Ok(BadRowSink {
-            path: path.into(),
-            writer,
-        })
+            .map_err(|e| csv_write_error(path, e))?;
+        Ok(BadRowSink { writer })
+    }
+
+    fn path(&self) -> &Path {
+        self.writer.get_ref().target()
     }
 
     pub(crate) fn write(&mut self, error: &RowError) -> Result<()> {
         let loc = &error.location;
         let line = loc.line.map(|l| l.to_string()).unwrap_or_default();
-        self.writer
-            .write_record([
-                loc.file.display().to_string(),
-                line,
-                loc.column.clone().unwrap_or_default(),
-                error.problem.to_string(),
-                error.record.join("|"),
-            ])
-            .map_err(|e| write_error(&self.path, e))
+        let result = self.writer.write_record([
+            loc.file.display().to_string(),
+            line,
+            loc.column.clone().unwrap_or_default(),
+            error.problem.to_string(),
+            error.record.join("|"),
+        ]);
+        result.map_err(|e| csv_write_error(self.path(), e))
     }
 
-    pub(crate) fn finish(mut self) -> Result<PathBuf> {
-        self.writer.flush().map_err(|source| DataError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        Ok(self.path)
+    pub(crate) fn finish(self) -> Result<PathBuf> {
+        let path = self.path().to_path_buf();
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| write_error(&path, e.into_error()))?;
+        file.commit()?;
+        Ok(path)
     }
 }
 
-fn write_error(path: &Path, e: impl std::fmt::Display) -> DataError {
-    DataError::Write {
-        path: path.into(),
-        message: e.to_string(),
+/// A failed write of the CSV writer, its I/O error kept as the source.
+fn csv_write_error(path: &Path, e: csv::Error) -> DataError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => write_error(path, source),
+        other => write_error(path, format!("{other:?}")),
     }
 }
 

@@ -446,3 +446,221 @@ async fn weekly_periods_merge_within_a_week_and_split_at_the_calibration_end() {
         16.0
     );
 }
+
+/// A transaction log in Parquet whose `when` column is `dates` (one row per customer and date).
+fn parquet_log(
+    dir: &tempfile::TempDir,
+    name: &str,
+    customers: &[&str],
+    dates: datafusion::arrow::array::ArrayRef,
+) -> PathBuf {
+    use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "customer_id",
+            datafusion::arrow::datatypes::DataType::Utf8,
+            false,
+        ),
+        Field::new("when", dates.data_type().clone(), true),
+        Field::new(
+            "amount",
+            datafusion::arrow::datatypes::DataType::Float64,
+            false,
+        ),
+    ]));
+    let amounts = Float64Array::from(vec![10.0; customers.len()]);
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(customers.to_vec())),
+            dates,
+            Arc::new(amounts),
+        ],
+    )
+    .unwrap();
+    let path = dir.path().join(name);
+    retain_data::output::write_table(&batch, &path).unwrap();
+    path
+}
+
+fn when_column() -> ReadOptions {
+    ReadOptions {
+        columns: TransactionColumns {
+            customer: "customer_id".into(),
+            date: "when".into(),
+            amount: AmountSpec::Column("amount".into()),
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn parquet_dates_outside_the_calendar_are_rejected_rows_with_their_reason() {
+    use datafusion::arrow::array::{Date32Array, TimestampMicrosecondArray, TimestampSecondArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let day = |m, d| days_from_civil(1997, m, d);
+    let customers = ["a", "a", "b", "b", "c"];
+    let date32 = parquet_log(
+        &dir,
+        "date32.parquet",
+        &customers,
+        Arc::new(Date32Array::from(vec![
+            day(1, 1),
+            day(2, 1),
+            day(1, 5),
+            2_000_000_000,
+            -2_000_000_000,
+        ])),
+    );
+    let seconds = |d: i32| i64::from(d) * 86_400 + 3_600;
+    // i64::MAX seconds is past chrono's range (Arrow's cast fails on it); 10^13 seconds is the
+    // year 318857, inside chrono's range but past 9999.
+    let timestamps = parquet_log(
+        &dir,
+        "timestamp.parquet",
+        &customers,
+        Arc::new(TimestampSecondArray::from(vec![
+            seconds(day(1, 1)),
+            seconds(day(2, 1)),
+            seconds(day(1, 5)),
+            i64::MAX,
+            10_000_000_000_000,
+        ])),
+    );
+    let zoned = parquet_log(
+        &dir,
+        "zoned.parquet",
+        &customers,
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![
+                seconds(day(1, 1)) * 1_000_000,
+                seconds(day(2, 1)) * 1_000_000,
+                seconds(day(1, 5)) * 1_000_000,
+                i64::MIN,
+                i64::MAX,
+            ])
+            .with_timezone("Europe/Paris"),
+        ),
+    );
+    for (path, raw, unit) in [
+        (&date32, "2000000000", "days"),
+        (&timestamps, "9223372036854775807", "seconds"),
+        (&zoned, "-9223372036854775808", "microseconds"),
+    ] {
+        let found = format!("\"{raw} ({unit} since 1970-01-01)\"");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Without --bad-rows the first such row stops the run with its row and column.
+        let error = summarize(
+            std::slice::from_ref(path),
+            when_column(),
+            &SummaryOptions::default(),
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains(&format!(
+                "{name}, row 4, column when: expected a date from 0001-01-01 to 9999-12-31, found {found}"
+            )),
+            "{error}"
+        );
+        // With it, both rows are set aside with their reason and the rest is summarised.
+        let bad = dir.path().join(format!("{name}.bad.csv"));
+        let read = ReadOptions {
+            bad_rows: Some(bad.clone()),
+            ..when_column()
+        };
+        let summary = summarize(
+            std::slice::from_ref(path),
+            read,
+            &SummaryOptions::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let ingest = &summary.report.ingest;
+        assert_eq!(
+            (ingest.rows_read, ingest.rows_used, ingest.rows_rejected),
+            (5, 3, 2),
+            "{name}"
+        );
+        assert_eq!(ingest.first_day, Some(day(1, 1)), "{name}");
+        assert_eq!(ingest.last_day, Some(day(2, 1)), "{name}");
+        let ids: Vec<&str> = summary.customer_ids().iter().flatten().collect();
+        assert_eq!(ids, ["a", "b"], "{name}");
+        let rejected = std::fs::read_to_string(&bad).unwrap();
+        assert_eq!(rejected.lines().count(), 3, "{rejected}");
+        assert!(rejected.contains(",4,when,"), "{rejected}");
+        assert!(rejected.contains(",5,when,"), "{rejected}");
+        assert!(
+            rejected.contains("expected a date from 0001-01-01 to 9999-12-31"),
+            "{rejected}"
+        );
+        // The record keeps the value, as a number where no calendar can show it.
+        assert!(rejected.contains(&format!("b|{raw}|10")), "{rejected}");
+    }
+
+    // The purchase histories behind cohorts, seasonality, lifecycle and survival read the same.
+    let read = ReadOptions {
+        bad_rows: Some(dir.path().join("history.bad.csv")),
+        ..when_column()
+    };
+    let history = retain_data::PurchaseHistory::read(&[date32], read).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history.span(), Some((day(1, 1), day(2, 1))));
+}
+
+/// Found by `tests/fuzz.rs` (in CSV; Parquet multiplies the same way): a quantity times a unit
+/// price past the largest float was used as an infinite amount.
+#[tokio::test]
+async fn parquet_quantity_times_price_past_the_largest_number_is_a_rejected_row() {
+    use datafusion::arrow::array::{Date32Array, Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("date", DataType::Date32, false),
+        Field::new("quantity", DataType::Float64, false),
+        Field::new("price", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec!["a", "b"])),
+            Arc::new(Date32Array::from(vec![10_000, 10_001])),
+            Arc::new(Float64Array::from(vec![2.0, 1e200])),
+            Arc::new(Float64Array::from(vec![3.5, 1e200])),
+        ],
+    )
+    .unwrap();
+    let path = dir.path().join("lines.parquet");
+    retain_data::output::write_table(&batch, &path).unwrap();
+    let bad = dir.path().join("bad.csv");
+    let read = ReadOptions {
+        columns: TransactionColumns {
+            amount: AmountSpec::Product {
+                quantity: "quantity".into(),
+                price: "price".into(),
+            },
+            ..Default::default()
+        },
+        bad_rows: Some(bad.clone()),
+        ..Default::default()
+    };
+    let summary = summarize(&[path], read, &SummaryOptions::default(), None)
+        .await
+        .unwrap();
+    let ingest = &summary.report.ingest;
+    assert_eq!((ingest.rows_used, ingest.rows_rejected), (1, 1));
+    assert_eq!(ingest.amount_total, 7.0);
+    let rejected = std::fs::read_to_string(&bad).unwrap();
+    assert!(
+        rejected.contains(",2,price,") && rejected.contains("found \"\"1e200 × 1e200\"\""),
+        "{rejected}"
+    );
+}

@@ -42,7 +42,12 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// One JSON line per stage, like the Python peers' output.
-fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Value) {
+fn stage_line(
+    stage: &str,
+    seconds: f64,
+    customers: usize,
+    extra: serde_json::Value,
+) -> Result<(), crate::out::StdoutError> {
     let mut line = serde_json::json!({
         "tool": "retain",
         "stage": stage,
@@ -54,7 +59,7 @@ fn stage_line(stage: &str, seconds: f64, customers: usize, extra: serde_json::Va
     if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
         line.extend(extra.clone());
     }
-    println!("{line}");
+    outln!("{line}")
 }
 
 /// The run being timed, for the JSON lines.
@@ -90,7 +95,7 @@ fn btyd_stages(c: &crate::fit::SummaryColumns) -> anyhow::Result<()> {
         n,
         serde_json::json!({"params": bg.params, "distinct_rows": data.len(),
             "collapse_seconds": (collapse_seconds * 1000.0).round() / 1000.0, "iterations": bg.iterations}),
-    );
+    )?;
 
     // Pareto/NBD on the first 100k customers (what lifetimes is timed on: it takes minutes on
     // more), then on all of them.
@@ -109,7 +114,7 @@ fn btyd_stages(c: &crate::fit::SummaryColumns) -> anyhow::Result<()> {
             start.elapsed().as_secs_f64(),
             rows,
             serde_json::json!({"params": fit.params, "distinct_rows": data.len(), "iterations": fit.iterations}),
-        );
+        )?;
     }
 
     let start = Instant::now();
@@ -120,7 +125,7 @@ fn btyd_stages(c: &crate::fit::SummaryColumns) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64(),
         n,
         serde_json::json!({"params": gg.params}),
-    );
+    )?;
 
     let start = Instant::now();
     let clv_options = ClvOptions {
@@ -142,7 +147,7 @@ fn btyd_stages(c: &crate::fit::SummaryColumns) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64(),
         n,
         serde_json::json!({"expected": expected, "p_alive": alive / n as f64, "clv": clv}),
-    );
+    )?;
     Ok(())
 }
 
@@ -164,7 +169,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 .await?;
                 let seconds = start.elapsed().as_secs_f64();
                 let rows = summary.report.ingest.rows_read;
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({
                         "tool": "retain",
@@ -176,7 +181,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                         "rows_per_second": (rows as f64 / seconds).round(),
                         "peak_rss_mib": peak_rss_mib().map(|m| m.round()),
                     })
-                );
+                )?;
             }
             Ok(())
         }

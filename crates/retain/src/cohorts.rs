@@ -84,11 +84,11 @@ pub fn run(args: CohortArgs) -> anyhow::Result<()> {
         write_long(&cohorts, path)?;
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&cohorts)?),
+        Format::Json => outln!("{}", serde_json::to_string(&cohorts)?)?,
         Format::Table => {
-            print!("{}", cohort_matrix(&cohorts, args.show, usize::MAX));
-            println!();
-            print!("{}", rate_table(&cohorts));
+            out!("{}", cohort_matrix(&cohorts, args.show, usize::MAX))?;
+            outln!()?;
+            out!("{}", rate_table(&cohorts))?;
         }
     }
     Ok(())

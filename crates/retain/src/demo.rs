@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use retain_data::dates::{days_from_civil, format_day, TimeUnit};
-use retain_data::output::write_table;
+use retain_data::output::{write_file, write_table};
 use retain_data::{
     activity, summarize, AmountSpec, ReadOptions, SummaryOptions, TransactionColumns,
 };
@@ -48,7 +48,7 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let data = args.out.join("cdnow_transactions.txt");
-    std::fs::write(&data, CDNOW_SAMPLE)?;
+    write_file(&data, CDNOW_SAMPLE)?;
 
     let (calibration_end, observation_end) =
         (days_from_civil(1997, 9, 30), days_from_civil(1998, 6, 30));
@@ -91,13 +91,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .map(|(m, &f)| m * f as f64)
         .sum();
 
-    println!("retain demo: the CDNOW 1/10 sample (customers who first bought in Q1 1997)");
-    println!(
+    outln!("retain demo: the CDNOW 1/10 sample (customers who first bought in Q1 1997)")?;
+    outln!(
         "calibration {} .. {}, holdout to {}, time in weeks, same-day purchases merged\n",
         format_day(r.ingest.first_day.unwrap_or(calibration_end)),
         format_day(calibration_end),
         format_day(observation_end)
-    );
+    )?;
     let rows = vec![
         vec!["customers".to_string(), thousands(r.customers)],
         vec!["transaction rows".into(), thousands(r.ingest.rows_read)],
@@ -134,12 +134,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             money(repeat_spend / frequency.values().iter().sum::<i64>().max(1) as f64),
         ],
     ];
-    print!("{}", table(&["", "value"], &rows));
+    out!("{}", table(&["", "value"], &rows))?;
 
-    println!(
+    outln!(
         "\nper-customer summary (first 8 of {}):",
         thousands(r.customers)
-    );
+    )?;
     let ids = summary.customer_ids();
     let recency = summary.column_f64("recency").expect("recency");
     let t = summary.column_f64("T").expect("T");
@@ -155,7 +155,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -168,17 +168,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ],
             &head
         )
-    );
+    )?;
     let (btyd, bg) = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
     let telco = retention_section(&data, read_for_activity, &bg, &args.out)?;
     let models = models_section(&data, &telco, &args.out)?;
     let store = serving_section(&telco, &args.out).await?;
-    println!("\noutputs in {}/:", args.out.display());
-    println!("  {}  the bundled transactions", data.display());
-    println!("  {}  the bundled Telco churn table", telco.display());
-    println!("  {}  the per-customer summary", summary_path.display());
+    outln!("\noutputs in {}/:", args.out.display())?;
+    outln!("  {}  the bundled transactions", data.display())?;
+    outln!("  {}  the bundled Telco churn table", telco.display())?;
+    outln!("  {}  the per-customer summary", summary_path.display())?;
     for (path, what) in btyd.into_iter().chain(models).chain(store) {
-        println!("  {}  {what}", path.display());
+        outln!("  {}  {what}", path.display())?;
     }
     Ok(())
 }
@@ -233,15 +233,15 @@ async fn serving_section(
         .await?;
     let mut riskiest: Vec<_> = riskiest.iter().collect();
     riskiest.sort_by(|a, b| b.score.total_cmp(&a.score));
-    println!("\nthe models as a service (`retain registry`, `retain score`, `retain serve`), store {url}:");
+    outln!("\nthe models as a service (`retain registry`, `retain score`, `retain serve`), store {url}:")?;
     for line in &registered {
-        println!("  registered {line}");
+        outln!("  registered {line}")?;
     }
-    println!(
+    outln!(
         "  `retain score --model telco-churn -c telco_churn.csv` stored run {} ({} customers with their reasons); the riskiest:",
         run.run_id,
         thousands(run.customers as u64)
-    );
+    )?;
     let rows: Vec<Vec<String>> = riskiest
         .iter()
         .take(5)
@@ -253,17 +253,17 @@ async fn serving_section(
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(&["customer", "churn risk", "reasons (log-odds)"], &rows)
-    );
+    )?;
     let first = first_customer(telco, &store, &model).await?;
-    println!("  serve the models, then ask for a customer's churn risk with its reasons (admin token `demo`, shown once):");
-    println!("    retain serve --store {url} &");
-    println!(
+    outln!("  serve the models, then ask for a customer's churn risk with its reasons (admin token `demo`, shown once):")?;
+    outln!("    retain serve --store {url} &")?;
+    outln!(
         "    curl -s http://127.0.0.1:8080/v1/models/telco-churn/predict -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"customers\": [{first}]}}'"
-    );
-    println!("    curl -s http://127.0.0.1:8080/v1/customers/7590-VHVEG/predictions -H 'Authorization: Bearer {token}'");
+    )?;
+    outln!("    curl -s http://127.0.0.1:8080/v1/customers/7590-VHVEG/predictions -H 'Authorization: Bearer {token}'")?;
     Ok(vec![(
         db,
         "the store: registered models, the scored run, the demo token",
@@ -340,16 +340,16 @@ fn models_section(
         telco_model.to_str().context("a UTF-8 path")?,
     ])?;
     let trained = train::train(&args)?;
-    println!(
+    outln!(
         "\nchurn model on Telco (`retain train churn --customers telco_churn.csv --label Churn --id-col customerID`):"
-    );
-    println!(
+    )?;
+    outln!(
         "{} customers, {} features, 5-fold cross-validation: {}",
         thousands(trained.data.frame.rows as u64),
         trained.data.frame.columns.len(),
         train::cv_line(&trained.cv)
-    );
-    println!(
+    )?;
+    outln!(
         "strongest features: {}",
         trained
             .model
@@ -359,7 +359,7 @@ fn models_section(
             .map(|i| format!("{} {:.0}%", i.feature, 100.0 * i.share))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    )?;
     train::save(&args, &trained)?;
 
     let log = data.to_str().context("a UTF-8 path")?;
@@ -382,12 +382,12 @@ fn models_section(
     let segments = segment::segment(&history, end, &rfm)?;
     let rfm_path = out.join("rfm_segments.json");
     segment::save(&rfm_path, &segments, &profile(&segments), end, &rfm)?;
-    println!("\nRFM segments on 1998-06-30 (`retain segment --method rfm`; CLV and churn risk from MBG/NBD and Gamma-Gamma):");
-    print!("{}", profile_table(&profile(&segments), rfm.months));
+    outln!("\nRFM segments on 1998-06-30 (`retain segment --method rfm`; CLV and churn risk from MBG/NBD and Gamma-Gamma):")?;
+    out!("{}", profile_table(&profile(&segments), rfm.months))?;
     let kmeans: SegmentArgs = parse(&[&words[..], &["--method", "kmeans"]].concat())?;
     let clusters = segment::segment(&history, end, &kmeans)?;
-    println!("\nk-means clusters ({}):", clusters.note);
-    print!("{}", profile_table(&profile(&clusters), kmeans.months));
+    outln!("\nk-means clusters ({}):", clusters.note)?;
+    out!("{}", profile_table(&profile(&clusters), kmeans.months))?;
 
     // Churn in the 90 days after 1998-04-01 from the behaviour before it; then everyone scored on
     // their behaviour at the end of the log.
@@ -401,12 +401,12 @@ fn models_section(
     )?;
     let trained = train::train(&churn)?;
     let (ids, explained) = train::score(&churn, &trained)?;
-    println!(
+    outln!(
         "\nchurn model on CDNOW's log (`retain train churn -t … --cutoff 1998-04-01 --horizon-days 90 --btyd`): \
          {} customers, {}",
         thousands(trained.data.frame.rows as u64),
         train::cv_line(&trained.cv)
-    );
+    )?;
     // Valuable: the top fifth by 12-month CLV; riskiest: highest churn probability among them.
     let clv_of: std::collections::HashMap<&str, f64> = segments
         .ids
@@ -421,11 +421,11 @@ fn models_section(
         .filter(|&i| clv_of.get(ids[i].as_str()).is_some_and(|&c| c >= threshold))
         .collect();
     valuable.sort_by(|&a, &b| explained[b].score.total_cmp(&explained[a].score));
-    println!(
+    outln!(
         "the ten riskiest of the {} most valuable customers (top fifth by CLV, CLV >= {}), with their reasons (log-odds):",
         thousands(valuable.len() as u64),
         money(threshold)
-    );
+    )?;
     let rows: Vec<Vec<String>> = valuable
         .iter()
         .take(10)
@@ -443,10 +443,10 @@ fn models_section(
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(&["customer", "CLV 12m", "churn risk", "reasons"], &rows)
-    );
+    )?;
     let predictions = out.join("cdnow_churn_predictions.csv");
     write_table(
         &train::predictions_batch(trained.task, &ids, &explained, churn.reasons)?,
@@ -473,10 +473,10 @@ fn retention_section(
     let history = PurchaseHistory::read(std::slice::from_ref(&data.to_path_buf()), read)?;
     let end = days_from_civil(1998, 6, 30);
     let monthly = purchase_cohorts(&history, Period::Month, Some(end)).expect("purchases");
-    println!("\ncohorts (`retain cohorts`):");
-    print!("{}", cohort_matrix(&monthly, Show::Share, 10));
+    outln!("\ncohorts (`retain cohorts`):")?;
+    out!("{}", cohort_matrix(&monthly, Show::Share, 10))?;
     let quarterly = purchase_cohorts(&history, Period::Quarter, Some(end)).expect("purchases");
-    print!("{}", rate_table(&quarterly));
+    out!("{}", rate_table(&quarterly))?;
 
     let rules = LifecycleRules::default();
     let model: Option<(&dyn PurchaseModel, TimeUnit)> = Some((bg, TimeUnit::Weeks));
@@ -489,22 +489,22 @@ fn retention_section(
             .zip(&now)
             .map(|(b, a)| (b.map(|s| s.stage), a.map(|s| s.stage))),
     );
-    println!("\nlifecycle (`retain lifecycle --model bgnbd.json`):");
-    print!("{}", stage_table(&moves, end, &rules, true));
-    print!("{}", transition_table(&moves, calibration_end, end));
+    outln!("\nlifecycle (`retain lifecycle --model bgnbd.json`):")?;
+    out!("{}", stage_table(&moves, end, &rules, true))?;
+    out!("{}", transition_table(&moves, calibration_end, end))?;
 
     let telco = out.join("telco_churn.csv");
-    std::fs::write(&telco, TELCO)?;
+    write_file(&telco, TELCO)?;
     let options = CustomerTableOptions {
         id_col: Some("customerID".into()),
         ..Default::default()
     };
     let lifespans = contracts(&telco, &options, ("tenure", "Churn"), Some("Contract"))?;
     let report = survival_report(&lifespans, Some("Contract".into()), 0.95, None)?;
-    println!(
+    outln!(
         "\nsurvival of IBM's Telco customers (7,043 contracts, tenure in months; `retain survival`):"
-    );
-    print!("{}", summary_table(&report));
+    )?;
+    out!("{}", summary_table(&report))?;
     Ok(telco)
 }
 
@@ -528,8 +528,8 @@ fn btyd_section(
     let spend = GammaGamma::fit(&SpendData::from_repeat_customers(&f, &m, None)?, &options)?;
     let (bg, gg) = (purchases.params, spend.params);
 
-    println!("\nBG/NBD (purchases; Fader, Hardie & Lee 2005 publish r 0.243, alpha 4.414, a 0.793, b 2.426) and");
-    println!("Gamma-Gamma (spend; published p 6.25, q 3.74, v 15.44):");
+    outln!("\nBG/NBD (purchases; Fader, Hardie & Lee 2005 publish r 0.243, alpha 4.414, a 0.793, b 2.426) and")?;
+    outln!("Gamma-Gamma (spend; published p 6.25, q 3.74, v 15.44):")?;
     let mut rows = vec![];
     for (model, named, errors) in [
         (
@@ -555,20 +555,21 @@ fn btyd_section(
             ]);
         }
     }
-    print!(
+    out!(
         "{}",
         table(&["model", "parameter", "estimate", "std. error"], &rows)
-    );
-    println!(
+    )?;
+    outln!(
         "  log-likelihood: BG/NBD {:.2}, Gamma-Gamma {:.2}",
-        purchases.log_likelihood, spend.log_likelihood
-    );
+        purchases.log_likelihood,
+        spend.log_likelihood
+    )?;
 
     // The other purchase models on the same customers, for comparison.
     let data_rfm = RfmData::new(&f, &r, &t, None)?;
     let pareto = ParetoNbd::fit(&data_rfm, &options)?;
     let mbg = MbgNbd::fit(&data_rfm, &options)?;
-    println!("\nthe purchase models side by side (Pareto/NBD published: r 0.553, alpha 10.58, s 0.606, beta 11.67, LL -9595.0):");
+    outln!("\nthe purchase models side by side (Pareto/NBD published: r 0.553, alpha 10.58, s 0.606, beta 11.67, LL -9595.0):")?;
     let side = |name: &str, params: Vec<(&str, f64)>, ll: f64| {
         let shown: Vec<String> = params.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
         vec![name.to_string(), shown.join(", "), format!("{ll:.2}")]
@@ -578,10 +579,10 @@ fn btyd_section(
         side("Pareto/NBD", pareto.params.named(), pareto.log_likelihood),
         side("MBG/NBD", mbg.params.named(), mbg.log_likelihood),
     ];
-    print!(
+    out!(
         "{}",
         table(&["model", "parameters", "log-likelihood"], &rows)
-    );
+    )?;
 
     let holdout = calibration_vs_holdout(
         &bg,
@@ -589,8 +590,8 @@ fn btyd_section(
         (&column("frequency_holdout"), &column("duration_holdout")),
         7,
     )?;
-    println!("\nholdout check: mean purchases in the 39 holdout weeks by calibration purchases:");
-    print!("{}", holdout_table(&holdout, "BG/NBD"));
+    outln!("\nholdout check: mean purchases in the 39 holdout weeks by calibration purchases:")?;
+    out!("{}", holdout_table(&holdout, "BG/NBD"))?;
 
     let log = activity(&[data.to_path_buf()], read)?;
     let (calibration_end, observation_end) = (
@@ -604,8 +605,8 @@ fn btyd_section(
         13.0,
         (calibration_end, observation_end),
     )?;
-    println!("\ntracking: repeat purchases of all customers, actual and BG/NBD, every 13 weeks (`retain diagnose` for every week):");
-    print!("{}", tracking_table(&tracking, "weeks"));
+    outln!("\ntracking: repeat purchases of all customers, actual and BG/NBD, every 13 weeks (`retain diagnose` for every week):")?;
+    out!("{}", tracking_table(&tracking, "weeks"))?;
 
     let clv_options = ClvOptions {
         months: 12,
@@ -617,10 +618,10 @@ fn btyd_section(
     let clv = scores.clv.unwrap_or_default();
     let mut order: Vec<usize> = (0..f.len()).collect();
     order.sort_unstable_by(|&a, &b| clv[b].total_cmp(&clv[a]));
-    println!(
+    outln!(
         "\ncustomer lifetime value, next 12 months at 1% a month: {} in all; the ten most valuable:",
         money(clv.iter().sum())
-    );
+    )?;
     let rows: Vec<Vec<String>> = order
         .iter()
         .take(10)
@@ -634,7 +635,7 @@ fn btyd_section(
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -646,12 +647,15 @@ fn btyd_section(
             ],
             &rows
         )
-    );
+    )?;
 
     let bg_path = out.join("bgnbd.json");
     let gg_path = out.join("gamma_gamma.json");
-    std::fs::write(&bg_path, serde_json::to_string_pretty(&purchases)?)?;
-    std::fs::write(&gg_path, serde_json::to_string_pretty(&spend)?)?;
+    write_file(
+        &bg_path,
+        serde_json::to_string_pretty(&purchases)?.as_bytes(),
+    )?;
+    write_file(&gg_path, serde_json::to_string_pretty(&spend)?.as_bytes())?;
     Ok((
         vec![
             (bg_path, "the fitted BG/NBD model (retain predict --model)"),

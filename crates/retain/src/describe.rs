@@ -42,7 +42,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
     let t = read_customer_table(&args.customers, &options)?;
     let rows = t.batch.num_rows() as u64;
     match args.format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::json!({
                 "file": args.customers.display().to_string(),
@@ -51,16 +51,16 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
                 "customers": rows,
                 "columns": t.columns,
             })
-        ),
+        )?,
         Format::Table => {
-            println!(
+            outln!(
                 "{}: {} customers, {} attributes ({} rows read, {} rejected)\n",
                 args.customers.display(),
                 thousands(rows),
                 t.columns.len() - 1,
                 thousands(t.rows_read),
                 thousands(t.rows_rejected)
-            );
+            )?;
             let body: Vec<Vec<String>> = t
                 .columns
                 .iter()
@@ -74,13 +74,13 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table(
                     &["column", "type", "missing", "missing %", "distinct"],
                     &body
                 )
-            );
+            )?;
         }
     }
     if let Some(path) = &t.bad_rows_file {

@@ -110,20 +110,20 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<()> {
         tracking: rows,
     };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&diagnostics)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&diagnostics)?)?,
         Format::Table => {
             let unit = unit_name(diagnostics.unit);
-            println!(
+            outln!(
                 "calibration vs holdout: mean purchases per customer in the holdout ({} .. {}), by repeat purchases in calibration",
                 format_day(args.calibration_end + 1),
                 diagnostics.observation_end
-            );
-            print!(
+            )?;
+            out!(
                 "{}",
                 holdout_table(&diagnostics.calibration_vs_holdout, saved.name())
-            );
-            println!("\ntracking: repeat transactions of all customers, actual and expected, every {} {unit}", args.every);
-            print!("{}", tracking_table(&diagnostics.tracking, unit));
+            )?;
+            outln!("\ntracking: repeat transactions of all customers, actual and expected, every {} {unit}", args.every)?;
+            out!("{}", tracking_table(&diagnostics.tracking, unit))?;
         }
     }
     Ok(())

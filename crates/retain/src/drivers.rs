@@ -82,7 +82,7 @@ pub fn run(args: DriverArgs) -> anyhow::Result<()> {
     attributes.extend(numeric.iter().map(|(n, v)| (n.clone(), Values::Numeric(v))));
     let drivers = churn_drivers(&attributes, &churned, args.bins, args.confidence)?;
     match args.format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::json!({
                 "customers": churned.len(),
@@ -90,19 +90,19 @@ pub fn run(args: DriverArgs) -> anyhow::Result<()> {
                 "skipped": skipped,
                 "drivers": drivers,
             })
-        ),
+        )?,
         Format::Table => {
             let n = churned.len() as u64;
             let bad = churned.iter().filter(|&&c| c).count() as u64;
-            println!(
+            outln!(
                 "{} customers, {} churned ({:.1}%)\n",
                 thousands(n),
                 thousands(bad),
                 100.0 * bad as f64 / n as f64
-            );
-            print!("{}", ranking(&drivers));
-            println!();
-            print!("{}", bins_table(&drivers, usize::MAX, args.confidence));
+            )?;
+            out!("{}", ranking(&drivers))?;
+            outln!()?;
+            out!("{}", bins_table(&drivers, usize::MAX, args.confidence))?;
             for s in &skipped {
                 eprintln!("left out: {s}");
             }

@@ -294,10 +294,10 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
             let fit = ShiftedBetaGeometric::fit(&data, &options)?;
             report(&fit, "sBG", data.periods.len(), &args)?;
             if matches!(args.format, Format::Table) {
-                print!(
+                out!(
                     "{}",
                     sbg_projection(&fit.params, args.project, args.discount)?
-                );
+                )?;
             }
             Ok(())
         }
@@ -355,19 +355,18 @@ fn report<P: Serialize + Named>(
         saved["data_fingerprint"] = retain_store::fingerprint_files(&sources)
             .context("reading the data again for its fingerprint")?
             .into();
-        write_atomic(path, saved.to_string().as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        retain_data::output::write_file(path, saved.to_string().as_bytes())?;
         eprintln!("saved the fitted model to {}", path.display());
     }
     match args.format {
-        Format::Json => println!("{json}"),
+        Format::Json => outln!("{json}")?,
         Format::Table => {
-            println!(
+            outln!(
                 "{title} on {} customers ({} distinct rows): converged in {} iterations\n",
                 thousands(fit.n_customers as u64),
                 thousands(distinct as u64),
                 fit.iterations
-            );
+            )?;
             let se = fit.std_errors.as_ref().map(|s| s.named());
             let rows: Vec<Vec<String>> = fit
                 .params
@@ -381,30 +380,12 @@ fn report<P: Serialize + Named>(
                     vec![name.to_string(), format!("{value:.4}"), err]
                 })
                 .collect();
-            print!("{}", table(&["parameter", "estimate", "std. error"], &rows));
-            println!("\n  log-likelihood  {:.2}", fit.log_likelihood);
+            out!("{}", table(&["parameter", "estimate", "std. error"], &rows))?;
+            outln!("\n  log-likelihood  {:.2}", fit.log_likelihood)?;
         }
     }
     for warning in &fit.warnings {
         eprintln!("warning: {warning}");
     }
     Ok(())
-}
-
-/// Writes to a temporary file beside `path`, then renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

@@ -1,6 +1,5 @@
 //! Terminal output: thousands separators, fixed decimals, aligned tables, the ingest report.
 
-use std::io::Write;
 use std::path::Path;
 
 use retain_data::datafusion::arrow::array::RecordBatch;
@@ -167,11 +166,7 @@ pub fn write_result(batch: &RecordBatch, output: Option<&Path>) -> anyhow::Resul
                 path.display()
             );
         }
-        _ => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            write_csv(batch, &mut out)?;
-            out.flush()?;
-        }
+        _ => crate::out::write_buffered(|mut out| write_csv(batch, &mut out))?,
     }
     Ok(())
 }

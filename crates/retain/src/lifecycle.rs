@@ -139,7 +139,7 @@ pub fn run(args: LifecycleArgs) -> anyhow::Result<()> {
         write_stages(&history, &now, path)?;
     }
     match args.format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::json!({
                 "at": format_day(at),
@@ -148,12 +148,12 @@ pub fn run(args: LifecycleArgs) -> anyhow::Result<()> {
                 "stages": Stage::ALL.iter().zip(moves.counts).map(|(s, n)| serde_json::json!({"stage": s, "customers": n})).collect::<Vec<_>>(),
                 "transitions": args.compare.map(|_| transition_json(&moves)),
             })
-        ),
+        )?,
         Format::Table => {
-            print!("{}", stage_table(&moves, at, &rules, model.is_some()));
+            out!("{}", stage_table(&moves, at, &rules, model.is_some()))?;
             if let Some(d) = args.compare {
-                println!();
-                print!("{}", transition_table(&moves, d, at));
+                outln!()?;
+                out!("{}", transition_table(&moves, d, at))?;
             }
         }
     }

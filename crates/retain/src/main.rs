@@ -2,6 +2,10 @@
 //! command line; the work is done by the library crates (`retain-data`, ...), which know
 //! nothing of terminals.
 
+// First: the output macros are used by the modules after it.
+#[macro_use]
+mod out;
+
 mod args;
 mod bench;
 mod clv;
@@ -10,6 +14,7 @@ mod demo;
 mod describe;
 mod diagnose;
 mod drivers;
+mod failure;
 mod fit;
 mod fmt;
 mod lifecycle;
@@ -28,7 +33,14 @@ use clap::{Parser, Subcommand};
 
 /// Customer retention and lifetime value: summaries, models, segments, served.
 #[derive(Debug, Parser)]
-#[command(name = "retain", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "retain",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = failure::EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,6 +108,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    out::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,25 +140,15 @@ fn main() -> std::process::ExitCode {
     // Work left on blocking threads (a cancelled batch job's scoring) must not keep the
     // process from exiting: what it would write is rolled back with its transaction.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        // A closed pipe (`retain summarize ... | head`) is the reader's choice, not a failure.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            // Bad input (files, options) is the user's to fix: exit 2, like a usage error.
-            // Anything else is ours: exit 1.
-            // Model errors (bad data, no convergence) are reported as the user's to act on too.
-            let ours = matches!(
-                e.downcast_ref::<retain_data::DataError>(),
-                Some(retain_data::DataError::Engine(_))
-            );
-            std::process::ExitCode::from(if ours { 1 } else { 2 })
-        }
+    let result = result.and_then(|()| Ok(out::finish()?));
+    let Err(error) = result else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let failure = failure::Failure::of(&error);
+    if failure != failure::Failure::ClosedPipe {
+        eprintln!("error: {}", failure::message(&error));
     }
+    // A failed command leaves no partial result on a stdout redirected to a file.
+    out::undo();
+    std::process::ExitCode::from(failure.exit_code())
 }

@@ -136,30 +136,30 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
                 .register_as(&name, &bytes, &info, alias.as_deref())
                 .await?;
             match format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     serde_json::json!({"registered": registered, "kind": info.kind, "alias": moved})
-                ),
+                )?,
                 Format::Table => {
                     if registered.new {
-                        println!(
+                        outln!(
                             "registered {} version {} ({}, sha256 {})",
                             name,
                             registered.version,
                             info.kind,
                             &registered.sha256[..12]
-                        );
+                        )?;
                     } else {
-                        println!(
+                        outln!(
                             "{} is already {} version {} (same sha256 {}): nothing registered",
                             artifact.display(),
                             name,
                             registered.version,
                             &registered.sha256[..12]
-                        );
+                        )?;
                     }
                     if let Some(m) = moved {
-                        println!("{}", move_line(&m));
+                        outln!("{}", move_line(&m))?;
                     }
                 }
             }
@@ -167,9 +167,9 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
         RegistryCommand::List { store, format } => {
             let models = store.open().await?.models().await?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string(&models)?),
+                Format::Json => outln!("{}", serde_json::to_string(&models)?)?,
                 Format::Table if models.is_empty() => {
-                    println!("no models registered; `retain registry register NAME FILE` adds one")
+                    outln!("no models registered; `retain registry register NAME FILE` adds one")?
                 }
                 Format::Table => {
                     let rows: Vec<Vec<String>> = models
@@ -188,10 +188,10 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
                             ]
                         })
                         .collect();
-                    print!(
+                    out!(
                         "{}",
                         table(&["model", "kind", "versions", "latest", "aliases"], &rows)
-                    );
+                    )?;
                 }
             }
         }
@@ -207,10 +207,10 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
                 None => store.versions(&name).await?,
             };
             match format {
-                Format::Json => println!("{}", serde_json::to_string(&versions)?),
+                Format::Json => outln!("{}", serde_json::to_string(&versions)?)?,
                 Format::Table => {
                     for v in &versions {
-                        println!(
+                        outln!(
                             "{} version {}{}\n  kind: {}\n  created: {}\n  sha256: {}\n  training data: {}\n  metrics: {}\n  parameters: {}\n  features: {}\n",
                             v.name,
                             v.version,
@@ -226,7 +226,7 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
                             v.info.metrics,
                             v.info.parameters,
                             feature_names(&v.info.feature_schema),
-                        );
+                        )?;
                     }
                 }
             }
@@ -242,11 +242,11 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
                 .await?
                 .move_alias(&name, &alias, version)
                 .await?;
-            println!("{}", move_line(&moved));
+            outln!("{}", move_line(&moved))?;
         }
         RegistryCommand::Rollback { name, alias, store } => {
             let moved = store.open().await?.roll_back(&name, &alias).await?;
-            println!("{}", move_line(&moved));
+            outln!("{}", move_line(&moved))?;
         }
         RegistryCommand::Export {
             name,
@@ -255,8 +255,7 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
             store,
         } => {
             let bytes = store.open().await?.artifact(&name, version).await?;
-            crate::fit::write_atomic(&output, &bytes)
-                .with_context(|| format!("writing {}", output.display()))?;
+            retain_data::output::write_file(&output, &bytes)?;
             eprintln!("wrote {name} version {version} to {}", output.display());
         }
     }
@@ -272,7 +271,7 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 "token {name:?} with scope {}; shown once, send it as `Authorization: Bearer TOKEN`:",
                 scope.name()
             );
-            println!("{token}");
+            outln!("{token}")?;
         }
         TokenCommand::List { store } => {
             let tokens = store.open().await?.tokens().await?;
@@ -280,11 +279,11 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|t| vec![t.name.clone(), t.scope.name().into(), t.created_at.clone()])
                 .collect();
-            print!("{}", table(&["name", "scope", "created"], &rows));
+            out!("{}", table(&["name", "scope", "created"], &rows))?;
         }
         TokenCommand::Revoke { name, store } => {
             store.open().await?.revoke_token(&name).await?;
-            println!("revoked token {name:?}");
+            outln!("revoked token {name:?}")?;
         }
     }
     Ok(())

@@ -53,19 +53,19 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("scoring {} with {}", args.customers.display(), args.model))?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&outcome)?),
+        Format::Json => outln!("{}", serde_json::to_string(&outcome)?)?,
         Format::Table => {
             let run = outcome.outcome.run();
             match &outcome.outcome {
-                RunOutcome::Written(_) => println!(
+                RunOutcome::Written(_) => outln!(
                     "scored {} customers of {} with {} version {}: run {}",
                     thousands(run.customers as u64),
                     run.source,
                     outcome.model,
                     outcome.version,
                     run.run_id
-                ),
-                RunOutcome::AlreadyStored(_) => println!(
+                )?,
+                RunOutcome::AlreadyStored(_) => outln!(
                     "{} version {} scored this file before (same content): run {} of {}, {} \
                      customers; nothing written",
                     outcome.model,
@@ -73,7 +73,7 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
                     run.run_id,
                     run.created_at,
                     thousands(run.customers as u64)
-                ),
+                )?,
             }
             for u in &outcome.unseen {
                 eprintln!(
@@ -112,7 +112,7 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
     if let Some(run_id) = &args.run {
         let predictions = store.predictions_of_run(run_id, None, args.limit).await?;
         if json {
-            println!("{}", serde_json::to_string(&predictions)?);
+            outln!("{}", serde_json::to_string(&predictions)?)?;
         } else {
             let rows: Vec<Vec<String>> = predictions
                 .iter()
@@ -125,10 +125,10 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table(&["customer", "score", "label", "reasons"], &rows)
-            );
+            )?;
         }
     } else if let Some(customer) = &args.customer {
         let found = store.predictions_of_customer(customer).await?;
@@ -137,9 +137,9 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|(run, p)| serde_json::json!({"run": run, "prediction": p}))
                 .collect();
-            println!("{}", serde_json::to_string(&found)?);
+            outln!("{}", serde_json::to_string(&found)?)?;
         } else if found.is_empty() {
-            println!("no stored predictions of customer {customer}");
+            outln!("no stored predictions of customer {customer}")?;
         } else {
             let rows: Vec<Vec<String>> = found
                 .iter()
@@ -154,20 +154,20 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table(
                     &["run", "model", "scored at", "score", "label", "reasons"],
                     &rows
                 )
-            );
+            )?;
         }
     } else {
         let runs = store.runs().await?;
         if json {
-            println!("{}", serde_json::to_string(&runs)?);
+            outln!("{}", serde_json::to_string(&runs)?)?;
         } else if runs.is_empty() {
-            println!("no runs stored; `retain score --model NAME --customers FILE` writes one");
+            outln!("no runs stored; `retain score --model NAME --customers FILE` writes one")?;
         } else {
             let rows: Vec<Vec<String>> = runs
                 .iter()
@@ -181,10 +181,10 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table(&["run", "model", "customers", "source", "scored at"], &rows)
-            );
+            )?;
         }
     }
     Ok(())

@@ -135,31 +135,31 @@ pub fn run(args: SeasonalityArgs) -> anyhow::Result<()> {
     };
     let s = analyse(&counts)?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&s)?),
+        Format::Json => outln!("{}", serde_json::to_string(&s)?)?,
         Format::Table => {
-            println!(
+            outln!(
                 "{} to {} ({} days); churned = no purchase for {} days; rates per 1,000 customer-days\n",
                 format_day(first),
                 format_day(end),
                 thousands(s.days_observed),
                 args.inactive_days
-            );
-            print!("{}", season_table("month", &s.months));
-            print!("{}", test_line("purchases by month", &s.purchases_by_month));
+            )?;
+            out!("{}", season_table("month", &s.months))?;
+            out!("{}", test_line("purchases by month", &s.purchases_by_month))?;
             if let Some(t) = &s.churn_by_month {
-                print!("{}", test_line("churn by month", t));
+                out!("{}", test_line("churn by month", t))?;
             }
             if s.days_observed < 730 {
-                println!("  (under two years observed: each month is seen once or twice, so a trend in the base shows as a month effect)");
+                outln!("  (under two years observed: each month is seen once or twice, so a trend in the base shows as a month effect)")?;
             }
-            println!();
-            print!("{}", season_table("weekday", &s.weekdays));
-            print!(
+            outln!()?;
+            out!("{}", season_table("weekday", &s.weekdays))?;
+            out!(
                 "{}",
                 test_line("purchases by weekday", &s.purchases_by_weekday)
-            );
+            )?;
             if let Some(t) = &s.churn_by_weekday {
-                print!("{}", test_line("churn by weekday", t));
+                out!("{}", test_line("churn by weekday", t))?;
             }
         }
     }

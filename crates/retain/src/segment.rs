@@ -113,7 +113,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
         save(path, &segmented, &profiles, at, &args)?;
     }
     match args.format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::json!({
                 "method": format!("{:?}", args.method).to_lowercase(),
@@ -122,15 +122,15 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
                 "note": segmented.note,
                 "segments": profiles,
             })
-        ),
+        )?,
         Format::Table => {
-            println!(
+            outln!(
                 "{} customers at {}; {}\n",
                 thousands(segmented.ids.len() as u64),
                 retain_data::dates::format_day(at),
                 segmented.note
-            );
-            print!("{}", profile_table(&profiles, args.months));
+            )?;
+            out!("{}", profile_table(&profiles, args.months))?;
         }
     }
     if let Some(path) = &args.output {
@@ -398,8 +398,7 @@ pub fn save(
         segmentation,
         profiles: serde_json::to_value(profiles)?,
     };
-    crate::fit::write_atomic(path, &serde_json::to_vec(&artifact)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    retain_data::output::write_file(path, &serde_json::to_vec(&artifact)?)?;
     eprintln!("saved the segmentation to {}", path.display());
     Ok(())
 }

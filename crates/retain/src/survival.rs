@@ -117,8 +117,8 @@ pub fn run(args: SurvivalArgs) -> anyhow::Result<()> {
     let data = load(&args)?;
     let report = analyse(&data, &args, args.by.clone())?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&report)?),
-        Format::Table => print!("{}", summary_table(&report)),
+        Format::Json => outln!("{}", serde_json::to_string(&report)?)?,
+        Format::Table => out!("{}", summary_table(&report))?,
     }
     Ok(())
 }

@@ -295,7 +295,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             if let Some(calibration) = &cv.calibration {
                 metrics.insert("calibration".into(), serde_json::json!(calibration));
             }
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "task": task.name(),
@@ -312,12 +312,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                     "importance": model.importance(),
                     "skipped": data.skipped,
                 })
-            );
+            )?;
         }
-        Format::Table => print!(
+        Format::Table => out!(
             "{}",
             report(task, data, cv, model, args.folds, label_mean, cv_seconds)
-        ),
+        )?,
     }
 
     save(&args, &trained)?;
@@ -376,8 +376,7 @@ pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
         },
         model: model.clone(),
     };
-    crate::fit::write_atomic(path, &serde_json::to_vec(&artifact)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    retain_data::output::write_file(path, &serde_json::to_vec(&artifact)?)?;
     eprintln!("saved the model to {}", path.display());
     Ok(())
 }

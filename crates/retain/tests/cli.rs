@@ -2070,3 +2070,414 @@ fn serve_stops_promptly_on_sigterm_with_a_job_running_and_stores_nothing_of_it()
         "a cancelled job stored its run: {runs}"
     );
 }
+
+/// CDNOW's sample as a Parquet log (`customer`, `when` as Date32, `dollars`) followed by two rows
+/// whose dates no calendar holds (two billion days after 1970, and as many before); returns the
+/// file and the row numbers of the two.
+fn cdnow_parquet_with_dates_outside_the_calendar(dir: &std::path::Path) -> (PathBuf, [usize; 2]) {
+    use retain_data::datafusion::arrow::array::{
+        ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray,
+    };
+    use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use retain_data::dates::days_from_civil;
+    use std::sync::Arc;
+    let (mut ids, mut days, mut amounts) = (vec![], vec![], vec![]);
+    let sample = std::fs::read_to_string(data("cdnow/CDNOW_sample.txt")).unwrap();
+    for line in sample.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let d = f[2];
+        ids.push(f[1].to_string());
+        days.push(days_from_civil(
+            d[0..4].parse().unwrap(),
+            d[4..6].parse().unwrap(),
+            d[6..8].parse().unwrap(),
+        ));
+        amounts.push(f[4].parse::<f64>().unwrap());
+    }
+    let rows = [ids.len() + 1, ids.len() + 2];
+    for (id, day) in [("0001", 2_000_000_000), ("0002", -2_000_000_000)] {
+        ids.push(id.into());
+        days.push(day);
+        amounts.push(1.0);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer", DataType::Utf8, false),
+        Field::new("when", DataType::Date32, false),
+        Field::new("dollars", DataType::Float64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(ids)),
+        Arc::new(Date32Array::from(days)),
+        Arc::new(Float64Array::from(amounts)),
+    ];
+    let path = dir.join("cdnow_far_dates.parquet");
+    retain_data::output::write_table(&RecordBatch::try_new(schema, columns).unwrap(), &path)
+        .unwrap();
+    (path, rows)
+}
+
+#[test]
+fn dates_outside_the_calendar_are_rejected_rows_in_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, [first_far, second_far]) = cdnow_parquet_with_dates_outside_the_calendar(dir.path());
+    let log = log.display().to_string();
+    let columns = [
+        "-t",
+        log.as_str(),
+        "--customer-col",
+        "customer",
+        "--date-col",
+        "when",
+        "--amount-col",
+        "dollars",
+    ];
+    // Without --bad-rows the first such row is bad input (exit 2), named like any other.
+    let out = retain(&[&["summarize"][..], &columns].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cdnow_far_dates.parquet, row {first_far}, column when: expected a date from \
+             0001-01-01 to 9999-12-31, found \"2000000000 (days since 1970-01-01)\""
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    // With it every command goes on without those rows and writes them with their reason.
+    for command in [
+        &["summarize"][..],
+        &["cohorts"],
+        &["seasonality"],
+        &["lifecycle", "--at", "1998-06-30"],
+        &["survival"],
+        &["fit", "bgnbd", "--calibration-end", "1997-09-30"],
+    ] {
+        let bad = dir.path().join(format!("{}.bad.csv", command[0]));
+        let bad_arg = bad.display().to_string();
+        let args = [command, &columns, &["--bad-rows", bad_arg.as_str()]].concat();
+        let out = retain(&args);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        let rejected = std::fs::read_to_string(&bad).unwrap();
+        let lines: Vec<&str> = rejected.lines().collect();
+        assert_eq!(lines.len(), 3, "{args:?}: {rejected}");
+        assert!(
+            lines[1].contains(&format!(",{first_far},when,"))
+                && lines[1].contains("0001|2000000000|"),
+            "{rejected}"
+        );
+        assert!(
+            lines[2].contains(&format!(",{second_far},when,"))
+                && lines[2].contains("-2000000000 (days since 1970-01-01)"),
+            "{rejected}"
+        );
+        if command[0] == "summarize" {
+            assert!(
+                err.contains(&format!(
+                    "rows read {}: used {}, rejected 2",
+                    thousands(second_far),
+                    thousands(second_far - 2)
+                )),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// 6919 → "6,919", as the CLI prints counts.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Runs retain with its stdout sent to `stdout`.
+fn retain_to(args: &[&str], stdout: std::fs::File) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args(args)
+        .stdout(stdout)
+        .output()
+        .expect("run retain")
+}
+
+/// The one `error:` line of a failed run, checked to be the only one and to say `phrase` once.
+fn one_error_line(out: &Output, phrase: &str) -> String {
+    let err = text(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert_eq!(errors[0].matches(phrase).count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    errors[0].to_string()
+}
+
+#[test]
+fn a_full_disk_on_stdout_exits_74_with_one_message() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    };
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let summarize = [
+        "summarize",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--amount-col",
+        "5",
+    ];
+    let fit = [
+        "fit",
+        "bgnbd",
+        "-t",
+        &cdnow,
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+    ];
+    // A table (written buffered) and a report (written line by line, where println! panicked).
+    for args in [&summarize[..], &fit] {
+        let out = retain_to(args, full.try_clone().unwrap());
+        assert_eq!(
+            out.status.code(),
+            Some(74),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let line = one_error_line(&out, "No space left on device");
+        assert!(line.contains("writing to standard output"), "{line}");
+    }
+    let help = text(&retain(&["--help"]).stdout);
+    assert!(
+        help.contains("Exit status:") && help.contains("74"),
+        "{help}"
+    );
+}
+
+/// Runs retain under bash with files capped at 16 KiB (`ulimit -f`, writes past it fail with
+/// EFBIG; the signal that would kill the process is ignored), stdout appended to `stdout`.
+fn retain_with_small_files(args: &[&str], stdout: &std::path::Path) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 16; out="$1"; shift; exec "$@" >> "$out""#)
+        .arg("retain-with-small-files")
+        .arg(stdout)
+        .arg(env!("CARGO_BIN_EXE_retain"))
+        .args(args)
+        .output()
+        .expect("run bash")
+}
+
+#[test]
+fn a_write_failing_half_way_leaves_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let cdnow = data("cdnow/CDNOW_sample.txt");
+    let cdnow_columns = [
+        "--customer-col",
+        "2",
+        "--date-col",
+        "3",
+        "--amount-col",
+        "5",
+    ];
+    let stdout = path("stdout.txt");
+    std::fs::write(&stdout, "kept from before\n").unwrap();
+
+    // Stdout redirected to a file: cut back to where it was (the summary is about 70 KB).
+    let out = retain_with_small_files(
+        &[&["summarize", "-t", cdnow.as_str()][..], &cdnow_columns].concat(),
+        &stdout,
+    );
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    one_error_line(&out, "writing to standard output");
+    assert_eq!(
+        std::fs::read_to_string(&stdout).unwrap(),
+        "kept from before\n"
+    );
+
+    // -o FILE: the old file stays whole, no temporary file is left.
+    let summary = path("summary.csv");
+    std::fs::write(&summary, "an older summary\n").unwrap();
+    let summary_arg = summary.display().to_string();
+    let out = retain_with_small_files(
+        &[
+            &[
+                "summarize",
+                "-t",
+                cdnow.as_str(),
+                "-o",
+                summary_arg.as_str(),
+            ][..],
+            &cdnow_columns,
+        ]
+        .concat(),
+        &stdout,
+    );
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    one_error_line(&out, "summary.csv");
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        "an older summary\n"
+    );
+
+    // --bad-rows FILE: 2,000 rejected rows (about 200 KB) do not fit; no part of them is left.
+    let mut log = String::from("customer_id,date,amount\n");
+    for i in 0..2000 {
+        log.push_str(&format!("c{i},not a date {i},1\nc{i},2020-01-01,1\n"));
+    }
+    std::fs::write(path("log.csv"), log).unwrap();
+    let bad = path("bad.csv");
+    let out = retain_with_small_files(
+        &[
+            "summarize",
+            "-t",
+            path("log.csv").to_str().unwrap(),
+            "--bad-rows",
+            bad.to_str().unwrap(),
+            "-o",
+            path("log_summary.csv").to_str().unwrap(),
+        ],
+        &stdout,
+    );
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    one_error_line(&out, "bad.csv");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["log.csv", "stdout.txt", "summary.csv"]);
+    assert_eq!(
+        std::fs::read_to_string(&stdout).unwrap(),
+        "kept from before\n"
+    );
+}
+
+/// A tmpfs mounted on a fresh folder for the life of the value, or `None` (with the reason
+/// printed) where this process may not mount.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(SmallDisk { dir }),
+            Ok(out) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs here ({})",
+                    text(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount ({e})");
+                None
+            }
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Fills the disk to the last block, then frees `free` bytes of it.
+    fn fill_leaving(&self, free: u64) {
+        use std::io::Write;
+        let filler = self.path("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let length = file.metadata().unwrap().len();
+        file.set_len(length.saturating_sub(free)).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// SQLite says "database or disk is full" or "disk I/O error", depending on the write that
+/// failed: once.
+fn says_the_disk_failed_once(line: &str) {
+    let said =
+        line.matches("database or disk is full").count() + line.matches("disk I/O error").count();
+    assert_eq!(said, 1, "{line}");
+}
+
+#[test]
+fn a_full_disk_under_the_store_exits_74_and_leaves_no_half_run() {
+    let Some(disk) = SmallDisk::mount("8m") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("churn.json").display().to_string();
+    train_telco_churn("20", &model);
+    let store = format!("sqlite://{}", disk.path("retain.db").display());
+    let s = ["--store", store.as_str()];
+    let telco = data("telco_churn/Telco-Customer-Churn.csv");
+    ok(&[
+        &[
+            "registry",
+            "register",
+            "churn",
+            &model,
+            "--alias",
+            "production",
+        ][..],
+        &s,
+    ]
+    .concat());
+
+    // Room to open the store, not to add a version holding the 119 KB model. (With no room at
+    // all SQLite cannot even open the store, and sqlx's pool retries for 30 s before it gives up.)
+    disk.fill_leaving(64 << 10);
+    let out = retain(&[&["registry", "register", "other", &model][..], &s].concat());
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    says_the_disk_failed_once(&one_error_line(&out, "error returned from database"));
+
+    // Room to open the store and start, not to store 7,043 predictions with their reasons.
+    std::fs::remove_file(disk.path("filler")).unwrap();
+    disk.fill_leaving(256 << 10);
+    let score = [
+        &["score", "--model", "churn", "--customers", &telco][..],
+        &s,
+    ]
+    .concat();
+    let out = retain(&score);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    says_the_disk_failed_once(&one_error_line(&out, "scoring"));
+
+    // Room again: no half version or run was stored, and scoring again completes.
+    std::fs::remove_file(disk.path("filler")).unwrap();
+    let runs = ok(&[&["runs"][..], &s].concat());
+    assert!(runs.contains("no runs stored"), "{runs}");
+    let models = ok(&[&["registry", "list"][..], &s].concat());
+    assert!(!models.contains("other"), "{models}");
+    let scored = ok(&score);
+    assert!(scored.contains("scored 7,043 customers"), "{scored}");
+}
