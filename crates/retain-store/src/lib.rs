@@ -31,7 +31,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Which SQL the database speaks where the two differ (column types only).
+/// Which SQL the database speaks where the two differ (column types, the lock of a model's rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -153,6 +153,25 @@ impl Store {
         }
     }
 
+    /// Serializes the writes of one model's versions and aliases, which number their rows from
+    /// the highest so far: SQLite's IMMEDIATE transaction already holds the one write lock; on
+    /// PostgreSQL a transaction-scoped advisory lock on the name does (without it, eight
+    /// concurrent registrations could each lose the race for a number more times than are
+    /// retried).
+    async fn lock_model(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        name: &str,
+    ) -> Result<()> {
+        if self.backend() == crate::Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
+                .bind(name)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn try_register(
         &self,
         name: &str,
@@ -163,6 +182,7 @@ impl Store {
         alias: Option<&str>,
     ) -> Result<(Registered, Option<AliasMove>)> {
         let mut tx = self.write_transaction().await?;
+        self.lock_model(&mut tx, name).await?;
         let existing =
             sqlx::query("SELECT version FROM model_versions WHERE name = $1 AND sha256 = $2")
                 .bind(name)
@@ -391,6 +411,7 @@ impl Store {
         undoes: Option<i64>,
     ) -> Result<AliasMove> {
         let mut tx = self.write_transaction().await?;
+        self.lock_model(&mut tx, name).await?;
         let exists =
             sqlx::query("SELECT 1 AS one FROM model_versions WHERE name = $1 AND version = $2")
                 .bind(name)
