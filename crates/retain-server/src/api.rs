@@ -261,6 +261,7 @@ pub async fn move_alias(
         (status = 202, description = "Queued; poll its location", body = BatchJob),
         (status = 404, description = "No such model, version or alias", body = ErrorBody),
         (status = 422, description = "No customers, or a file the server does not read (named)", body = ErrorBody),
+        (status = 429, description = "As many jobs wait or run as the server takes; try again after Retry-After seconds", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),
     tag = "batch"
@@ -296,11 +297,13 @@ pub async fn start_batch_job(
                 None => message,
             },
         )
-        .map_err(|refused| {
-            let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, refused.to_string());
-            match refused {
-                JobRefused::Busy => error.retry_after(10),
-                JobRefused::Stopping => error,
+        .map_err(|refused| match refused {
+            // The caller's own flood of jobs: come back later.
+            JobRefused::Busy => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, refused.to_string()).retry_after(10)
+            }
+            JobRefused::Stopping => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, refused.to_string())
             }
         })?;
     let location = format!("/v1/batch-jobs/{}", job.job_id);

@@ -3,7 +3,7 @@
 //! customers come in the request or from a file in the server's data folder (`data_dir`).
 //!
 //! Jobs run one at a time in the background; a few more may wait, and past that a new job is
-//! refused (503), so no caller can pile up work or memory. A job can be cancelled; stopping the
+//! refused (429), so no caller can pile up work or memory. A job can be cancelled; stopping the
 //! server cancels every job. A cancelled job writes nothing: its run is written in one
 //! transaction at the end, and a transaction cut off is rolled back. Job states live in memory
 //! (the newest finished ones are kept); runs live in the store, so a job lost with a restart is

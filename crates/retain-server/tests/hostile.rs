@@ -216,7 +216,7 @@ async fn jobs_are_cancelled_and_a_cancelled_job_stores_nothing() {
             .send()
             .await
             .unwrap();
-        if response.status() == 503 {
+        if response.status() == 429 {
             assert!(response.headers().contains_key("retry-after"));
             refused = Some(response.json::<Value>().await.unwrap());
             break;
