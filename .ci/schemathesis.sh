@@ -9,9 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-bin="${RETAIN_BIN:-$root/target/release/retain}"
-[ -x "$bin" ] || cargo build --release --bin retain
-venv="${RETAIN_CI_VENV:-$root/target/ci-venv}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+# The binary the test command built (building it alone would resolve other features).
+bin="${RETAIN_BIN:-$target/release/retain}"
+[ -x "$bin" ] || cargo test --release --workspace --no-run
+venv="${RETAIN_CI_VENV:-$target/ci-venv}"
 if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "== installing schemathesis into $venv"
   python3 -m venv "$venv"
