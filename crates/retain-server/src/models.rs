@@ -126,6 +126,10 @@ impl Models {
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
+        // Loaded before: the common case takes no write lock and does no bookkeeping.
+        if let Some(scorer) = slot.scorer.get() {
+            return Ok(scorer.clone());
+        }
         let loaded = slot
             .scorer
             .get_or_try_init(|| async {
