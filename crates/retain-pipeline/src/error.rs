@@ -1,0 +1,57 @@
+//! The pipeline's one error type. It names options by their field in the option structs
+//! (`cutoff`, `label`), columns and values by their names, never command-line flags: each door
+//! (the CLI, the server) adds its own hint for an [`PipelineError::Missing`] option.
+
+use retain_data::DataError;
+use retain_models::btyd::ModelError;
+use retain_scoring::ScoringError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// An option the step needs was not given: `option` is the field's name, `why` says what
+    /// it is for.
+    #[error("{why}")]
+    Missing { option: &'static str, why: String },
+    /// The inputs do not allow the step, said in their terms (dates, columns, counts).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Scoring(#[from] ScoringError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+impl PipelineError {
+    pub(crate) fn missing(option: &'static str, why: impl Into<String>) -> PipelineError {
+        PipelineError::Missing {
+            option,
+            why: why.into(),
+        }
+    }
+
+    /// The option this error asks for, when it asks for one.
+    pub fn missing_option(&self) -> Option<&'static str> {
+        match self {
+            PipelineError::Missing { option, .. } => Some(option),
+            _ => None,
+        }
+    }
+}
+
+/// `PipelineError::Invalid` from a formatted message.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::error::PipelineError::Invalid(format!($($arg)*))
+    };
+}
+pub(crate) use invalid;

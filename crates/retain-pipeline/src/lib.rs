@@ -1,0 +1,12 @@
+//! retain-pipeline: the steps a user of retain runs, as functions with typed options. Each
+//! takes plain structs (with `Default` where a default makes sense) and returns typed results;
+//! none knows of flags, terminals or HTTP. The command line, the HTTP server, the scheduler and
+//! the Python package translate their inputs into these options and call them, so every door
+//! computes the same numbers.
+
+mod error;
+
+pub mod attributes;
+pub mod source;
+
+pub use error::{PipelineError, Result};
