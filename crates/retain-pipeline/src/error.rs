@@ -12,6 +12,13 @@ pub enum PipelineError {
     /// it is for.
     #[error("{why}")]
     Missing { option: &'static str, why: String },
+    /// Options whose values do not fit the data (a window past the log's end): `options` are
+    /// the fields to change.
+    #[error("{why}")]
+    Unfit {
+        options: &'static [&'static str],
+        why: String,
+    },
     /// The inputs do not allow the step, said in their terms (dates, columns, counts).
     #[error("{0}")]
     Invalid(String),
@@ -44,6 +51,14 @@ impl PipelineError {
         match self {
             PipelineError::Missing { option, .. } => Some(option),
             _ => None,
+        }
+    }
+
+    /// The options whose values do not fit the data, when that is the error.
+    pub fn unfit_options(&self) -> &'static [&'static str] {
+        match self {
+            PipelineError::Unfit { options, .. } => options,
+            _ => &[],
         }
     }
 }

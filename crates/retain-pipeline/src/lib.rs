@@ -8,5 +8,6 @@ mod error;
 
 pub mod attributes;
 pub mod source;
+pub mod train;
 
 pub use error::{PipelineError, Result};

@@ -10,6 +10,7 @@ use retain_models::supervised::{FittedModel, GradientBoosting, Task};
 use retain_store::VersionInfo;
 use serde::{Deserialize, Serialize};
 
+use crate::recipe::LogRecipe;
 use crate::ScoringError;
 
 /// The format tag of a gradient-boosted model file (`retain train -o`).
@@ -22,12 +23,7 @@ pub enum FeatureRecipe {
     /// The customer table's columns as they are.
     Table { id_col: Option<String> },
     /// Behaviour from a transaction log at a date, with the table's attributes when given.
-    Transactions {
-        trend_days: i32,
-        horizon_days: i32,
-        btyd: bool,
-        attributes: bool,
-    },
+    Transactions(LogRecipe),
 }
 
 /// A trained model as saved: the model, how its features are made, and what it was trained

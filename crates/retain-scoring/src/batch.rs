@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use retain_data::{read_customer_table, CustomerTable, CustomerTableOptions, Delimiter};
+use retain_data::{
+    read_customer_table, CustomerTable, CustomerTableOptions, Delimiter, PurchaseHistory,
+    ReadOptions,
+};
 use retain_models::supervised::{ColumnValues, FeatureFrame, FeatureKind, FeatureSchema};
 use retain_store::{NewRun, RunOutcome, Store, StoreError, StoredPrediction};
 use serde::Serialize;
@@ -153,6 +156,15 @@ pub enum BatchInput {
     File(PathBuf),
     /// Customers as JSON objects, as the predict endpoint takes them; each needs its id.
     Customers(Vec<serde_json::Map<String, serde_json::Value>>),
+    /// A transaction log, for a model trained from one: every customer who had bought by `at`
+    /// (default: the log's last day), with features made by the model's recipe, and their
+    /// attributes from `attributes` (a customer table) when the model reads them.
+    Log {
+        files: Vec<PathBuf>,
+        read: ReadOptions,
+        at: Option<i32>,
+        attributes: Option<PathBuf>,
+    },
 }
 
 impl BatchInput {
@@ -161,6 +173,24 @@ impl BatchInput {
         match self {
             BatchInput::File(path) => path.display().to_string(),
             BatchInput::Customers(c) => format!("request body ({} customers)", c.len()),
+            BatchInput::Log {
+                files,
+                at,
+                attributes,
+                ..
+            } => {
+                let mut source: Vec<String> =
+                    files.iter().map(|p| p.display().to_string()).collect();
+                source.extend(attributes.iter().map(|p| p.display().to_string()));
+                match at {
+                    Some(day) => format!(
+                        "{} at {}",
+                        source.join(", "),
+                        retain_data::dates::format_day(*day)
+                    ),
+                    None => source.join(", "),
+                }
+            }
         }
     }
 
@@ -179,6 +209,29 @@ impl BatchInput {
             BatchInput::Customers(customers) => Ok(retain_store::sha256_hex(
                 &serde_json::to_vec(customers).expect("JSON values serialize"),
             )),
+            BatchInput::Log {
+                files,
+                read,
+                at,
+                attributes,
+            } => {
+                let paths: Vec<PathBuf> = files.iter().chain(attributes).cloned().collect();
+                // How the log is read and the day scored decide the features, as the bytes do.
+                let how = format!("{read:?} at {at:?}");
+                tokio::task::spawn_blocking(move || {
+                    let files = retain_store::fingerprint_files(&paths).map_err(|source| {
+                        BatchError::Io {
+                            path: paths.first().cloned().unwrap_or_default(),
+                            source,
+                        }
+                    })?;
+                    Ok(retain_store::sha256_hex(
+                        format!("{files} {how}").as_bytes(),
+                    ))
+                })
+                .await
+                .expect("hashing does not panic")
+            }
         }
     }
 }
@@ -229,6 +282,12 @@ pub async fn score_batch(
         tokio::task::spawn_blocking(move || match input {
             BatchInput::File(path) => score_table(&scorer, &path, &options),
             BatchInput::Customers(customers) => score_customers(&scorer, &customers, &options),
+            BatchInput::Log {
+                files,
+                read,
+                at,
+                attributes,
+            } => score_log(&scorer, &files, read, at, attributes.as_deref(), &options),
         })
         .await
         .expect("scoring does not panic")?
@@ -286,7 +345,7 @@ fn score_table(
         .clone()
         .or_else(|| match &scorer.artifact().recipe {
             FeatureRecipe::Table { id_col } => id_col.clone(),
-            FeatureRecipe::Transactions { .. } => None,
+            FeatureRecipe::Transactions(_) => None,
         })
         .unwrap_or_else(|| ID_FIELD.to_string());
     let table = read_customer_table(
@@ -298,13 +357,119 @@ fn score_table(
             bad_rows: None,
         },
     )?;
-    if let Some(absent) = scorer
-        .schema()
+    check_columns(&table, scorer.schema(), path)?;
+    let frame = frame_of_table(&table, scorer.schema())?;
+    let ids = table.ids().expect("read with an id column");
+    let ids: Vec<Option<String>> = ids.iter().map(|id| id.map(String::from)).collect();
+    let scored = scorer.score_frame(&frame, ids, options.reasons)?;
+    Ok((stored(scored.predictions), scored.unseen))
+}
+
+/// Scores the customers of a log at `at` (default: its last day) with a model trained from a
+/// log: features by the model's recipe, attributes from the customer table when it reads them.
+fn score_log(
+    scorer: &Scorer,
+    files: &[PathBuf],
+    read: ReadOptions,
+    at: Option<i32>,
+    attributes: Option<&Path>,
+    options: &BatchOptions,
+) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
+    let FeatureRecipe::Transactions(recipe) = &scorer.artifact().recipe else {
+        return Err(ScoringError::NotServable(
+            "this model was trained on a customer table: score a customer table with it, not a \
+             transaction log"
+                .into(),
+        )
+        .into());
+    };
+    let history = PurchaseHistory::read(
+        files,
+        ReadOptions {
+            period: retain_data::Period::Day,
+            ..read
+        },
+    )?;
+    let Some(at) = at.or_else(|| history.span().map(|s| s.1)) else {
+        return Err(ScoringError::Artifact("the log has no usable transactions".into()).into());
+    };
+    let made = recipe.features(&history, at).map_err(ScoringError::from)?;
+    let mut frame = made.frame;
+    let ids: Vec<String> = made
+        .customers
+        .iter()
+        .map(|&k| history.id(k).to_string())
+        .collect();
+    let wanted = recipe.attribute_schema(scorer.schema());
+    if !wanted.is_empty() {
+        let Some(path) = attributes else {
+            return Err(ScoringError::NotServable(format!(
+                "this model reads the customers' attributes ({}) besides their purchases: give \
+                 the customer table too",
+                wanted
+                    .features
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        };
+        let table = read_customer_table(
+            path,
+            &CustomerTableOptions {
+                id_col: Some(options.id_col.clone().unwrap_or_else(|| ID_FIELD.into())),
+                delimiter: options.delimiter,
+                na_values: options.na_values.clone(),
+                bad_rows: None,
+            },
+        )?;
+        check_columns(&table, &wanted, path)?;
+        let table_ids = table.ids().expect("read with an id column");
+        let row_of: std::collections::HashMap<&str, usize> = (0..table_ids.iter().len())
+            .map(|r| (table_ids.value(r), r))
+            .collect();
+        let rows: Vec<Option<usize>> = ids
+            .iter()
+            .map(|id| row_of.get(id.as_str()).copied())
+            .collect();
+        let by_row = frame_of_table(&table, &wanted)?;
+        for column in by_row.columns {
+            let values = match column.values {
+                ColumnValues::Numbers(v) => ColumnValues::Numbers(
+                    rows.iter().map(|r| r.map_or(f64::NAN, |r| v[r])).collect(),
+                ),
+                ColumnValues::Categories { levels, codes } => {
+                    ColumnValues::categories(rows.iter().map(|r| {
+                        r.and_then(|r| match codes[r] {
+                            0 => None,
+                            code => Some(levels[code as usize - 1].as_str()),
+                        })
+                    }))
+                }
+            };
+            frame
+                .push(column.name, values)
+                .map_err(ScoringError::from)?;
+        }
+    }
+    let scored =
+        scorer.score_frame(&frame, ids.into_iter().map(Some).collect(), options.reasons)?;
+    Ok((stored(scored.predictions), scored.unseen))
+}
+
+/// An error naming the first feature of `schema` that `table` has no column for.
+fn check_columns(
+    table: &CustomerTable,
+    schema: &FeatureSchema,
+    path: &Path,
+) -> Result<(), BatchError> {
+    match schema
         .features
         .iter()
         .find(|f| !table.columns.iter().any(|c| c.name == f.name))
     {
-        return Err(BatchError::MissingColumn {
+        Some(absent) => Err(BatchError::MissingColumn {
             path: path.to_path_buf(),
             column: absent.name.clone(),
             columns: table
@@ -313,13 +478,9 @@ fn score_table(
                 .map(|c| c.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-        });
+        }),
+        None => Ok(()),
     }
-    let frame = frame_of_table(&table, scorer.schema())?;
-    let ids = table.ids().expect("read with an id column");
-    let ids: Vec<Option<String>> = ids.iter().map(|id| id.map(String::from)).collect();
-    let scored = scorer.score_frame(&frame, ids, options.reasons)?;
-    Ok((stored(scored.predictions), scored.unseen))
 }
 
 /// The table's columns a model reads, by name; other columns (a label, notes) are ignored.

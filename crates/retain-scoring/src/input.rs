@@ -54,6 +54,7 @@ pub(crate) fn frame_from_json(
     lookup: &FieldLookup,
     id_alias: Option<&str>,
     customers: &[Map<String, Value>],
+    other_fields: &[&str],
 ) -> Result<(FeatureFrame, Vec<Option<String>>), InputError> {
     let n = customers.len();
     let mut columns: Vec<Values> = schema
@@ -88,10 +89,16 @@ pub(crate) fn frame_from_json(
                 };
                 continue;
             }
+            if other_fields.contains(&field.as_str()) {
+                continue;
+            }
             let Some(&j) = lookup.position.get(field.as_str()) else {
                 return Err(error(
                     field,
-                    format!("not a feature of this model; it reads {}", names(schema)),
+                    format!(
+                        "not a feature of this model; it reads {}",
+                        names(schema, other_fields)
+                    ),
                 ));
             };
             given += 1;
@@ -159,10 +166,93 @@ fn found(value: &Value) -> String {
     }
 }
 
-/// The feature names, for an error.
-fn names(schema: &FeatureSchema) -> String {
-    let all: Vec<&str> = schema.features.iter().map(|f| f.name.as_str()).collect();
+/// The fields a customer may have, for an error.
+fn names(schema: &FeatureSchema, other_fields: &[&str]) -> String {
+    let all: Vec<&str> = other_fields
+        .iter()
+        .copied()
+        .chain(schema.features.iter().map(|f| f.name.as_str()))
+        .collect();
+    if all.is_empty() {
+        return "none but the customer's id".into();
+    }
     all.join(", ")
+}
+
+/// The field of a customer's own purchases, for models made from a transaction log.
+pub const TRANSACTIONS_FIELD: &str = "transactions";
+
+/// A customer's purchases given as `[{"date": "2011-03-01", "amount": 12.5}, …]`: (day, amount)
+/// pairs; an amount may be left out (0) for models without spend.
+pub(crate) fn transactions_from_json(
+    row: usize,
+    customer: &Map<String, Value>,
+) -> Result<Vec<(i32, f64)>, InputError> {
+    let error = |field: String, problem: String| InputError {
+        customer: row,
+        field,
+        problem,
+    };
+    let Some(value) = customer.get(TRANSACTIONS_FIELD) else {
+        return Err(error(
+            TRANSACTIONS_FIELD.into(),
+            "missing: this model reads the customer's purchases, a list of {\"date\": \"YYYY-MM-DD\", \"amount\": number}".into(),
+        ));
+    };
+    let Value::Array(items) = value else {
+        return Err(error(
+            TRANSACTIONS_FIELD.into(),
+            format!("expected a list of purchases, found {}", found(value)),
+        ));
+    };
+    let mut purchases = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = |name: &str| format!("{TRANSACTIONS_FIELD}[{i}]{name}");
+        let Value::Object(item) = item else {
+            return Err(error(
+                field(""),
+                format!("expected {{\"date\", \"amount\"}}, found {}", found(item)),
+            ));
+        };
+        if let Some(other) = item.keys().find(|k| *k != "date" && *k != "amount") {
+            return Err(error(
+                field(&format!(".{other}")),
+                "not a field of a purchase; it has date and amount".into(),
+            ));
+        }
+        let day = match item.get("date") {
+            Some(Value::String(text)) => {
+                retain_data::dates::parse_date(text.as_bytes(), &retain_data::DateFormat::Auto)
+            }
+            _ => None,
+        };
+        let Some(day) = day else {
+            return Err(error(
+                field(".date"),
+                format!(
+                    "expected a date as YYYY-MM-DD (or an ISO date-time), found {}",
+                    item.get("date").map_or("nothing".into(), found)
+                ),
+            ));
+        };
+        let amount = match item.get("amount") {
+            None | Some(Value::Null) => 0.0,
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|a| a.is_finite() && a >= 0.0) => {
+                n.as_f64().expect("checked")
+            }
+            Some(other) => {
+                return Err(error(
+                    field(".amount"),
+                    format!(
+                        "expected an amount >= 0 (returns are left out of a purchase history), found {}",
+                        found(other)
+                    ),
+                ))
+            }
+        };
+        purchases.push((day, amount));
+    }
+    Ok(purchases)
 }
 
 /// A category's levels, for an error.

@@ -7,6 +7,7 @@
 mod artifact;
 pub mod batch;
 mod input;
+pub mod recipe;
 
 use retain_models::btyd::ModelError;
 use retain_models::supervised::{Attribution, FeatureFrame, FeatureSchema, Reason, Task};
@@ -16,7 +17,8 @@ pub use artifact::{
     Artifact, FeatureRecipe, ModelArtifact, SegmentsArtifact, TrainingInfo, ARTIFACT_FORMAT,
     SEGMENTS_FORMAT, SEGMENT_FEATURES,
 };
-pub use input::{InputError, ID_FIELD};
+pub use input::{InputError, ID_FIELD, TRANSACTIONS_FIELD};
+pub use recipe::{LogFeatures, LogRecipe};
 
 /// Why a model cannot be loaded or cannot score.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,41 @@ pub struct Scorer {
     /// The field that names a customer besides [`ID_FIELD`]: the training table's id column.
     id_alias: Option<String>,
     lookup: input::FieldLookup,
+    /// For a model made from a log: the features customers give as fields (attributes).
+    attributes: Option<(FeatureSchema, input::FieldLookup)>,
+}
+
+/// How customers given as JSON are scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JsonScoring {
+    /// Reasons per customer.
+    pub reasons: usize,
+    /// The day (days since 1970-01-01) whose features are scored, for models made from a
+    /// transaction log: purchases after it are not read. Default: today (UTC).
+    pub at: Option<i32>,
+}
+
+impl Default for JsonScoring {
+    fn default() -> Self {
+        JsonScoring {
+            reasons: 3,
+            at: None,
+        }
+    }
+}
+
+/// A day as requests give it (YYYY-MM-DD, YYYYMMDD or an ISO date-time), in days since
+/// 1970-01-01.
+pub fn parse_day(text: &str) -> Option<i32> {
+    retain_data::dates::parse_date(text.as_bytes(), &retain_data::DateFormat::Auto)
+}
+
+/// Today (UTC) in days since 1970-01-01.
+pub fn today() -> i32 {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (seconds / 86_400) as i32
 }
 
 impl Scorer {
@@ -75,11 +112,20 @@ impl Scorer {
             _ => None,
         };
         let lookup = input::FieldLookup::new(&artifact.model.schema);
+        let attributes = match &artifact.recipe {
+            FeatureRecipe::Transactions(recipe) => {
+                let schema = recipe.attribute_schema(&artifact.model.schema);
+                let lookup = input::FieldLookup::new(&schema);
+                Some((schema, lookup))
+            }
+            FeatureRecipe::Table { .. } => None,
+        };
         artifact.model.prepare();
         Scorer {
             artifact,
             id_alias,
             lookup,
+            attributes,
         }
     }
 
@@ -96,27 +142,80 @@ impl Scorer {
     }
 
     /// The customers' features from JSON objects, checked against the model's inputs, with
-    /// each customer's id when given.
+    /// each customer's id when given. A model made from a log reads each customer's
+    /// `transactions` up to `at` through its feature recipe, and its attributes as fields.
     pub fn frame_from_json(
         &self,
         customers: &[serde_json::Map<String, serde_json::Value>],
-    ) -> Result<(FeatureFrame, Vec<Option<String>>), InputError> {
-        input::frame_from_json(
-            &self.artifact.model.schema,
-            &self.lookup,
-            self.id_alias.as_deref(),
-            customers,
-        )
+        at: Option<i32>,
+    ) -> Result<(FeatureFrame, Vec<Option<String>>), ScoringError> {
+        let (FeatureRecipe::Transactions(recipe), Some((schema, lookup))) =
+            (&self.artifact.recipe, &self.attributes)
+        else {
+            return Ok(input::frame_from_json(
+                &self.artifact.model.schema,
+                &self.lookup,
+                self.id_alias.as_deref(),
+                customers,
+                &[],
+            )?);
+        };
+        let (mut frame, ids) =
+            input::frame_from_json(schema, lookup, None, customers, &[TRANSACTIONS_FIELD])?;
+        let purchases = customers
+            .iter()
+            .enumerate()
+            .map(|(row, customer)| {
+                Ok((
+                    row.to_string(),
+                    input::transactions_from_json(row, customer)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, InputError>>()?;
+        let history = retain_data::PurchaseHistory::from_customers(purchases);
+        let at = at.unwrap_or_else(today);
+        let made = recipe.features(&history, at)?;
+        if let Some(customer) = (0..customers.len()).find(|k| made.customers.get(*k) != Some(k)) {
+            return Err(InputError {
+                customer,
+                field: TRANSACTIONS_FIELD.into(),
+                problem: format!(
+                    "no purchase on or before {}: the model scores customers who have bought",
+                    retain_data::dates::format_day(at)
+                ),
+            }
+            .into());
+        }
+        for column in made.frame.columns {
+            frame.push(column.name, column.values)?;
+        }
+        Ok((frame, ids))
     }
 
-    /// Scores customers given as JSON objects, with their `reasons` top reasons.
+    /// Scores customers given as JSON objects, with their `reasons` top reasons (for a model
+    /// made from a log, at today's date; see [`Scorer::score_json_with`]).
     pub fn score_json(
         &self,
         customers: &[serde_json::Map<String, serde_json::Value>],
         reasons: usize,
     ) -> Result<Scored, ScoringError> {
-        let (frame, ids) = self.frame_from_json(customers)?;
-        self.score_frame(&frame, ids, reasons)
+        self.score_json_with(
+            customers,
+            &JsonScoring {
+                reasons,
+                ..JsonScoring::default()
+            },
+        )
+    }
+
+    /// Scores customers given as JSON objects.
+    pub fn score_json_with(
+        &self,
+        customers: &[serde_json::Map<String, serde_json::Value>],
+        how: &JsonScoring,
+    ) -> Result<Scored, ScoringError> {
+        let (frame, ids) = self.frame_from_json(customers, how.at)?;
+        self.score_frame(&frame, ids, how.reasons)
     }
 
     /// Scores a frame of features (columns named as the schema's) with `reasons` top reasons.

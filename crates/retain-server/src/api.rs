@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use retain_scoring::batch::{BatchOptions, ModelRef, Selector, DEFAULT_ALIAS};
-use retain_scoring::{Prediction, UnseenLevels};
+use retain_scoring::{JsonScoring, Prediction, UnseenLevels};
 use retain_store::{Alias, AliasMove, ModelSummary, ModelVersion, Run, StoredPrediction};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -25,9 +25,15 @@ type AppResult<T> = Result<T, ApiError>;
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// One object per customer: every feature of the model (null when unknown), and
-    /// `customer_id` optionally.
+    /// `customer_id` optionally. For a model trained from a transaction log, the customer's
+    /// own `transactions` (`[{"date": "YYYY-MM-DD", "amount": 12.5}, …]`) and the attributes
+    /// it was trained with; its features are made from them as at training.
     #[schema(value_type = Vec<Object>, min_items = 1, max_items = 100000)]
     pub customers: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// For a model trained from a transaction log: the day scored (default: today, UTC);
+    /// purchases after it are not read.
+    #[schema(value_type = Option<String>, format = Date, example = "2011-12-09")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -128,12 +134,24 @@ pub async fn predict(
         )
         .field("reasons"));
     }
+    let at = match &request.at {
+        None => None,
+        Some(text) => Some(retain_scoring::parse_day(text).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "expected a date as YYYY-MM-DD".to_string(),
+            )
+            .field("at")
+            .answered_by(&name, version)
+        })?),
+    };
+    let how = JsonScoring { reasons, at };
     let customers = request.customers;
     // Scoring is CPU work: off the async threads when the batch is large.
     let scored = if customers.len() <= 64 {
-        scorer.score_json(&customers, reasons)
+        scorer.score_json_with(&customers, &how)
     } else {
-        tokio::task::spawn_blocking(move || scorer.score_json(&customers, reasons))
+        tokio::task::spawn_blocking(move || scorer.score_json_with(&customers, &how))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     }

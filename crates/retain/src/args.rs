@@ -133,6 +133,14 @@ impl From<DelimiterArg> for Delimiter {
 }
 
 impl TransactionArgs {
+    /// The log as the library takes it.
+    pub fn source(&self) -> retain_pipeline::source::Log {
+        retain_pipeline::source::Log {
+            files: self.files.clone(),
+            read: self.read_options(Period::Day),
+        }
+    }
+
     /// Each customer's purchase days (merged per day) and the first and last of them, or an
     /// error when the log has no usable transaction.
     pub fn purchase_history(&self) -> anyhow::Result<(PurchaseHistory, (i32, i32))> {

@@ -339,7 +339,7 @@ fn models_section(
         "-o",
         telco_model.to_str().context("a UTF-8 path")?,
     ])?;
-    let trained = train::train(&args)?;
+    let (telco_input, trained) = train::train(&args)?;
     outln!(
         "\nchurn model on Telco (`retain train churn --customers telco_churn.csv --label Churn --id-col customerID`):"
     )?;
@@ -360,7 +360,7 @@ fn models_section(
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    train::save(&args, &trained)?;
+    train::save(&args, &telco_input, &trained)?;
 
     let log = data.to_str().context("a UTF-8 path")?;
     let columns = [
@@ -399,8 +399,14 @@ fn models_section(
         ]
         .concat(),
     )?;
-    let trained = train::train(&churn)?;
-    let (ids, explained) = train::score(&churn, &trained)?;
+    let (churn_input, trained) = train::train(&churn)?;
+    let (ids, explained) = trained.score(
+        &churn_input,
+        &churn.options(),
+        None,
+        churn.reasons,
+        retain_models::supervised::Attribution::Path,
+    )?;
     outln!(
         "\nchurn model on CDNOW's log (`retain train churn -t … --cutoff 1998-04-01 --horizon-days 90 --btyd`): \
          {} customers, {}",
@@ -449,7 +455,7 @@ fn models_section(
     )?;
     let predictions = out.join("cdnow_churn_predictions.csv");
     write_table(
-        &train::predictions_batch(trained.task, &ids, &explained, churn.reasons)?,
+        &retain_pipeline::train::predictions_batch(trained.task, &ids, &explained, churn.reasons)?,
         &predictions,
     )?;
     Ok(vec![

@@ -215,3 +215,18 @@ mod tests {
         );
     }
 }
+
+/// A library error with the flags that fix it: the library names options by their field
+/// (`horizon_days`), the command line by its flag (`--horizon-days`).
+pub fn with_flags(error: retain_pipeline::PipelineError) -> anyhow::Error {
+    let flag = |field: &str| format!("--{}", field.replace('_', "-"));
+    if let Some(option) = error.missing_option() {
+        return anyhow::anyhow!("{error} (give {})", flag(option));
+    }
+    let unfit = error.unfit_options();
+    if !unfit.is_empty() {
+        let flags: Vec<String> = unfit.iter().map(|o| flag(o)).collect();
+        return anyhow::anyhow!("{error} (see {})", flags.join(", "));
+    }
+    error.into()
+}

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use retain_data::Period;
 use retain_models::supervised::Reason;
-use retain_scoring::batch::{score_file, BatchOptions, ModelRef};
+use retain_scoring::batch::{score_batch, BatchInput, BatchOptions, ModelRef};
 use retain_store::RunOutcome;
 
-use crate::args::{DelimiterArg, Format};
+use crate::args::{parse_day, DelimiterArg, Format, TransactionArgs};
 use crate::fmt::{table, thousands};
 use crate::registry::StoreArgs;
 
@@ -21,9 +22,17 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: ModelRef,
     /// Customers to score: a table with the columns the model reads (CSV, plain or .gz, or
-    /// Parquet); other columns are ignored.
+    /// Parquet); other columns are ignored. With a log (-t), the customers' attributes, for a
+    /// model trained with them.
     #[arg(long, short = 'c', value_name = "FILE")]
-    pub customers: PathBuf,
+    pub customers: Option<PathBuf>,
+    /// A transaction log, for a model trained from one (`retain train -t … --cutoff`): every
+    /// customer who had bought by --at, with features made as at training.
+    #[command(flatten)]
+    pub log: TransactionArgs,
+    /// With a log: the day whose features are scored (default: the log's last day).
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub at: Option<i32>,
     /// Customer id column (default: the training table's id column, else customer_id).
     #[arg(long, value_name = "COL")]
     pub id_col: Option<String>,
@@ -49,9 +58,34 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         na_values: args.na.clone(),
         reasons: args.reasons,
     };
-    let outcome = score_file(&store, &args.model, &args.customers, &options)
+    let input = if args.log.files.is_empty() {
+        let Some(customers) = &args.customers else {
+            anyhow::bail!(
+                "give the customers to score: --customers FILE, or a log with -t FILE [--at DATE]"
+            );
+        };
+        BatchInput::File(customers.clone())
+    } else {
+        BatchInput::Log {
+            files: args.log.files.clone(),
+            read: args.log.read_options(Period::Day),
+            at: args.at,
+            attributes: args.customers.clone(),
+        }
+    };
+    let what = match &input {
+        BatchInput::File(path) => path.display().to_string(),
+        _ => args
+            .log
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let outcome = score_batch(&store, &args.model, input, &options)
         .await
-        .with_context(|| format!("scoring {} with {}", args.customers.display(), args.model))?;
+        .with_context(|| format!("scoring {what} with {}", args.model))?;
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string(&outcome)?)?,
         Format::Table => {

@@ -251,9 +251,12 @@ fn value_scores(
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let s = repeat_summary(history, customers, at, 7.0);
     let options = FitOptions::default();
-    let purchases = MbgNbd::fit(&crate::train::fit_data(&s)?, &options)
-        .context("fitting MBG/NBD for P(alive) and CLV")?
-        .params;
+    let purchases = MbgNbd::fit(
+        &retain_scoring::recipe::fit_data(&s.x, &s.t_x, &s.t)?,
+        &options,
+    )
+    .context("fitting MBG/NBD for P(alive) and CLV")?
+    .params;
     let spend = if history.has_amounts {
         Some(
             GammaGamma::fit(

@@ -1,32 +1,18 @@
-//! `retain train churn|clv|value`: a gradient-boosted model from a customer table with a label
-//! column, or from a transaction log at a cutoff date (behaviour before it as features, what the
-//! customer did in the window after it as the label), optionally with the customers'
-//! attributes and BG/NBD's P(alive) and expected purchases. Prints k-fold cross-validated
-//! metrics, saves the model with its feature schema, and scores customers with their reasons.
+//! `retain train churn|clv|value`: the arguments, mapped to `retain_pipeline::train`'s
+//! options, and the report (cross-validated metrics, calibration, importance). Training,
+//! scoring and the saved artifact are the library's.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
-use retain_data::datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, RecordBatch, StringArray,
-};
-use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use retain_data::features::{
-    behaviour_features, outcomes, repeat_summary, RepeatSummary, BEHAVIOUR_FEATURES,
-};
-use retain_data::{
-    read_customer_table, ColumnKind, CustomerTable, CustomerTableOptions, PurchaseHistory,
-};
-use retain_models::btyd::{score_customers, BgNbd, FitOptions, RfmData};
+use retain_data::CustomerTableOptions;
 use retain_models::supervised::{
-    Attribution, ColumnValues, CrossValidation, Explanation, FeatureFrame, FittedModel,
-    GradientBoosting, Task,
+    Attribution, CrossValidation, FittedModel, GradientBoosting, Task,
 };
-use retain_scoring::{FeatureRecipe, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT};
+use retain_pipeline::attributes::{AttributeSelection, SkippedColumn};
+use retain_pipeline::train::{predictions_batch, Dataset, TrainInput, TrainOptions, Trained};
+use retain_pipeline::PipelineError;
 
 use crate::args::{parse_day, DelimiterArg, Format, TransactionArgs};
 use crate::fmt::{table, thousands, write_result};
@@ -130,148 +116,78 @@ pub struct TrainArgs {
     pub format: Format,
 }
 
-/// Rows to learn from: features, labels, and each row's customer id.
-pub struct Dataset {
-    pub frame: FeatureFrame,
-    pub y: Vec<f64>,
-    pub ids: Vec<String>,
-    pub target: String,
-    /// Text columns left out, with why.
-    pub skipped: Vec<String>,
-}
-
-/// A trained model with what it was trained and measured on.
-pub struct Trained {
-    pub task: Task,
-    pub data: Dataset,
-    pub history: Option<PurchaseHistory>,
-    pub table: Option<CustomerTable>,
-    pub recipe: FeatureRecipe,
-    pub cv: CrossValidation,
-    pub cv_seconds: f64,
-    pub boosting: GradientBoosting,
-    pub model: FittedModel,
-    pub fit_seconds: f64,
-}
-
-/// Reads the inputs, cross-validates, and trains the model on all rows.
-pub fn train(args: &TrainArgs) -> anyhow::Result<Trained> {
-    let task = Task::from(args.task);
-    let from_log = !args.log.files.is_empty();
-    let table = match &args.customers {
-        Some(path) => Some(read_customer_table(
-            path,
-            &CustomerTableOptions {
-                id_col: args.id_col.clone(),
-                delimiter: args.table_delimiter.into(),
-                na_values: args.na.clone(),
-                bad_rows: None,
+impl TrainArgs {
+    /// The library's options for these arguments.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            task: Task::from(self.task),
+            label: self.label.clone(),
+            attributes: AttributeSelection {
+                exclude: self.exclude.clone(),
+                max_categories: self.max_categories,
             },
-        )?),
-        None => None,
-    };
-    let (data, history, recipe) = if from_log {
-        let cutoff = args
-            .cutoff
-            .context("--cutoff is needed with a transaction log: features come from before it, labels from after")?;
-        let (history, (_, last)) = args.log.purchase_history()?;
-        if last < cutoff + args.horizon_days {
-            anyhow::bail!(
-                "the log ends on {}, before the end of the {}-day label window after the cutoff ({}); \
-                 choose an earlier --cutoff or a shorter --horizon-days",
-                day_text(last),
-                args.horizon_days,
-                day_text(cutoff + args.horizon_days)
-            );
+            cutoff: self.cutoff,
+            horizon_days: self.horizon_days,
+            trend_days: self.trend_days,
+            top_share: self.top_share,
+            btyd: self.btyd,
+            folds: self.folds,
+            boosting: GradientBoosting {
+                rounds: self.rounds,
+                learning_rate: self.learning_rate,
+                max_depth: self.depth,
+                seed: self.seed,
+                ..GradientBoosting::new(Task::from(self.task))
+            },
         }
-        let data = log_dataset(args, task, &history, table.as_ref(), cutoff)?;
-        let recipe = FeatureRecipe::Transactions {
-            trend_days: args.trend_days,
-            horizon_days: args.horizon_days,
-            btyd: args.btyd,
-            attributes: table.is_some(),
+    }
+
+    /// Reads the customer table and the log these arguments name.
+    pub fn input(&self) -> anyhow::Result<TrainInput> {
+        let table_options = CustomerTableOptions {
+            id_col: self.id_col.clone(),
+            delimiter: self.table_delimiter.into(),
+            na_values: self.na.clone(),
+            bad_rows: None,
         };
-        (data, Some(history), recipe)
-    } else {
-        let table = table.as_ref().context(
-            "give --customers FILE with --label COL, or a transaction log with -t FILE --cutoff DATE",
-        )?;
-        let label = args
-            .label
-            .as_deref()
-            .context("--label COL names the customer table's label column")?;
-        let data = table_dataset(table, task, label, args)?;
-        let recipe = FeatureRecipe::Table {
-            id_col: args.id_col.clone(),
-        };
-        (data, None, recipe)
-    };
-    let params = GradientBoosting {
-        rounds: args.rounds,
-        learning_rate: args.learning_rate,
-        max_depth: args.depth,
-        seed: args.seed,
-        ..GradientBoosting::new(task)
-    };
-    let started = Instant::now();
-    let cv = params.cross_validate(&data.frame, &data.y, args.folds)?;
-    let cv_seconds = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let model = params.fit(&data.frame, &data.y)?;
-    let fit_seconds = started.elapsed().as_secs_f64();
-    Ok(Trained {
-        task,
-        data,
-        history,
-        table,
-        recipe,
-        cv,
-        cv_seconds,
-        boosting: params,
-        model,
-        fit_seconds,
-    })
+        let log = (!self.log.files.is_empty()).then(|| self.log.source());
+        Ok(TrainInput::read(
+            self.customers.as_deref().map(|p| (p, &table_options)),
+            log.as_ref(),
+        )?)
+    }
+
+    fn attribution(&self) -> Attribution {
+        if self.exact_shap {
+            Attribution::Shapley
+        } else {
+            Attribution::Path
+        }
+    }
 }
 
-/// Scores customers with their reasons: the table's rows, or the log's customers at
-/// --score-at (default: the log's last day).
-pub fn score(
-    args: &TrainArgs,
-    trained: &Trained,
-) -> anyhow::Result<(Vec<String>, Vec<Explanation>)> {
-    let (frame, ids) = match &trained.history {
-        Some(history) => {
-            let at = args
-                .score_at
-                .unwrap_or_else(|| history.span().map_or(0, |s| s.1));
-            let (frame, customers) =
-                log_features(history, args.table_ids(trained.table.as_ref())?, at, args)?;
-            (
-                frame,
-                customers
-                    .iter()
-                    .map(|&k| history.id(k).to_string())
-                    .collect(),
-            )
-        }
-        None => (trained.data.frame.clone(), trained.data.ids.clone()),
-    };
-    let attribution = if args.exact_shap {
-        Attribution::Shapley
-    } else {
-        Attribution::Path
-    };
-    Ok((
-        ids,
-        trained
-            .model
-            .explain(&frame, args.reasons, attribution)?
-            .explanations,
-    ))
+/// Trains as the arguments say, printing the library's notes.
+pub fn train(args: &TrainArgs) -> anyhow::Result<(TrainInput, Trained)> {
+    let input = args.input()?;
+    let trained = retain_pipeline::train::train(&input, &args.options()).map_err(flag_hint)?;
+    for note in &trained.notes {
+        eprintln!("note: {note}");
+    }
+    Ok((input, trained))
+}
+
+/// A library error about a missing option, with the flag that gives it.
+fn flag_hint(error: PipelineError) -> anyhow::Error {
+    match error.missing_option() {
+        Some("customers") => anyhow::anyhow!(
+            "{error} (give --customers FILE with --label COL, or -t FILE --cutoff DATE)"
+        ),
+        _ => crate::failure::with_flags(error),
+    }
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let trained = train(&args)?;
+    let (input, trained) = train(&args)?;
     let Trained {
         task,
         data,
@@ -310,7 +226,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                     "cv_seconds": cv_seconds,
                     "fit_seconds": fit_seconds,
                     "importance": model.importance(),
-                    "skipped": data.skipped,
+                    "skipped": skipped_lines(&data.skipped),
                 })
             )?;
         }
@@ -320,11 +236,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         )?,
     }
 
-    save(&args, &trained)?;
+    save(&args, &input, &trained)?;
 
     if let Some(path) = &args.predictions {
         let started = Instant::now();
-        let (ids, explained) = score(&args, &trained)?;
+        let (ids, explained) = trained.score(
+            &input,
+            &args.options(),
+            args.score_at,
+            args.reasons,
+            args.attribution(),
+        )?;
         eprintln!(
             "scored {} customers with reasons in {:.2} s",
             thousands(explained.len() as u64),
@@ -339,53 +261,28 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 }
 
 /// Saves the model trained on all rows to --output, with its recipe and training metadata.
-pub fn save(args: &TrainArgs, trained: &Trained) -> anyhow::Result<()> {
+pub fn save(args: &TrainArgs, input: &TrainInput, trained: &Trained) -> anyhow::Result<()> {
     let Some(path) = &args.output else {
         return Ok(());
     };
-    let Trained {
-        task, data, model, ..
-    } = trained;
-    let task = *task;
-    let label_mean = data.label_mean();
-    let summary = trained.cv.summary();
-    let sources: Vec<&PathBuf> = args.customers.iter().chain(&args.log.files).collect();
-    let data_fingerprint = retain_store::fingerprint_files(&sources)
-        .context("reading the training data again for its fingerprint")?;
-    let artifact = ModelArtifact {
-        format: ARTIFACT_FORMAT.into(),
-        task,
-        target: data.target.clone(),
-        recipe: trained.recipe.clone(),
-        training: TrainingInfo {
-            rows: data.frame.rows,
-            features: data.frame.columns.len(),
-            label_mean,
-            cutoff: args.cutoff.map(day_text),
-            sources: sources.iter().map(|p| p.display().to_string()).collect(),
-            folds: args.folds,
-            cv: summary
-                .iter()
-                .map(|(n, m, s)| ((*n).to_string(), (*m, *s)))
-                .collect(),
-            trained_at_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            data_fingerprint,
-            boosting: trained.boosting,
-        },
-        model: model.clone(),
-    };
+    let artifact = trained.artifact(&args.options(), input)?;
     retain_data::output::write_file(path, &serde_json::to_vec(&artifact)?)?;
     eprintln!("saved the model to {}", path.display());
     Ok(())
 }
 
-impl Dataset {
-    /// Mean of the label: the share of positives for yes/no tasks.
-    pub fn label_mean(&self) -> f64 {
-        self.y.iter().sum::<f64>() / self.y.len() as f64
-    }
+/// "plan (60 distinct values; raise --max-categories to keep it)" for each column left out.
+fn skipped_lines(skipped: &[SkippedColumn]) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ({} distinct values; raise --max-categories to keep it)",
+                s.name,
+                thousands(s.distinct)
+            )
+        })
+        .collect()
 }
 
 /// "auc 0.842 ± 0.015, log_loss …": the cross-validated metrics on one line.
@@ -395,212 +292,6 @@ pub fn cv_line(cv: &CrossValidation) -> String {
         .map(|(n, m, s)| format!("{n} {m:.3} ± {s:.3}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-impl TrainArgs {
-    /// The customer table's ids and attributes, for joining to a log's customers.
-    fn table_ids<'a>(
-        &self,
-        table: Option<&'a CustomerTable>,
-    ) -> anyhow::Result<Option<(&'a CustomerTable, HashMap<String, usize>)>> {
-        let Some(table) = table else { return Ok(None) };
-        let ids = table
-            .ids()
-            .context("joining a customer table to a log needs its --id-col")?;
-        Ok(Some((
-            table,
-            (0..ids.len())
-                .map(|i| (ids.value(i).to_string(), i))
-                .collect(),
-        )))
-    }
-}
-
-fn day_text(day: i32) -> String {
-    retain_data::dates::format_day(day)
-}
-
-/// The data a purchase model is fitted on: every customer but those acquired on the summary's
-/// day itself (T = 0), who tell the fit nothing (they are still scored).
-pub fn fit_data(s: &RepeatSummary) -> anyhow::Result<RfmData> {
-    let kept: Vec<usize> = (0..s.t.len()).filter(|&i| s.t[i] > 0.0).collect();
-    let pick = |v: &[f64]| -> Vec<f64> { kept.iter().map(|&i| v[i]).collect() };
-    Ok(RfmData::new(&pick(&s.x), &pick(&s.t_x), &pick(&s.t), None)?)
-}
-
-/// Features and labels from a customer table with a label column.
-fn table_dataset(
-    table: &CustomerTable,
-    task: Task,
-    label: &str,
-    args: &TrainArgs,
-) -> anyhow::Result<Dataset> {
-    let y: Vec<f64> = if task.is_classification() {
-        table
-            .flags(label, "label")?
-            .into_iter()
-            .map(|f| f64::from(u8::from(f)))
-            .collect()
-    } else {
-        table.required_numbers(label, "label")?
-    };
-    let rows: Vec<usize> = (0..y.len()).collect();
-    let (frame, skipped) = attribute_frame(table, &rows, &[label], args)?;
-    let ids = match table.ids() {
-        Some(ids) => (0..ids.len()).map(|i| ids.value(i).to_string()).collect(),
-        None => (1..=y.len()).map(|i| format!("row {i}")).collect(),
-    };
-    Ok(Dataset {
-        frame,
-        y,
-        ids,
-        target: format!("column {label}"),
-        skipped,
-    })
-}
-
-/// The table's attribute columns for the rows `rows` (`usize::MAX`: a customer the table does
-/// not have, all missing).
-fn attribute_frame(
-    table: &CustomerTable,
-    rows: &[usize],
-    leave_out: &[&str],
-    args: &TrainArgs,
-) -> anyhow::Result<(FeatureFrame, Vec<String>)> {
-    let mut frame = FeatureFrame::new(rows.len());
-    let mut skipped = Vec::new();
-    let first_attribute = usize::from(table.ids().is_some());
-    for column in &table.columns[first_attribute..] {
-        let name = column.name.as_str();
-        if leave_out.contains(&name) || args.exclude.iter().any(|e| e == name) {
-            continue;
-        }
-        match column.kind {
-            ColumnKind::Integer | ColumnKind::Float => {
-                let values = table.numbers(name, "exclude")?;
-                let picked = rows
-                    .iter()
-                    .map(|&r| values.get(r).copied().flatten().unwrap_or(f64::NAN))
-                    .collect();
-                frame.push(name, ColumnValues::Numbers(picked))?;
-            }
-            _ if column.distinct > args.max_categories => skipped.push(format!(
-                "{name} ({} distinct values; raise --max-categories to keep it)",
-                thousands(column.distinct)
-            )),
-            _ => {
-                let values = table.text(name, "exclude")?;
-                let picked = rows
-                    .iter()
-                    .map(|&r| values.get(r).and_then(|v| v.as_deref()));
-                frame.push(name, ColumnValues::categories(picked))?;
-            }
-        }
-    }
-    Ok((frame, skipped))
-}
-
-/// Features of the log's customers at `day` (behaviour, BG/NBD when asked, attributes when a
-/// table is given), and the customers (indices into the history) they describe.
-fn log_features(
-    history: &PurchaseHistory,
-    table: Option<(&CustomerTable, HashMap<String, usize>)>,
-    day: i32,
-    args: &TrainArgs,
-) -> anyhow::Result<(FeatureFrame, Vec<usize>)> {
-    let behaviour = behaviour_features(history, day, args.trend_days);
-    let n = behaviour.customers.len();
-    if n < 2 {
-        anyhow::bail!("fewer than 2 customers had bought by {}", day_text(day));
-    }
-    let mut frame = FeatureFrame::new(n);
-    for (name, column) in BEHAVIOUR_FEATURES.iter().zip(behaviour.columns) {
-        frame.push(*name, ColumnValues::Numbers(column))?;
-    }
-    if args.btyd {
-        // Weeks, as the BG/NBD literature; fitted on the purchases up to `day` only.
-        let summary = repeat_summary(history, &behaviour.customers, day, 7.0);
-        let model = BgNbd::fit(&fit_data(&summary)?, &FitOptions::default())
-            .context("fitting BG/NBD for the P(alive) and expected-purchase features")?
-            .params;
-        let horizon = f64::from(args.horizon_days) / 7.0;
-        let scores = score_customers(
-            &model,
-            (&summary.x, &summary.t_x, &summary.t),
-            horizon,
-            None,
-        )?;
-        let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
-        frame.push("p_alive", ColumnValues::Numbers(p_alive))?;
-        frame.push("expected_purchases", ColumnValues::Numbers(expected))?;
-    }
-    if let Some((table, index)) = table {
-        let rows: Vec<usize> = behaviour
-            .customers
-            .iter()
-            .map(|&k| index.get(history.id(k)).copied().unwrap_or(usize::MAX))
-            .collect();
-        let unmatched = rows.iter().filter(|&&r| r == usize::MAX).count();
-        if unmatched > 0 {
-            eprintln!(
-                "note: {} of {} customers of the log are not in the customer table: their attributes are missing",
-                thousands(unmatched as u64),
-                thousands(n as u64)
-            );
-        }
-        let (attributes, skipped) = attribute_frame(table, &rows, &[], args)?;
-        for s in skipped {
-            eprintln!("left out: {s}");
-        }
-        for column in attributes.columns {
-            frame.push(column.name, column.values)?;
-        }
-    }
-    Ok((frame, behaviour.customers))
-}
-
-/// Features at the cutoff and labels from the window after it.
-fn log_dataset(
-    args: &TrainArgs,
-    task: Task,
-    history: &PurchaseHistory,
-    table: Option<&CustomerTable>,
-    cutoff: i32,
-) -> anyhow::Result<Dataset> {
-    let (frame, customers) = log_features(history, args.table_ids(table)?, cutoff, args)?;
-    let window = outcomes(history, &customers, cutoff, args.horizon_days);
-    let horizon = args.horizon_days;
-    let (y, target) = match task {
-        Task::Churn => (
-            window.churned(),
-            format!(
-                "no purchase in the {horizon} days after {}",
-                day_text(cutoff)
-            ),
-        ),
-        Task::Clv => (
-            window.spend.clone(),
-            format!("spend in the {horizon} days after {}", day_text(cutoff)),
-        ),
-        Task::Value => (
-            window.top_value(args.top_share),
-            format!(
-                "in the top {:.0}% by spend in the {horizon} days after {}",
-                100.0 * args.top_share,
-                day_text(cutoff)
-            ),
-        ),
-    };
-    Ok(Dataset {
-        frame,
-        y,
-        ids: customers
-            .iter()
-            .map(|&k| history.id(k).to_string())
-            .collect(),
-        target,
-        skipped: Vec::new(),
-    })
 }
 
 fn report(
@@ -624,7 +315,7 @@ fn report(
             format!("mean {label_mean:.2}")
         }
     );
-    for s in &data.skipped {
+    for s in skipped_lines(&data.skipped) {
         out.push_str(&format!("left out: {s}\n"));
     }
     out.push_str(&format!(
@@ -670,69 +361,4 @@ fn report(
         )
     ));
     out
-}
-
-/// One row per customer: id, score, and the top reasons as feature / value / contribution
-/// columns.
-pub fn predictions_batch(
-    task: Task,
-    ids: &[String],
-    explained: &[Explanation],
-    reasons: usize,
-) -> anyhow::Result<RecordBatch> {
-    let mut fields = vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("base", DataType::Float64, false),
-        Field::new(
-            if task.is_classification() {
-                "log_odds"
-            } else {
-                "raw"
-            },
-            DataType::Float64,
-            false,
-        ),
-    ];
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(ids)),
-        Arc::new(Float64Array::from_iter_values(
-            explained.iter().map(|e| e.score),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            explained.iter().map(|e| e.base),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            explained.iter().map(|e| e.raw),
-        )),
-    ];
-    for k in 0..reasons {
-        let reason = |e: &Explanation| e.reasons.get(k).cloned();
-        fields.push(Field::new(
-            format!("reason_{}", k + 1),
-            DataType::Utf8,
-            true,
-        ));
-        fields.push(Field::new(format!("value_{}", k + 1), DataType::Utf8, true));
-        fields.push(Field::new(
-            format!("contribution_{}", k + 1),
-            DataType::Float64,
-            true,
-        ));
-        columns.push(Arc::new(StringArray::from_iter(
-            explained.iter().map(|e| reason(e).map(|r| r.feature)),
-        )));
-        columns.push(Arc::new(StringArray::from_iter(
-            explained
-                .iter()
-                .map(|e| reason(e).map(|r| r.value.to_string())),
-        )));
-        columns.push(Arc::new(Float64Array::from_iter(
-            explained.iter().map(|e| reason(e).map(|r| r.contribution)),
-        )));
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
 }
