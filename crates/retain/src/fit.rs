@@ -2,20 +2,17 @@
 //! transaction log (summarised on the way) or from a summary file, and prints or saves the
 //! fitted parameters with their standard errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use retain_data::datafusion::arrow::array::{Array, AsArray};
-use retain_data::datafusion::arrow::compute::cast;
-use retain_data::datafusion::arrow::datatypes::DataType;
 use retain_data::{read_customer_table, CustomerTableOptions, SummaryOptions};
-use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{
-    BgBb, BgNbd, FitOptions, Fitted, GammaGamma, Lifetimes, MbgNbd, Named, ParetoNbd, RfmData,
-    ShiftedBetaGeometric,
+use retain_models::btyd::{FitOptions, GammaGamma, Lifetimes, ShiftedBetaGeometric};
+use retain_pipeline::fit::{
+    fit_purchase_model, spend_data, FitSummary, PurchaseData, PurchaseModelKind,
 };
-use serde::Serialize;
+pub use retain_pipeline::source::SummaryColumns;
+use retain_pipeline::source::SummaryFile;
 
 use crate::args::{parse_day, DelimiterArg, Format, PeriodArg, TransactionArgs, UnitArg};
 use crate::fmt::{table, thousands};
@@ -122,18 +119,6 @@ pub struct SummaryInput {
     pub weights_col: Option<String>,
 }
 
-/// The columns the models read.
-pub struct SummaryColumns {
-    /// Customer ids, when the input has them (transactions always do; a summary file when it
-    /// has a `customer_id` column).
-    pub ids: Option<Vec<String>>,
-    pub frequency: Vec<f64>,
-    pub recency: Vec<f64>,
-    pub t: Vec<f64>,
-    pub monetary: Option<Vec<f64>>,
-    pub weights: Option<Vec<f64>>,
-}
-
 impl SummaryInput {
     pub async fn load(&self, need_monetary: bool) -> anyhow::Result<SummaryColumns> {
         self.load_with(need_monetary, "T").await
@@ -147,7 +132,16 @@ impl SummaryInput {
         default_t_col: &str,
     ) -> anyhow::Result<SummaryColumns> {
         match &self.summary {
-            Some(path) => self.load_file(path, need_monetary, default_t_col),
+            Some(path) => Ok(SummaryFile {
+                path: path.clone(),
+                frequency_col: self.frequency_col.clone(),
+                recency_col: self.recency_col.clone(),
+                t_col: self.t_col.clone(),
+                monetary_col: self.monetary_col.clone(),
+                weights_col: self.weights_col.clone(),
+            }
+            .load(need_monetary, default_t_col)
+            .map_err(crate::failure::with_flags)?),
             None => {
                 let options = SummaryOptions {
                     calibration_end: self.calibration_end,
@@ -156,63 +150,14 @@ impl SummaryInput {
                 };
                 let s =
                     crate::summarize::compute(&self.transactions, PeriodArg::Day, &options).await?;
-                let monetary = s.values("monetary_value");
-                if need_monetary && monetary.is_none() {
-                    bail!("the transactions have no amounts: pass --amount-col (or --quantity-col and --price-col)");
-                }
-                let ids = s.customer_ids();
-                Ok(SummaryColumns {
-                    ids: Some((0..ids.len()).map(|i| ids.value(i).to_string()).collect()),
-                    frequency: s.values("frequency").unwrap_or_default(),
-                    recency: s.values("recency").unwrap_or_default(),
-                    t: s.values("T").unwrap_or_default(),
-                    monetary,
-                    weights: None,
+                SummaryColumns::from_summary(&s, need_monetary).map_err(|e| match e.missing_option() {
+                    Some("amount") => anyhow::anyhow!(
+                        "the transactions have no amounts: pass --amount-col (or --quantity-col and --price-col)"
+                    ),
+                    _ => crate::failure::with_flags(e),
                 })
             }
         }
-    }
-
-    fn load_file(
-        &self,
-        path: &Path,
-        need_monetary: bool,
-        default_t_col: &str,
-    ) -> anyhow::Result<SummaryColumns> {
-        let options = CustomerTableOptions {
-            id_col: None,
-            delimiter: DelimiterArg::Auto.into(),
-            na_values: vec![],
-            bad_rows: None,
-        };
-        let t = read_customer_table(path, &options)?;
-        let column = |name: &str, flag: &str| t.required_numbers(name, flag);
-        let ids = t
-            .columns
-            .iter()
-            .position(|c| c.name == "customer_id")
-            .map(|i| {
-                let text =
-                    cast(t.batch.column(i), &DataType::Utf8).expect("any column casts to text");
-                let text = text.as_string::<i32>();
-                (0..text.len()).map(|r| text.value(r).to_string()).collect()
-            });
-        Ok(SummaryColumns {
-            ids,
-            frequency: column(&self.frequency_col, "frequency-col")?,
-            recency: column(&self.recency_col, "recency-col")?,
-            t: column(self.t_col.as_deref().unwrap_or(default_t_col), "t-col")?,
-            monetary: if need_monetary {
-                Some(column(&self.monetary_col, "monetary-col")?)
-            } else {
-                None
-            },
-            weights: self
-                .weights_col
-                .as_deref()
-                .map(|c| column(c, "weights-col"))
-                .transpose()?,
-        })
     }
 }
 
@@ -250,49 +195,54 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
         penalizer: args.penalizer,
         ..Default::default()
     };
-    match args.model {
-        ModelArg::Bgnbd => {
-            let c = args.input.load(false).await?;
-            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
-            let fit = BgNbd::fit(&data, &options)?;
-            report(&fit, "BG/NBD", data.len(), &args)
-        }
-        ModelArg::ParetoNbd => {
-            let c = args.input.load(false).await?;
-            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
-            let fit = ParetoNbd::fit(&data, &options)?;
-            report(&fit, "Pareto/NBD", data.len(), &args)
-        }
-        ModelArg::Mbgnbd => {
-            let c = args.input.load(false).await?;
-            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
-            let fit = MbgNbd::fit(&data, &options)?;
-            report(&fit, "MBG/NBD", data.len(), &args)
-        }
-        ModelArg::Bgbb => {
+    let kind = match args.model {
+        ModelArg::Bgnbd => Some(PurchaseModelKind::BgNbd),
+        ModelArg::ParetoNbd => Some(PurchaseModelKind::ParetoNbd),
+        ModelArg::Mbgnbd => Some(PurchaseModelKind::MbgNbd),
+        ModelArg::Bgbb => Some(PurchaseModelKind::BgBb),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        let default_t = if kind == PurchaseModelKind::BgBb {
             if args.input.summary.is_none() {
                 bail!("bgbb needs a summary of discrete opportunities: --summary FILE with frequency, recency and periods columns");
             }
-            let c = args.input.load_with(false, "periods").await?;
-            let data = RfmData::new(&c.frequency, &c.recency, &c.t, c.weights.as_deref())?;
-            let fit = BgBb::fit(&data, &options)?;
-            report(&fit, "BG/BB", data.len(), &args)
+            "periods"
+        } else {
+            "T"
+        };
+        let c = args.input.load_with(false, default_t).await?;
+        let data = PurchaseData::from_columns(&c)?;
+        if let Some(note) = data.note() {
+            eprintln!("note: {note}");
+        }
+        let fit = fit_purchase_model(kind, &data, &options)?;
+        return report(&fit.record(), &fit.summary(), data.data.len(), &args);
+    }
+    match args.model {
+        ModelArg::Bgnbd | ModelArg::ParetoNbd | ModelArg::Mbgnbd | ModelArg::Bgbb => {
+            unreachable!("fitted above")
         }
         ModelArg::GammaGamma => {
             let c = args.input.load(true).await?;
-            let monetary = c
-                .monetary
-                .as_deref()
-                .ok_or_else(|| anyhow!("no monetary values"))?;
-            let data =
-                SpendData::from_repeat_customers(&c.frequency, monetary, c.weights.as_deref())?;
+            let data = spend_data(&c)?;
             let fit = GammaGamma::fit(&data, &options)?;
-            report(&fit, "Gamma-Gamma", data.x.len(), &args)
+            report(
+                &serde_json::to_value(&fit)?,
+                &FitSummary::of("Gamma-Gamma", &fit),
+                data.x.len(),
+                &args,
+            )
         }
         ModelArg::Sbg => {
             let data = args.lifetimes.load()?;
             let fit = ShiftedBetaGeometric::fit(&data, &options)?;
-            report(&fit, "sBG", data.periods.len(), &args)?;
+            report(
+                &serde_json::to_value(&fit)?,
+                &FitSummary::of("sBG", &fit),
+                data.periods.len(),
+                &args,
+            )?;
             if matches!(args.format, Format::Table) {
                 out!(
                     "{}",
@@ -333,13 +283,12 @@ fn sbg_projection(
     ))
 }
 
-fn report<P: Serialize + Named>(
-    fit: &Fitted<P>,
-    title: &str,
+fn report(
+    record: &serde_json::Value,
+    fit: &FitSummary,
     distinct: usize,
     args: &FitArgs,
 ) -> anyhow::Result<()> {
-    let json = serde_json::to_string(fit)?;
     if let Some(path) = &args.output {
         // The saved model records which data it was fitted on (the registry shows it).
         let sources: Vec<&PathBuf> = args
@@ -351,7 +300,7 @@ fn report<P: Serialize + Named>(
             .chain(&args.lifetimes.survivors)
             .chain(&args.lifetimes.customers)
             .collect();
-        let mut saved = serde_json::to_value(fit)?;
+        let mut saved = record.clone();
         saved["data_fingerprint"] = retain_store::fingerprint_files(&sources)
             .context("reading the data again for its fingerprint")?
             .into();
@@ -359,22 +308,22 @@ fn report<P: Serialize + Named>(
         eprintln!("saved the fitted model to {}", path.display());
     }
     match args.format {
-        Format::Json => outln!("{json}")?,
+        Format::Json => outln!("{record}")?,
         Format::Table => {
             outln!(
-                "{title} on {} customers ({} distinct rows): converged in {} iterations\n",
+                "{} on {} customers ({} distinct rows): converged in {} iterations\n",
+                fit.title,
                 thousands(fit.n_customers as u64),
                 thousands(distinct as u64),
                 fit.iterations
             )?;
-            let se = fit.std_errors.as_ref().map(|s| s.named());
             let rows: Vec<Vec<String>> = fit
                 .params
-                .named()
                 .iter()
                 .enumerate()
                 .map(|(i, (name, value))| {
-                    let err = se
+                    let err = fit
+                        .std_errors
                         .as_ref()
                         .map_or("-".to_string(), |s| format!("{:.4}", s[i].1));
                     vec![name.to_string(), format!("{value:.4}"), err]

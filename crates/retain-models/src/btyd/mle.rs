@@ -369,6 +369,19 @@ pub(crate) fn fit_model<L: Likelihood, P>(
             format!("{name} = {v:.3e} is at the edge of the parameter space: the data fit a limiting case of the model (e.g. no dropout, or no spread across customers) and hardly determine it")
         })
         .collect();
+    // A standard error above the estimate itself: the likelihood is nearly flat along that
+    // parameter, and whatever is built on it (P(alive), CLV) inherits the doubt.
+    if let Some(se) = &optimum.std_errors {
+        for ((name, v), e) in L::NAMES.iter().zip(&optimum.params).zip(se) {
+            if (EDGE_LOW..=EDGE_HIGH).contains(v) && *e > v.abs() {
+                warnings.push(format!(
+                    "{name} = {v:.4} has a standard error of {e:.4}, more than the estimate: the \
+                     data hardly determine it (weakly identified), so predictions that depend on \
+                     it are uncertain"
+                ));
+            }
+        }
+    }
     if optimum.std_errors.is_none() {
         warnings.push(
             "the Hessian is singular or not negative definite at the maximum: no standard errors"

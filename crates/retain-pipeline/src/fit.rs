@@ -1,0 +1,324 @@
+//! Fitting the "buy till you die" models on per-customer summaries: the purchase models
+//! (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB) and Gamma-Gamma for spend, with the data checks that
+//! name the customer at fault.
+//!
+//! Customers acquired at the very end of the calibration window (T = 0, hence no repeat
+//! purchase and recency 0) add nothing to the purchase likelihood (their term is 1, as in
+//! lifetimes); they are left out of the fit and counted ([`PurchaseData::left_out`]), and are
+//! still scored. A fit whose parameters the data hardly determine says so in its warnings
+//! ([`FitSummary::weakly_identified`]), and every output built on it repeats them.
+//!
+//! ```no_run
+//! use retain_pipeline::fit::{fit_purchase_model, PurchaseData, PurchaseModelKind};
+//! use retain_pipeline::source::SummaryFile;
+//!
+//! let columns = SummaryFile::new("summary.csv").load(false, "T")?;
+//! let data = PurchaseData::from_columns(&columns)?;
+//! let fit = fit_purchase_model(PurchaseModelKind::BgNbd, &data, &Default::default())?;
+//! println!("{:?} {:?}", fit.summary().params, fit.summary().warnings);
+//! # Ok::<(), retain_pipeline::PipelineError>(())
+//! ```
+
+use retain_models::btyd::gamma_gamma::SpendData;
+use retain_models::btyd::{
+    BgBb, BgNbd, FitOptions, Fitted, GammaGamma, MbgNbd, ModelError, Named, ParetoNbd,
+    PurchaseModel, RfmData, SavedPurchaseModel,
+};
+use serde::Serialize;
+
+use crate::error::invalid;
+use crate::source::SummaryColumns;
+use crate::{PipelineError, Result};
+
+/// The purchase models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PurchaseModelKind {
+    BgNbd,
+    ParetoNbd,
+    MbgNbd,
+    /// Discrete opportunities: T is the number of opportunities.
+    BgBb,
+}
+
+impl PurchaseModelKind {
+    /// The name in papers and reports.
+    pub fn title(self) -> &'static str {
+        match self {
+            PurchaseModelKind::BgNbd => "BG/NBD",
+            PurchaseModelKind::ParetoNbd => "Pareto/NBD",
+            PurchaseModelKind::MbgNbd => "MBG/NBD",
+            PurchaseModelKind::BgBb => "BG/BB",
+        }
+    }
+}
+
+/// Customers' purchase histories ready to fit, and how many were left out for being acquired
+/// at the end of the window.
+#[derive(Debug, Clone)]
+pub struct PurchaseData {
+    pub data: RfmData,
+    /// Customers with T = 0 (first purchase on the calibration end): no information.
+    pub left_out: usize,
+}
+
+impl PurchaseData {
+    /// Checks every customer's history; an error names the customer (its id, or its row in
+    /// a summary without ids) and what is wrong.
+    pub fn from_columns(columns: &SummaryColumns) -> Result<PurchaseData> {
+        let n = columns.len();
+        let acquired_at_end = |i: usize| {
+            columns.t[i] == 0.0 && columns.frequency[i] == 0.0 && columns.recency[i] == 0.0
+        };
+        let kept: Vec<usize> = (0..n).filter(|&i| !acquired_at_end(i)).collect();
+        let pick = |v: &[f64]| -> Vec<f64> { kept.iter().map(|&i| v[i]).collect() };
+        let weights = columns.weights.as_deref().map(pick);
+        let data = RfmData::new(
+            &pick(&columns.frequency),
+            &pick(&columns.recency),
+            &pick(&columns.t),
+            weights.as_deref(),
+        )
+        .map_err(|e| name_customer(e, columns, &kept))?;
+        Ok(PurchaseData {
+            data,
+            left_out: n - kept.len(),
+        })
+    }
+
+    /// A note for the user on the customers left out, if any.
+    pub fn note(&self) -> Option<String> {
+        (self.left_out > 0).then(|| {
+            format!(
+                "{} customers first bought on the last day of the window (T = 0): they tell the \
+                 fit nothing and are left out of it (they are still scored)",
+                self.left_out
+            )
+        })
+    }
+}
+
+/// A row error of the models, re-told with the customer's name.
+fn name_customer(error: ModelError, columns: &SummaryColumns, rows: &[usize]) -> PipelineError {
+    match error {
+        ModelError::InvalidRow { row, message } => {
+            let i = rows.get(row - 1).copied().unwrap_or(row - 1);
+            invalid!("{}: {message}", columns.name_of(i))
+        }
+        other => other.into(),
+    }
+}
+
+/// The repeat customers' spend, for Gamma-Gamma.
+pub fn spend_data(columns: &SummaryColumns) -> Result<SpendData> {
+    let monetary = columns.monetary.as_deref().ok_or_else(|| {
+        PipelineError::missing(
+            "monetary",
+            "Gamma-Gamma needs each customer's mean spend (monetary value)",
+        )
+    })?;
+    let rows: Vec<usize> = (0..columns.len()).collect();
+    SpendData::from_repeat_customers(&columns.frequency, monetary, columns.weights.as_deref())
+        .map_err(|e| name_customer(e, columns, &rows))
+}
+
+/// A fitted purchase model of any kind, with its fit record.
+#[derive(Debug, Clone)]
+pub enum PurchaseFit {
+    BgNbd(Fitted<BgNbd>),
+    ParetoNbd(Fitted<ParetoNbd>),
+    MbgNbd(Fitted<MbgNbd>),
+    BgBb(Fitted<BgBb>),
+}
+
+/// What a fit found, for reports: parameters by name with their standard errors, the
+/// likelihood, and warnings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitSummary {
+    pub title: &'static str,
+    pub params: Vec<(&'static str, f64)>,
+    pub std_errors: Option<Vec<(&'static str, f64)>>,
+    pub log_likelihood: f64,
+    pub n_customers: f64,
+    pub converged: bool,
+    pub iterations: u64,
+    pub warnings: Vec<String>,
+}
+
+impl FitSummary {
+    /// The summary of any fit (sBG and Gamma-Gamma too).
+    pub fn of<P: Named>(title: &'static str, fit: &Fitted<P>) -> FitSummary {
+        FitSummary {
+            title,
+            params: fit.params.named(),
+            std_errors: fit.std_errors.as_ref().map(Named::named),
+            log_likelihood: fit.log_likelihood,
+            n_customers: fit.n_customers,
+            converged: fit.converged,
+            iterations: fit.iterations,
+            warnings: fit.warnings.clone(),
+        }
+    }
+
+    /// The data hardly determine a parameter (at the edge, a standard error above the
+    /// estimate, or none): what is built on the fit should say so.
+    pub fn weakly_identified(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+
+    /// One line for outputs built on this fit, when it is weakly identified.
+    pub fn caution(&self) -> Option<String> {
+        self.weakly_identified().then(|| {
+            format!(
+                "{} is weakly identified on these data ({}); its P(alive), expected purchases \
+                 and CLV are uncertain",
+                self.title,
+                self.warnings.join("; ")
+            )
+        })
+    }
+}
+
+impl PurchaseFit {
+    pub fn kind(&self) -> PurchaseModelKind {
+        match self {
+            PurchaseFit::BgNbd(_) => PurchaseModelKind::BgNbd,
+            PurchaseFit::ParetoNbd(_) => PurchaseModelKind::ParetoNbd,
+            PurchaseFit::MbgNbd(_) => PurchaseModelKind::MbgNbd,
+            PurchaseFit::BgBb(_) => PurchaseModelKind::BgBb,
+        }
+    }
+
+    /// The model as saved and scored.
+    pub fn saved(&self) -> SavedPurchaseModel {
+        match self {
+            PurchaseFit::BgNbd(f) => SavedPurchaseModel::BgNbd(f.params),
+            PurchaseFit::ParetoNbd(f) => SavedPurchaseModel::ParetoNbd(f.params),
+            PurchaseFit::MbgNbd(f) => SavedPurchaseModel::MbgNbd(f.params),
+            PurchaseFit::BgBb(f) => SavedPurchaseModel::BgBb(f.params),
+        }
+    }
+
+    pub fn summary(&self) -> FitSummary {
+        let title = self.kind().title();
+        match self {
+            PurchaseFit::BgNbd(f) => FitSummary::of(title, f),
+            PurchaseFit::ParetoNbd(f) => FitSummary::of(title, f),
+            PurchaseFit::MbgNbd(f) => FitSummary::of(title, f),
+            PurchaseFit::BgBb(f) => FitSummary::of(title, f),
+        }
+    }
+
+    /// The fit record as `retain fit --format json` prints it: `{"model", "params",
+    /// "std_errors", "log_likelihood", "n_customers", "converged", "iterations"}`.
+    pub fn record(&self) -> serde_json::Value {
+        match self {
+            PurchaseFit::BgNbd(f) => serde_json::to_value(f),
+            PurchaseFit::ParetoNbd(f) => serde_json::to_value(f),
+            PurchaseFit::MbgNbd(f) => serde_json::to_value(f),
+            PurchaseFit::BgBb(f) => serde_json::to_value(f),
+        }
+        .expect("fits serialize")
+    }
+}
+
+/// Fits a purchase model by maximum likelihood.
+pub fn fit_purchase_model(
+    kind: PurchaseModelKind,
+    data: &PurchaseData,
+    options: &FitOptions,
+) -> Result<PurchaseFit> {
+    let data = &data.data;
+    if data.x.is_empty() {
+        return Err(invalid!(
+            "no customer to fit {} on: every customer was acquired on the last day",
+            kind.title()
+        ));
+    }
+    Ok(match kind {
+        PurchaseModelKind::BgNbd => PurchaseFit::BgNbd(BgNbd::fit(data, options)?),
+        PurchaseModelKind::ParetoNbd => PurchaseFit::ParetoNbd(ParetoNbd::fit(data, options)?),
+        PurchaseModelKind::MbgNbd => PurchaseFit::MbgNbd(MbgNbd::fit(data, options)?),
+        PurchaseModelKind::BgBb => PurchaseFit::BgBb(BgBb::fit(data, options)?),
+    })
+}
+
+/// Fits Gamma-Gamma on the repeat customers' spend.
+pub fn fit_spend_model(
+    columns: &SummaryColumns,
+    options: &FitOptions,
+) -> Result<Fitted<GammaGamma>> {
+    Ok(GammaGamma::fit(&spend_data(columns)?, options)?)
+}
+
+/// The purchase model of a fit, to score with.
+pub fn purchase_model(saved: &SavedPurchaseModel) -> &dyn PurchaseModel {
+    saved.model()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(ids: &[&str], x: &[f64], t_x: &[f64], t: &[f64]) -> SummaryColumns {
+        SummaryColumns {
+            ids: Some(ids.iter().map(|s| s.to_string()).collect()),
+            frequency: x.to_vec(),
+            recency: t_x.to_vec(),
+            t: t.to_vec(),
+            ..SummaryColumns::default()
+        }
+    }
+
+    #[test]
+    fn customers_acquired_on_the_last_day_are_left_out_and_counted() {
+        let c = columns(
+            &["a", "b", "new"],
+            &[2.0, 0.0, 0.0],
+            &[10.0, 0.0, 0.0],
+            &[20.0, 15.0, 0.0],
+        );
+        let data = PurchaseData::from_columns(&c).unwrap();
+        assert_eq!(data.left_out, 1);
+        assert_eq!(data.data.x.len(), 2);
+        assert!(data.note().unwrap().starts_with("1 customers first bought"));
+    }
+
+    #[test]
+    fn a_bad_history_names_the_customer() {
+        let c = columns(
+            &["a", "new", "c42"],
+            &[2.0, 0.0, 0.0],
+            &[10.0, 0.0, 3.0],
+            &[20.0, 0.0, 15.0],
+        );
+        let error = PipelineError::to_string(&PurchaseData::from_columns(&c).unwrap_err());
+        assert_eq!(
+            error,
+            "customer c42: recency must be 0 when frequency is 0, found 3"
+        );
+        let no_ids = SummaryColumns { ids: None, ..c };
+        let error = PurchaseData::from_columns(&no_ids).unwrap_err().to_string();
+        assert!(error.starts_with("summary row 3:"), "{error}");
+    }
+
+    #[test]
+    fn weak_identification_is_reported() {
+        // Four customers cannot determine four parameters.
+        let c = columns(
+            &["a", "b", "c", "d"],
+            &[1.0, 0.0, 3.0, 0.0],
+            &[5.0, 0.0, 9.0, 0.0],
+            &[10.0, 12.0, 10.0, 3.0],
+        );
+        let data = PurchaseData::from_columns(&c).unwrap();
+        let fit = fit_purchase_model(PurchaseModelKind::BgNbd, &data, &FitOptions::default());
+        if let Ok(fit) = fit {
+            let summary = fit.summary();
+            assert!(summary.weakly_identified(), "{summary:?}");
+            assert!(summary
+                .caution()
+                .unwrap()
+                .contains("BG/NBD is weakly identified"));
+        }
+    }
+}
