@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{FitOptions, Fitted, ModelError, RfmData};
+use super::{FitOptions, Fitted, RfmData};
 use crate::special::ln_beta;
+use crate::ModelError;
 
 /// BG/BB parameters: transaction probability ~ Beta(alpha, beta), dropout ~ Beta(gamma, delta).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

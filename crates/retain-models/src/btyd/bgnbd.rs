@@ -19,8 +19,9 @@ use super::mbgnbd::ln_negative_binomial;
 use super::mle::{fit_model, sum_rows, Likelihood};
 use std::collections::hash_map::Entry;
 
-use super::{FastMap, FitOptions, Fitted, ModelError, RfmData};
+use super::{FastMap, FitOptions, Fitted, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1, ln_hyp2f1_batch, Hyp2f1Error};
+use crate::ModelError;
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

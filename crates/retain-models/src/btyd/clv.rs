@@ -4,7 +4,8 @@
 //! change over the months, so CLV = expected spend × discounted expected purchases, and the
 //! second factor depends on the purchase history alone.
 
-use super::{FastMap, GammaGamma, ModelError, PurchaseModel};
+use super::{FastMap, GammaGamma, PurchaseModel};
+use crate::ModelError;
 
 /// How far ahead and how to discount.
 #[derive(Debug, Clone, Copy, PartialEq)]

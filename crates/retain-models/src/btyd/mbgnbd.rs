@@ -15,8 +15,9 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{conditional_expectations, hyp, negative_binomial_tail};
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{FitOptions, Fitted, ModelError, RfmData};
+use super::{FitOptions, Fitted, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1};
+use crate::ModelError;
 
 /// MBG/NBD parameters (named as BG/NBD's).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

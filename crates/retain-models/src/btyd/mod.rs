@@ -19,6 +19,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The crate's error, here too so that `retain_models::btyd::ModelError` still names it.
+pub use crate::ModelError;
 pub use bgbb::BgBb;
 pub use bgnbd::BgNbd;
 pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores};
@@ -263,17 +265,6 @@ impl SavedPurchaseModel {
             SavedPurchaseModel::BgBb(_) => "bgbb",
         }
     }
-}
-
-/// Why a model could not be fitted or applied.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ModelError {
-    #[error("customer row {row}: {message}")]
-    InvalidRow { row: usize, message: String },
-    #[error("{0}")]
-    InvalidData(String),
-    #[error("the fit did not converge: {0}")]
-    NotConverged(String),
 }
 
 /// Repeat-purchase data of non-contractual customers, collapsed to its distinct

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::digamma;
 
 use super::mle::{fit_model, Likelihood};
-use super::{FitOptions, Fitted, ModelError};
+use super::{FitOptions, Fitted};
 use crate::special::{ln_beta, ln_hyp2f1};
+use crate::ModelError;
 
 /// sBG parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
