@@ -13,8 +13,8 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::bgnbd::{conditional_expectations, hyp, negative_binomial_tail};
 use super::mle::{fit_model, sum_rows, Likelihood};
+use super::shared::{conditional_expectations, hyp, ln_negative_binomial, negative_binomial_tail};
 use super::{FitOptions, Fitted, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1};
 use crate::ModelError;
@@ -134,19 +134,6 @@ impl MbgNbd {
             (ln_beta(a + 1.0, b + n) - ln_beta_ab).exp() * negative_binomial_tail(r, alpha, n, t);
         alive.exp() + died
     }
-}
-
-/// ln P(N(t) = n) for N(t) negative binomial: Poisson counts at a Gamma(r, α) rate.
-pub(crate) fn ln_negative_binomial(r: f64, alpha: f64, n: f64, t: f64) -> f64 {
-    if t <= 0.0 {
-        return if n == 0.0 { 0.0 } else { f64::NEG_INFINITY };
-    }
-    let trials = if n == 0.0 {
-        0.0
-    } else {
-        n * (t / (alpha + t)).ln()
-    };
-    ln_gamma(r + n) - ln_gamma(r) - ln_gamma(n + 1.0) + r * (alpha / (alpha + t)).ln() + trials
 }
 
 /// The data seen through the MBG/NBD likelihood.

@@ -14,6 +14,7 @@ pub mod mbgnbd;
 mod mle;
 pub mod pareto_nbd;
 pub mod sbg;
+mod shared;
 
 use std::collections::HashMap;
 
