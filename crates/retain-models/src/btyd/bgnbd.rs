@@ -16,7 +16,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{fit_model, sum_rows, Likelihood};
 use super::shared::{conditional_expectations, hyp, ln_negative_binomial, negative_binomial_tail};
-use super::{FitOptions, Fitted, RfmData};
+use super::{FitOptions, Fitted, PurchaseModel, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1};
 use crate::ModelError;
 
@@ -65,10 +65,53 @@ impl BgNbd {
     pub fn log_likelihood(&self, data: &RfmData) -> f64 {
         Data(data).log_likelihood(&[self.r, self.alpha, self.a, self.b], &mut [0.0; 4])
     }
+}
+
+impl PurchaseModel for BgNbd {
+    /// Probability that a customer with this history is still alive at T.
+    fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        if x == 0.0 {
+            return 1.0;
+        }
+        let BgNbd { r, alpha, a, b } = *self;
+        let log_ratio = (a / (b + x - 1.0)).ln() + (r + x) * ((alpha + t) / (alpha + t_x)).ln();
+        1.0 / (1.0 + log_ratio.exp())
+    }
+
+    /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
+    /// t_x, observed for T (FHL 2005, eq. 10; lifetimes'
+    /// `conditional_expected_number_of_purchases_up_to_time`).
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
+        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
+    }
+
+    /// [`BgNbd::expected_purchases`] at each of `ts`, with one pass of the hypergeometric
+    /// series for all of them (their 2F1 differ in z alone).
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        self.expected_purchases_many(ts, &[(x, t_x, big_t)])
+    }
+
+    /// [`BgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
+    /// with the same x and T share the series.
+    fn expected_purchases_many(
+        &self,
+        ts: &[f64],
+        histories: &[(f64, f64, f64)],
+    ) -> Result<Vec<f64>, ModelError> {
+        let BgNbd { r, alpha, a, b } = *self;
+        let p_alive = |a, (x, t_x, big_t)| BgNbd { a, ..*self }.p_alive(x, t_x, big_t);
+        conditional_expectations((r, alpha, a, b), 0.0, &p_alive, ts, histories)
+    }
 
     /// Expected purchases of a newly acquired customer in a period of length `t` (FHL 2005,
     /// eq. 9): `(a+b-1)/(a-1) · [1 - (α/(α+t))^r · 2F1(r, b; a+b-1; t/(α+t))]`.
-    pub fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         let BgNbd { r, alpha, a, b } = *self;
         if t <= 0.0 {
             return Ok(0.0);
@@ -83,47 +126,10 @@ impl BgNbd {
         Ok((a + b - 1.0) / (a - 1.0) * rest)
     }
 
-    /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
-    /// t_x, observed for T (FHL 2005, eq. 10; lifetimes'
-    /// `conditional_expected_number_of_purchases_up_to_time`).
-    pub fn expected_purchases(
-        &self,
-        t: f64,
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<f64, ModelError> {
-        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
-    }
-
-    /// [`BgNbd::expected_purchases`] at each of `ts`, with one pass of the hypergeometric
-    /// series for all of them (their 2F1 differ in z alone).
-    pub fn expected_purchases_at(
-        &self,
-        ts: &[f64],
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<Vec<f64>, ModelError> {
-        self.expected_purchases_many(ts, &[(x, t_x, big_t)])
-    }
-
-    /// [`BgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
-    /// with the same x and T share the series.
-    pub fn expected_purchases_many(
-        &self,
-        ts: &[f64],
-        histories: &[(f64, f64, f64)],
-    ) -> Result<Vec<f64>, ModelError> {
-        let BgNbd { r, alpha, a, b } = *self;
-        let p_alive = |a, (x, t_x, big_t)| BgNbd { a, ..*self }.p_alive(x, t_x, big_t);
-        conditional_expectations((r, alpha, a, b), 0.0, &p_alive, ts, histories)
-    }
-
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
     /// length `t` (FHL 2005, eq. 8): alive throughout with n purchases of the NBD, or dropped out
     /// right after the n-th (n > 0) with at least n purchases of the NBD by t.
-    pub fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
         let n = f64::from(n);
         let ln_beta_ab = ln_beta(a, b);
@@ -135,16 +141,6 @@ impl BgNbd {
             0.0
         };
         alive.exp() + died
-    }
-
-    /// Probability that a customer with this history is still alive at T.
-    pub fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
-        if x == 0.0 {
-            return 1.0;
-        }
-        let BgNbd { r, alpha, a, b } = *self;
-        let log_ratio = (a / (b + x - 1.0)).ln() + (r + x) * ((alpha + t) / (alpha + t_x)).ln();
-        1.0 / (1.0 + log_ratio.exp())
     }
 }
 
