@@ -234,6 +234,7 @@ impl Likelihood for Data<'_> {
 mod tests {
     use super::*;
     use crate::btyd::mle::gradient_error;
+    use crate::btyd::WEEKS_PER_MONTH;
 
     fn sample() -> RfmData {
         RfmData::new(
@@ -341,7 +342,7 @@ mod tests {
             a: 0.793,
             b: 2.426,
         };
-        let ts = [4.345, 13.0, 39.0, 52.14, 0.0];
+        let ts = [WEEKS_PER_MONTH, 13.0, 39.0, 52.14, 0.0];
         for (x, tx, big_t) in [(0.0, 0.0, 30.0), (2.0, 20.0, 38.0), (300.0, 77.0, 78.0)] {
             let batch = m.expected_purchases_at(&ts, x, tx, big_t).unwrap();
             for (t, got) in ts.iter().zip(batch) {

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::ModelError;
 pub use bgbb::BgBb;
 pub use bgnbd::BgNbd;
-pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores};
+pub use clv::{
+    discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores, WEEKS_PER_MONTH,
+};
 pub use diagnostics::{calibration_vs_holdout, tracking, HoldoutGroup, TrackingPoint};
 pub use gamma_gamma::GammaGamma;
 pub use mbgnbd::MbgNbd;
