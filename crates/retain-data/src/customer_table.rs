@@ -29,7 +29,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::arrow_days::{DayColumn, DayValue};
 use crate::dates::{parse_date, DateFormat, ACCEPTED_DAYS};
 use crate::error::{DataError, Location, Result, RowError, RowProblem};
-use crate::ingest::parse_number;
+use crate::ingest::rows::parse_number;
 use crate::text::{detect, fields_of, find_column, BadRowSink, Delimiter, FileKind, TextFile};
 
 /// How a customer table is read.

@@ -1,6 +1,8 @@
 //! Parquet transaction logs: the columns are found by name (or 1-based number), cast to the
 //! transaction schema where Arrow can (integers to text ids, timestamps to days, numbers to
 //! floats), parsed where they are text, and then put through the same row rules as CSV.
+//! It takes the row rules and the batch builder from `ingest::rows` and `ingest::batch`, as the
+//! CSV reader does; `ingest` picks the reader by the file's kind.
 
 use std::fs::File;
 use std::path::Path;
@@ -17,9 +19,10 @@ use crate::arrow_days::{cell_text, DayColumn, DayValue};
 use crate::customers::CustomerIndex;
 use crate::dates::{expected_text, parse_date, ACCEPTED_DAYS};
 use crate::error::{DataError, Result, RowError, RowProblem};
-use crate::ingest::{
-    parse_number, product_overflow, AmountFields, BatchBuilder, GoodRow, IngestReport, ReadOptions,
-    RowOutcome, RowRules, BATCH_ROWS,
+use crate::ingest::batch::{transaction_schema, BatchBuilder, BATCH_ROWS};
+use crate::ingest::options::{IngestReport, ReadOptions};
+use crate::ingest::rows::{
+    parse_number, product_overflow, AmountFields, GoodRow, RowOutcome, RowRules,
 };
 
 pub(crate) struct ParquetReader {
@@ -188,7 +191,7 @@ impl ParquetReader {
             }
         }
         Ok(Some(self.builder.finish().unwrap_or_else(|| {
-            RecordBatch::new_empty(crate::ingest::transaction_schema(self.has_amount()))
+            RecordBatch::new_empty(transaction_schema(self.has_amount()))
         })))
     }
 }

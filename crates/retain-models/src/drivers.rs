@@ -13,7 +13,7 @@
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::btyd::ModelError;
+use crate::ModelError;
 
 /// An attribute's values, one per customer.
 #[derive(Debug, Clone, Copy)]

@@ -3,10 +3,12 @@
 //! each reproducing its published estimates; `survival` the Kaplan-Meier curves and log-rank
 //! tests of how long customers stay; `drivers` what separates churned from retained customers;
 //! `lifecycle` the stages (new, active, at risk, lapsed) of customers at a date; `seasonality`
-//! the test of whether a rate differs between months or weekdays.
+//! the test of whether a rate differs between months or weekdays. [`ModelError`] is the error of
+//! all of them.
 
 pub mod btyd;
 pub mod drivers;
+mod error;
 pub mod lifecycle;
 mod linalg;
 mod quad;
@@ -15,3 +17,5 @@ pub mod segment;
 pub mod special;
 pub mod supervised;
 pub mod survival;
+
+pub use error::ModelError;

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
-use crate::btyd::ModelError;
+use crate::ModelError;
 
 /// The test's result: G is chi-square with `df` degrees of freedom under equal rates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

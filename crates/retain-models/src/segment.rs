@@ -11,8 +11,8 @@ use linfa_nn::{CommonNearestNeighbour, NearestNeighbour};
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use crate::btyd::ModelError;
 use crate::supervised::metrics::average_ranks;
+use crate::ModelError;
 
 /// Quintile scores 1..=5 by average rank (ties share a score); `higher_is_better` gives 5 to
 /// the largest values, else to the smallest (recency in days since the last purchase).

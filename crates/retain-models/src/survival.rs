@@ -6,8 +6,8 @@
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
-use crate::btyd::ModelError;
 use crate::linalg::invert;
+use crate::ModelError;
 
 /// One step of a Kaplan-Meier curve: at `time`, `at_risk` customers were still observed,
 /// `events` churned and `censored` left observation; `survival` is the estimate just after.

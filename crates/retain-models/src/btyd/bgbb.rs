@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{FitOptions, Fitted, ModelError, RfmData};
+use super::{FitOptions, Fitted, PurchaseModel, RfmData};
 use crate::special::ln_beta;
+use crate::ModelError;
 
 /// BG/BB parameters: transaction probability ~ Beta(alpha, beta), dropout ~ Beta(gamma, delta).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -110,21 +111,6 @@ impl BgBb {
         log_sum_exp(&terms)
     }
 
-    /// Probability that a customer with x transactions in n opportunities, the last at t_x, is
-    /// alive at the next opportunity, n+1 (FHS 2010, eq. 11).
-    pub fn p_alive(&self, x: f64, t_x: f64, n: f64) -> f64 {
-        let BgBb {
-            alpha,
-            beta,
-            gamma,
-            delta,
-        } = *self;
-        (ln_beta(alpha + x, beta + n - x) - ln_beta(alpha, beta) + ln_beta(gamma, delta + n + 1.0)
-            - ln_beta(gamma, delta)
-            - self.ln_likelihood(x, t_x, n))
-        .exp()
-    }
-
     /// `δ/(γ-1) · Γ(γ+δ)/Γ(1+δ) · [Γ(1+δ+m)/Γ(γ+δ+m) - Γ(1+δ+m+k)/Γ(γ+δ+m+k)]`, the sum over
     /// opportunities m+1..m+k of the probability of being alive at each (from the dropout
     /// Beta(γ, δ)), the common factor of the expectations; continuous at γ = 1.
@@ -140,31 +126,48 @@ impl BgBb {
         // e^first - e^later without cancellation.
         delta / (gamma - 1.0) * (lead + first).exp() * -(later - first).exp_m1()
     }
+}
+
+impl PurchaseModel for BgBb {
+    /// Probability that a customer with x transactions in n opportunities, the last at t_x, is
+    /// alive at the next opportunity, n+1 (FHS 2010, eq. 11).
+    fn p_alive(&self, x: f64, t_x: f64, n: f64) -> f64 {
+        let BgBb {
+            alpha,
+            beta,
+            gamma,
+            delta,
+        } = *self;
+        (ln_beta(alpha + x, beta + n - x) - ln_beta(alpha, beta) + ln_beta(gamma, delta + n + 1.0)
+            - ln_beta(gamma, delta)
+            - self.ln_likelihood(x, t_x, n))
+        .exp()
+    }
 
     /// Expected transactions in the next `k` opportunities of a customer with x transactions in
     /// n opportunities, the last at t_x (FHS 2010, eq. 13).
-    pub fn expected_purchases(&self, k: f64, x: f64, t_x: f64, n: f64) -> f64 {
+    fn expected_purchases(&self, k: f64, x: f64, t_x: f64, n: f64) -> Result<f64, ModelError> {
         let BgBb { alpha, beta, .. } = *self;
         if k <= 0.0 {
-            return 0.0;
+            return Ok(0.0);
         }
         let buy = ln_beta(alpha + x + 1.0, beta + n - x) - ln_beta(alpha, beta);
-        (buy - self.ln_likelihood(x, t_x, n)).exp() * self.alive_opportunities(n, k)
+        Ok((buy - self.ln_likelihood(x, t_x, n)).exp() * self.alive_opportunities(n, k))
     }
 
     /// Expected transactions of a new customer in the first `n` opportunities (FHS 2010,
     /// eq. 9).
-    pub fn expected_purchases_new(&self, n: f64) -> f64 {
+    fn expected_purchases_new(&self, n: f64) -> Result<f64, ModelError> {
         let BgBb { alpha, beta, .. } = *self;
         if n <= 0.0 {
-            return 0.0;
+            return Ok(0.0);
         }
-        alpha / (alpha + beta) * self.alive_opportunities(0.0, n)
+        Ok(alpha / (alpha + beta) * self.alive_opportunities(0.0, n))
     }
 
     /// Probability that a new customer makes exactly x transactions in the first n
     /// opportunities (FHS 2010, eq. 7).
-    pub fn probability_of_purchases(&self, x: u32, n: f64) -> f64 {
+    fn probability_of_purchases(&self, x: u32, n: f64) -> f64 {
         let BgBb {
             alpha,
             beta,
@@ -389,7 +392,7 @@ mod tests {
                 .collect();
             let mean: f64 = probs.iter().enumerate().map(|(x, p)| x as f64 * p).sum();
             assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-            let e = m.expected_purchases_new(n);
+            let e = m.expected_purchases_new(n).unwrap();
             assert!(
                 (mean - e).abs() < 1e-12 * e,
                 "n {n}: mean {mean}, E[X(n)] {e}"

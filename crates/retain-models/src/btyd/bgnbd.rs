@@ -12,15 +12,13 @@
 //! computed in logs with the two terms combined by log-sum-exp, as lifetimes does.
 
 use serde::{Deserialize, Serialize};
-use statrs::function::beta::beta_reg;
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::mbgnbd::ln_negative_binomial;
 use super::mle::{fit_model, sum_rows, Likelihood};
-use std::collections::hash_map::Entry;
-
-use super::{FastMap, FitOptions, Fitted, ModelError, RfmData};
-use crate::special::{ln_beta, ln_hyp2f1, ln_hyp2f1_batch, Hyp2f1Error};
+use super::shared::{conditional_expectations, hyp, ln_negative_binomial, negative_binomial_tail};
+use super::{FitOptions, Fitted, PurchaseModel, RfmData};
+use crate::special::{ln_beta, ln_hyp2f1};
+use crate::ModelError;
 
 /// BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -67,10 +65,53 @@ impl BgNbd {
     pub fn log_likelihood(&self, data: &RfmData) -> f64 {
         Data(data).log_likelihood(&[self.r, self.alpha, self.a, self.b], &mut [0.0; 4])
     }
+}
+
+impl PurchaseModel for BgNbd {
+    /// Probability that a customer with this history is still alive at T.
+    fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        if x == 0.0 {
+            return 1.0;
+        }
+        let BgNbd { r, alpha, a, b } = *self;
+        let log_ratio = (a / (b + x - 1.0)).ln() + (r + x) * ((alpha + t) / (alpha + t_x)).ln();
+        1.0 / (1.0 + log_ratio.exp())
+    }
+
+    /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
+    /// t_x, observed for T (FHL 2005, eq. 10; lifetimes'
+    /// `conditional_expected_number_of_purchases_up_to_time`).
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
+        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
+    }
+
+    /// [`BgNbd::expected_purchases`] at each of `ts`, with one pass of the hypergeometric
+    /// series for all of them (their 2F1 differ in z alone).
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        self.expected_purchases_many(ts, &[(x, t_x, big_t)])
+    }
+
+    /// [`BgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
+    /// with the same x and T share the series.
+    fn expected_purchases_many(
+        &self,
+        ts: &[f64],
+        histories: &[(f64, f64, f64)],
+    ) -> Result<Vec<f64>, ModelError> {
+        let BgNbd { r, alpha, a, b } = *self;
+        let p_alive = |a, (x, t_x, big_t)| BgNbd { a, ..*self }.p_alive(x, t_x, big_t);
+        conditional_expectations((r, alpha, a, b), 0.0, &p_alive, ts, histories)
+    }
 
     /// Expected purchases of a newly acquired customer in a period of length `t` (FHL 2005,
     /// eq. 9): `(a+b-1)/(a-1) · [1 - (α/(α+t))^r · 2F1(r, b; a+b-1; t/(α+t))]`.
-    pub fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         let BgNbd { r, alpha, a, b } = *self;
         if t <= 0.0 {
             return Ok(0.0);
@@ -85,47 +126,10 @@ impl BgNbd {
         Ok((a + b - 1.0) / (a - 1.0) * rest)
     }
 
-    /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
-    /// t_x, observed for T (FHL 2005, eq. 10; lifetimes'
-    /// `conditional_expected_number_of_purchases_up_to_time`).
-    pub fn expected_purchases(
-        &self,
-        t: f64,
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<f64, ModelError> {
-        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
-    }
-
-    /// [`BgNbd::expected_purchases`] at each of `ts`, with one pass of the hypergeometric
-    /// series for all of them (their 2F1 differ in z alone).
-    pub fn expected_purchases_at(
-        &self,
-        ts: &[f64],
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<Vec<f64>, ModelError> {
-        self.expected_purchases_many(ts, &[(x, t_x, big_t)])
-    }
-
-    /// [`BgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
-    /// with the same x and T share the series.
-    pub fn expected_purchases_many(
-        &self,
-        ts: &[f64],
-        histories: &[(f64, f64, f64)],
-    ) -> Result<Vec<f64>, ModelError> {
-        let BgNbd { r, alpha, a, b } = *self;
-        let p_alive = |a, (x, t_x, big_t)| BgNbd { a, ..*self }.p_alive(x, t_x, big_t);
-        conditional_expectations((r, alpha, a, b), 0.0, &p_alive, ts, histories)
-    }
-
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
     /// length `t` (FHL 2005, eq. 8): alive throughout with n purchases of the NBD, or dropped out
     /// right after the n-th (n > 0) with at least n purchases of the NBD by t.
-    pub fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
         let n = f64::from(n);
         let ln_beta_ab = ln_beta(a, b);
@@ -138,105 +142,6 @@ impl BgNbd {
         };
         alive.exp() + died
     }
-
-    /// Probability that a customer with this history is still alive at T.
-    pub fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
-        if x == 0.0 {
-            return 1.0;
-        }
-        let BgNbd { r, alpha, a, b } = *self;
-        let log_ratio = (a / (b + x - 1.0)).ln() + (r + x) * ((alpha + t) / (alpha + t_x)).ln();
-        1.0 / (1.0 + log_ratio.exp())
-    }
-}
-
-/// `1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b'; c'; t/(α+T+t))` at each t (0 for t <= 0): the
-/// factor of the conditional expectations of BG/NBD (b' = b+x, c' = a+b+x-1) and MBG/NBD
-/// (b' = b+x+1, c' = a+b+x), one series pass for all t. `rx` = r+x, `alpha_t` = α+T.
-pub(crate) fn purchases_to_come(
-    rx: f64,
-    alpha_t: f64,
-    (b2, c2): (f64, f64),
-    ts: &[f64],
-) -> Result<Vec<f64>, ModelError> {
-    let ahead: Vec<f64> = ts.iter().map(|&t| if t > 0.0 { t } else { 0.0 }).collect();
-    let zs: Vec<f64> = ahead.iter().map(|&t| t / (alpha_t + t)).collect();
-    let mut ln_f = vec![0.0; ts.len()];
-    ln_hyp2f1_batch(rx, b2, c2, &zs, &mut ln_f).map_err(hyp)?;
-    Ok(ahead
-        .iter()
-        .zip(ln_f)
-        .map(|(&t, ln_f)| {
-            if t == 0.0 {
-                0.0
-            } else {
-                -(ln_f + rx * (alpha_t / (alpha_t + t)).ln()).exp_m1()
-            }
-        })
-        .collect())
-}
-
-/// The conditional expectation of BG/NBD (`k` = 0) and MBG/NBD (`k` = 1), which differ only
-/// in these offsets: purchases in the next t of a customer with history (x, t_x, T),
-///
-/// ```text
-/// (a+b+x-1+k)/(a-1) · P(alive) · [1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x+k; a+b+x-1+k; t/(α+T+t))]
-/// ```
-///
-/// at each of `ts`, for many histories, row-major. It depends on t_x only through P(alive), so
-/// histories sharing x and T (most rows of a large customer base: T takes a few hundred values,
-/// x a few dozen) share one series pass. The closed form divides by a-1: at a = 1 it takes the
-/// mean of its values at a = 1 ± 1e-6. `p_alive(a, history)` is the model's P(alive).
-pub(crate) fn conditional_expectations(
-    (r, alpha, a, b): (f64, f64, f64, f64),
-    k: f64,
-    p_alive: &dyn Fn(f64, (f64, f64, f64)) -> f64,
-    ts: &[f64],
-    histories: &[(f64, f64, f64)],
-) -> Result<Vec<f64>, ModelError> {
-    if (a - 1.0).abs() < 1e-7 {
-        let nudged = |a| conditional_expectations((r, alpha, a, b), k, p_alive, ts, histories);
-        let (below, above) = (nudged(1.0 - 1e-6)?, nudged(1.0 + 1e-6)?);
-        return Ok(below
-            .iter()
-            .zip(above)
-            .map(|(l, h)| 0.5 * (l + h))
-            .collect());
-    }
-    let mut known: FastMap<(u64, u64), Vec<f64>> = FastMap::default();
-    let mut out = Vec::with_capacity(ts.len() * histories.len());
-    for &(x, t_x, big_t) in histories {
-        let rest = match known.entry((x.to_bits(), big_t.to_bits())) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(purchases_to_come(
-                r + x,
-                alpha + big_t,
-                (b + x + k, a + b + x - 1.0 + k),
-                ts,
-            )?),
-        };
-        let scale = (a + b + x - 1.0 + k) / (a - 1.0) * p_alive(a, (x, t_x, big_t));
-        out.extend(rest.iter().map(|v| scale * v));
-    }
-    Ok(out)
-}
-
-/// P(N(t) >= n) for N(t) negative binomial (Poisson counts at a Gamma(r, α) rate): the
-/// regularised incomplete beta function I_{t/(α+t)}(n, r), with no cancellation in the tail.
-pub(crate) fn negative_binomial_tail(r: f64, alpha: f64, n: f64, t: f64) -> f64 {
-    if n == 0.0 {
-        1.0
-    } else if t <= 0.0 {
-        0.0
-    } else {
-        beta_reg(n, r, t / (alpha + t))
-    }
-}
-
-pub(crate) fn hyp(e: Hyp2f1Error) -> ModelError {
-    ModelError::InvalidData(format!(
-        "prediction outside the range computed exactly: {e}"
-    ))
 }
 
 /// The data seen through the BG/NBD likelihood.
@@ -329,6 +234,7 @@ impl Likelihood for Data<'_> {
 mod tests {
     use super::*;
     use crate::btyd::mle::gradient_error;
+    use crate::btyd::WEEKS_PER_MONTH;
 
     fn sample() -> RfmData {
         RfmData::new(
@@ -436,7 +342,7 @@ mod tests {
             a: 0.793,
             b: 2.426,
         };
-        let ts = [4.345, 13.0, 39.0, 52.14, 0.0];
+        let ts = [WEEKS_PER_MONTH, 13.0, 39.0, 52.14, 0.0];
         for (x, tx, big_t) in [(0.0, 0.0, 30.0), (2.0, 20.0, 38.0), (300.0, 77.0, 78.0)] {
             let batch = m.expected_purchases_at(&ts, x, tx, big_t).unwrap();
             for (t, got) in ts.iter().zip(batch) {

@@ -4,7 +4,16 @@
 //! change over the months, so CLV = expected spend × discounted expected purchases, and the
 //! second factor depends on the purchase history alone.
 
-use super::{FastMap, GammaGamma, ModelError, PurchaseModel};
+use super::{FastMap, GammaGamma, PurchaseModel};
+use crate::ModelError;
+
+/// Weeks in a month: lifetimes' value for a CLV on weekly data (`_customer_lifetime_value` in
+/// `lifetimes/utils.py`, behind `GammaGammaFitter.customer_lifetime_value(..., freq="W")`:
+/// `factor = {"W": 4.345, "M": 1.0, "D": 30, "H": 30 * 24}[freq]`). That is 365/12/7 = 4.3452
+/// to three decimals, a month of a 365-day year; not 365.25/12/7 = 4.3482, the average
+/// Gregorian month of `retain_data::TimeUnit::Months`. Kept as lifetimes has it, so that CLVs
+/// compare one to one.
+pub const WEEKS_PER_MONTH: f64 = 4.345;
 
 /// How far ahead and how to discount.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -12,8 +21,8 @@ pub struct ClvOptions {
     pub months: u32,
     /// Monthly discount rate (0.01 = 1% a month).
     pub monthly_discount: f64,
-    /// Model time units in a month: 4.345 for weeks, 30 for days, 1 for months (lifetimes'
-    /// factors).
+    /// Model time units in a month: [`WEEKS_PER_MONTH`] for weeks, 30 for days, 1 for months
+    /// (lifetimes' factors).
     pub units_per_month: f64,
 }
 
@@ -169,7 +178,7 @@ mod tests {
             (7.0, 37.5, 38.0),
             (0.0, 0.0, 38.0),
         ];
-        let ts = [39.0, 4.345, 8.69, 0.0];
+        let ts = [39.0, WEEKS_PER_MONTH, 2.0 * WEEKS_PER_MONTH, 0.0];
         let models: Vec<Box<dyn PurchaseModel>> = vec![
             Box::new(BgNbd {
                 r: 0.24,
@@ -228,12 +237,12 @@ mod tests {
         let year = ClvOptions {
             months: 12,
             monthly_discount: 0.01,
-            units_per_month: 4.345,
+            units_per_month: WEEKS_PER_MONTH,
         };
         let quarter = ClvOptions {
             months: 3,
             monthly_discount: 0.0,
-            units_per_month: 4.345,
+            units_per_month: WEEKS_PER_MONTH,
         };
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
         let (mut f, mut r, mut t, mut m, mut want) = (vec![], vec![], vec![], vec![], vec![]);

@@ -8,7 +8,8 @@
 
 use serde::Serialize;
 
-use super::{ModelError, PurchaseModel};
+use super::PurchaseModel;
+use crate::ModelError;
 
 /// One group of the calibration-vs-holdout table.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{DistinctX, FastMap, FitOptions, Fitted, ModelError};
+use super::{DistinctX, FastMap, FitOptions, Fitted};
+use crate::ModelError;
 
 /// Gamma-Gamma parameters (`v` is the papers' γ; lifetimes also calls it v).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

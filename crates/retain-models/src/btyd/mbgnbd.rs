@@ -13,10 +13,11 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::bgnbd::{conditional_expectations, hyp, negative_binomial_tail};
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{FitOptions, Fitted, ModelError, RfmData};
+use super::shared::{conditional_expectations, hyp, ln_negative_binomial, negative_binomial_tail};
+use super::{FitOptions, Fitted, PurchaseModel, RfmData};
 use crate::special::{ln_beta, ln_hyp2f1};
+use crate::ModelError;
 
 /// MBG/NBD parameters (named as BG/NBD's).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -62,9 +63,11 @@ impl MbgNbd {
     pub fn log_likelihood(&self, data: &RfmData) -> f64 {
         Data(data).log_likelihood(&[self.r, self.alpha, self.a, self.b], &mut [0.0; 4])
     }
+}
 
+impl PurchaseModel for MbgNbd {
     /// Probability that a customer with this history is still alive at T.
-    pub fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
+    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
         let MbgNbd { r, alpha, a, b } = *self;
         let log_ratio = (a / (b + x)).ln() + (r + x) * ((alpha + big_t) / (alpha + t_x)).ln();
         1.0 / (1.0 + log_ratio.exp())
@@ -72,18 +75,12 @@ impl MbgNbd {
 
     /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
     /// t_x, observed for T (lifetimes' `conditional_expected_number_of_purchases_up_to_time`).
-    pub fn expected_purchases(
-        &self,
-        t: f64,
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<f64, ModelError> {
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
         Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
     }
 
     /// [`MbgNbd::expected_purchases`] at each of `ts`, one series pass for all of them.
-    pub fn expected_purchases_at(
+    fn expected_purchases_at(
         &self,
         ts: &[f64],
         x: f64,
@@ -95,7 +92,7 @@ impl MbgNbd {
 
     /// [`MbgNbd::expected_purchases_at`] for many histories `(x, t_x, T)`, row-major; histories
     /// with the same x and T share the series.
-    pub fn expected_purchases_many(
+    fn expected_purchases_many(
         &self,
         ts: &[f64],
         histories: &[(f64, f64, f64)],
@@ -107,7 +104,7 @@ impl MbgNbd {
 
     /// Expected purchases of a newly acquired customer in a period of length `t`:
     /// `b/(a-1) · [1 - (α/(α+t))^r · 2F1(r, b+1; a+b; t/(α+t))]`.
-    pub fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         let MbgNbd { r, alpha, a, b } = *self;
         if t <= 0.0 {
             return Ok(0.0);
@@ -124,7 +121,7 @@ impl MbgNbd {
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
     /// length `t`: alive after the n-th purchase and n purchases of the NBD, or dead right after
     /// the n-th with at least n purchases of the NBD by t.
-    pub fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
         let MbgNbd { r, alpha, a, b } = *self;
         let n = f64::from(n);
         let ln_beta_ab = ln_beta(a, b);
@@ -133,19 +130,6 @@ impl MbgNbd {
             (ln_beta(a + 1.0, b + n) - ln_beta_ab).exp() * negative_binomial_tail(r, alpha, n, t);
         alive.exp() + died
     }
-}
-
-/// ln P(N(t) = n) for N(t) negative binomial: Poisson counts at a Gamma(r, α) rate.
-pub(crate) fn ln_negative_binomial(r: f64, alpha: f64, n: f64, t: f64) -> f64 {
-    if t <= 0.0 {
-        return if n == 0.0 { 0.0 } else { f64::NEG_INFINITY };
-    }
-    let trials = if n == 0.0 {
-        0.0
-    } else {
-        n * (t / (alpha + t)).ln()
-    };
-    ln_gamma(r + n) - ln_gamma(r) - ln_gamma(n + 1.0) + r * (alpha / (alpha + t)).ln() + trials
 }
 
 /// The data seen through the MBG/NBD likelihood.

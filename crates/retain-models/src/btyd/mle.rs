@@ -7,8 +7,8 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use serde::Serialize;
 
-use super::ModelError;
 use crate::linalg::invert;
+use crate::ModelError;
 
 /// A model's log-likelihood over its data.
 pub(crate) trait Likelihood {

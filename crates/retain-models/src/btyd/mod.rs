@@ -14,14 +14,19 @@ pub mod mbgnbd;
 mod mle;
 pub mod pareto_nbd;
 pub mod sbg;
+mod shared;
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The crate's error, here too so that `retain_models::btyd::ModelError` still names it.
+pub use crate::ModelError;
 pub use bgbb::BgBb;
 pub use bgnbd::BgNbd;
-pub use clv::{discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores};
+pub use clv::{
+    discounted_purchases, lifetime_value, score_customers, ClvOptions, Scores, WEEKS_PER_MONTH,
+};
 pub use diagnostics::{calibration_vs_holdout, tracking, HoldoutGroup, TrackingPoint};
 pub use gamma_gamma::GammaGamma;
 pub use mbgnbd::MbgNbd;
@@ -92,7 +97,9 @@ impl Named for GammaGamma {
 
 /// What a fitted purchase model predicts: for a customer with x repeat purchases, the last at
 /// t_x, observed for T; and for a newly acquired customer. Time is in the data's unit (BG/BB:
-/// transaction opportunities, whole numbers).
+/// transaction opportunities, whole numbers). Each model implements it in its own module, next
+/// to its likelihood; these are the models' only prediction methods (bring the trait into scope
+/// to call them).
 pub trait PurchaseModel: Named + Sync {
     /// Probability that the customer is still alive (BG/BB: at the next opportunity).
     fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64;
@@ -126,107 +133,6 @@ pub trait PurchaseModel: Named + Sync {
     fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError>;
     /// Probability that a new customer makes exactly n purchases in their first `t`.
     fn probability_of_purchases(&self, n: u32, t: f64) -> f64;
-}
-
-impl PurchaseModel for BgNbd {
-    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
-        BgNbd::p_alive(self, x, t_x, big_t)
-    }
-    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
-        BgNbd::expected_purchases(self, t, x, t_x, big_t)
-    }
-    fn expected_purchases_at(
-        &self,
-        ts: &[f64],
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<Vec<f64>, ModelError> {
-        BgNbd::expected_purchases_at(self, ts, x, t_x, big_t)
-    }
-    fn expected_purchases_many(
-        &self,
-        ts: &[f64],
-        histories: &[(f64, f64, f64)],
-    ) -> Result<Vec<f64>, ModelError> {
-        BgNbd::expected_purchases_many(self, ts, histories)
-    }
-    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
-        BgNbd::expected_purchases_new(self, t)
-    }
-    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
-        BgNbd::probability_of_purchases(self, n, t)
-    }
-}
-
-impl PurchaseModel for MbgNbd {
-    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
-        MbgNbd::p_alive(self, x, t_x, big_t)
-    }
-    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
-        MbgNbd::expected_purchases(self, t, x, t_x, big_t)
-    }
-    fn expected_purchases_at(
-        &self,
-        ts: &[f64],
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<Vec<f64>, ModelError> {
-        MbgNbd::expected_purchases_at(self, ts, x, t_x, big_t)
-    }
-    fn expected_purchases_many(
-        &self,
-        ts: &[f64],
-        histories: &[(f64, f64, f64)],
-    ) -> Result<Vec<f64>, ModelError> {
-        MbgNbd::expected_purchases_many(self, ts, histories)
-    }
-    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
-        MbgNbd::expected_purchases_new(self, t)
-    }
-    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
-        MbgNbd::probability_of_purchases(self, n, t)
-    }
-}
-
-impl PurchaseModel for ParetoNbd {
-    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
-        ParetoNbd::p_alive(self, x, t_x, big_t)
-    }
-    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
-        Ok(ParetoNbd::expected_purchases(self, t, x, t_x, big_t))
-    }
-    fn expected_purchases_at(
-        &self,
-        ts: &[f64],
-        x: f64,
-        t_x: f64,
-        big_t: f64,
-    ) -> Result<Vec<f64>, ModelError> {
-        Ok(ParetoNbd::expected_purchases_at(self, ts, x, t_x, big_t))
-    }
-    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
-        Ok(ParetoNbd::expected_purchases_new(self, t))
-    }
-    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
-        ParetoNbd::probability_of_purchases(self, n, t)
-    }
-}
-
-impl PurchaseModel for BgBb {
-    fn p_alive(&self, x: f64, t_x: f64, n: f64) -> f64 {
-        BgBb::p_alive(self, x, t_x, n)
-    }
-    fn expected_purchases(&self, k: f64, x: f64, t_x: f64, n: f64) -> Result<f64, ModelError> {
-        Ok(BgBb::expected_purchases(self, k, x, t_x, n))
-    }
-    fn expected_purchases_new(&self, n: f64) -> Result<f64, ModelError> {
-        Ok(BgBb::expected_purchases_new(self, n))
-    }
-    fn probability_of_purchases(&self, x: u32, n: f64) -> f64 {
-        BgBb::probability_of_purchases(self, x, n)
-    }
 }
 
 /// A saved purchase model of any kind, as `retain fit` writes it: `{"model": "bgnbd",
@@ -263,17 +169,6 @@ impl SavedPurchaseModel {
             SavedPurchaseModel::BgBb(_) => "bgbb",
         }
     }
-}
-
-/// Why a model could not be fitted or applied.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ModelError {
-    #[error("customer row {row}: {message}")]
-    InvalidRow { row: usize, message: String },
-    #[error("{0}")]
-    InvalidData(String),
-    #[error("the fit did not converge: {0}")]
-    NotConverged(String),
 }
 
 /// Repeat-purchase data of non-contractual customers, collapsed to its distinct

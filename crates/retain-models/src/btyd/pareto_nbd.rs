@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::mle::{fit_model, sum_rows, Likelihood};
-use super::{FitOptions, Fitted, ModelError, RfmData};
+use super::{FitOptions, Fitted, PurchaseModel, RfmData};
 use crate::quad::{integrate_log, LogIntegral};
+use crate::ModelError;
 
 /// Pareto/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -78,23 +79,32 @@ impl ParetoNbd {
         let i = integral(self, x, t_x, big_t, |_| []);
         s.ln() + i.ln_value - ln_l0
     }
+}
 
+impl PurchaseModel for ParetoNbd {
     /// Probability that a customer with this history is still alive at T.
-    pub fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
+    fn p_alive(&self, x: f64, t_x: f64, big_t: f64) -> f64 {
         1.0 / (1.0 + self.ln_odds_dead(x, t_x, big_t).exp())
     }
 
     /// Expected purchases in the next `t` of a customer with x repeat purchases, the last at
     /// t_x, observed for T (Schmittlein et al. 1987, eq. 22).
-    pub fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> f64 {
-        self.expected_purchases_at(&[t], x, t_x, big_t)[0]
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, big_t: f64) -> Result<f64, ModelError> {
+        Ok(self.expected_purchases_at(&[t], x, t_x, big_t)?[0])
     }
 
     /// [`ParetoNbd::expected_purchases`] at each of `ts`, with P(alive) (an integral) once.
-    pub fn expected_purchases_at(&self, ts: &[f64], x: f64, t_x: f64, big_t: f64) -> Vec<f64> {
+    fn expected_purchases_at(
+        &self,
+        ts: &[f64],
+        x: f64,
+        t_x: f64,
+        big_t: f64,
+    ) -> Result<Vec<f64>, ModelError> {
         let ParetoNbd { r, alpha, s, beta } = *self;
         let scale = (r + x) * (beta + big_t) / (alpha + big_t) * self.p_alive(x, t_x, big_t);
-        ts.iter()
+        Ok(ts
+            .iter()
             .map(|&t| {
                 if t <= 0.0 {
                     0.0
@@ -102,23 +112,23 @@ impl ParetoNbd {
                     scale * one_minus_power_over(s - 1.0, t / (beta + big_t))
                 }
             })
-            .collect()
+            .collect())
     }
 
     /// Expected purchases of a newly acquired customer in a period of length `t`:
     /// `r β / (α (s-1)) · [1 - (β/(β+t))^(s-1)]`.
-    pub fn expected_purchases_new(&self, t: f64) -> f64 {
+    fn expected_purchases_new(&self, t: f64) -> Result<f64, ModelError> {
         let ParetoNbd { r, alpha, s, beta } = *self;
         if t <= 0.0 {
-            return 0.0;
+            return Ok(0.0);
         }
-        r * beta / alpha * one_minus_power_over(s - 1.0, t / beta)
+        Ok(r * beta / alpha * one_minus_power_over(s - 1.0, t / beta))
     }
 
     /// Probability that a newly acquired customer makes exactly n purchases in a period of
     /// length `t` (Fader & Hardie 2005, eq. 24): alive throughout and n purchases, or dead at
     /// some τ < t after n purchases, the latter integrated over τ.
-    pub fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
         let ParetoNbd { r, alpha, s, beta } = *self;
         let n = f64::from(n);
         if t <= 0.0 {
@@ -375,8 +385,10 @@ mod tests {
             s,
             beta: 12.0,
         };
-        let at = m(1.0).expected_purchases(39.0, 2.0, 30.0, 38.0);
-        let near = m(1.0 + 1e-7).expected_purchases(39.0, 2.0, 30.0, 38.0);
+        let at = m(1.0).expected_purchases(39.0, 2.0, 30.0, 38.0).unwrap();
+        let near = m(1.0 + 1e-7)
+            .expected_purchases(39.0, 2.0, 30.0, 38.0)
+            .unwrap();
         assert!((at - near).abs() < 1e-6 * at, "{at} {near}");
     }
 }

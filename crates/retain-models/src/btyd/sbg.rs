@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::digamma;
 
 use super::mle::{fit_model, Likelihood};
-use super::{FitOptions, Fitted, ModelError};
+use super::shared::hyp;
+use super::{FitOptions, Fitted};
 use crate::special::{ln_beta, ln_hyp2f1};
+use crate::ModelError;
 
 /// sBG parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -158,8 +160,8 @@ impl ShiftedBetaGeometric {
             )));
         }
         let (a, b, n) = (self.alpha, self.beta, f64::from(renewals));
-        let ln_f = ln_hyp2f1(1.0, b + n + 1.0, a + b + n + 1.0, 1.0 / (1.0 + discount))
-            .map_err(crate::btyd::bgnbd::hyp)?;
+        let ln_f =
+            ln_hyp2f1(1.0, b + n + 1.0, a + b + n + 1.0, 1.0 / (1.0 + discount)).map_err(hyp)?;
         Ok(self.retention_rate(n + 1.0) * ln_f.exp())
     }
 }

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::btyd::ModelError;
+use crate::ModelError;
 
 /// One column's values.
 #[derive(Debug, Clone, PartialEq)]

@@ -29,7 +29,7 @@ pub use frame::{
 };
 use metrics::{calibration_table, CalibrationBin, ClassificationMetrics, RegressionMetrics};
 
-use crate::btyd::ModelError;
+use crate::ModelError;
 
 /// What a model predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,232 @@
+//! Reading transaction logs into typed Arrow batches, row by row validated.
+//!
+//! Input: CSV with any of `,` `;` tab `|` delimiters or whitespace-aligned columns, with or
+//! without a header, plain or gzip; or Parquet. Output: batches of [`transaction_schema`]. Every
+//! row read ends in exactly one bucket of the [`IngestReport`]: used, rejected (malformed: with
+//! its reason, fatal unless a bad-rows file is given) or excluded by a documented rule (no
+//! customer id, negative amount, after the observation end). Nothing is dropped silently.
+//!
+//! The entry points are here ([`TransactionReader`], [`read_all`]), with the public options
+//! re-exported; the work is split by job: `options` (what decides how a log is read, and the
+//! report), `rows` (the per-row rules), `batch` (the Arrow batch builder), `csv` (the text
+//! reader) and `crate::parquet_in` (the Parquet reader). Imports run one way: `options` <-
+//! `rows` <- `batch` <- the two readers <- this module; the readers share `rows` and `batch` and
+//! know nothing of each other.
+
+pub(crate) mod batch;
+mod csv;
+pub(crate) mod options;
+pub(crate) mod rows;
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::customers::CustomerIndex;
+use crate::error::{DataError, Result, RowError};
+use crate::parquet_in::ParquetReader;
+use crate::text::{detect, BadRowSink, FileKind};
+
+pub use crate::text::{Delimiter, HeaderMode};
+pub use batch::{transaction_schema, BATCH_ROWS};
+use csv::TextReader;
+pub use options::{AmountSpec, IngestReport, ReadOptions, TransactionColumns};
+
+/// Reads one or more transaction files as a sequence of batches; see the module doc.
+pub struct TransactionReader {
+    files: Vec<PathBuf>,
+    next_file: usize,
+    options: ReadOptions,
+    current: Option<FileReader>,
+    report: IngestReport,
+    bad_rows: Option<BadRowSink>,
+    with_amount: Option<bool>,
+    customers: CustomerIndex,
+    done: bool,
+}
+
+impl TransactionReader {
+    pub fn open(files: &[PathBuf], options: ReadOptions) -> Result<Self> {
+        if files.is_empty() {
+            return Err(DataError::Option("no transaction file given".into()));
+        }
+        let bad_rows = options
+            .bad_rows
+            .as_deref()
+            .map(BadRowSink::create)
+            .transpose()?;
+        let mut reader = TransactionReader {
+            files: files.to_vec(),
+            next_file: 0,
+            options,
+            current: None,
+            report: IngestReport::default(),
+            bad_rows,
+            with_amount: None,
+            customers: CustomerIndex::new(),
+            done: false,
+        };
+        reader.open_next()?;
+        Ok(reader)
+    }
+
+    /// The schema of the batches (fixed by the first file; later files must agree).
+    pub fn schema(&self) -> SchemaRef {
+        transaction_schema(self.with_amount.unwrap_or(false))
+    }
+
+    /// The counts so far; complete once the reader returned `None`.
+    pub fn report(&self) -> &IngestReport {
+        &self.report
+    }
+
+    /// The customer ids, indexed by the codes of the `customer` column.
+    pub fn customers(&self) -> &CustomerIndex {
+        &self.customers
+    }
+
+    /// The report and the customer ids, once reading is done.
+    pub fn into_parts(self) -> (IngestReport, CustomerIndex) {
+        (self.report, self.customers)
+    }
+
+    fn open_next(&mut self) -> Result<bool> {
+        let Some(path) = self.files.get(self.next_file).cloned() else {
+            return Ok(false);
+        };
+        self.next_file += 1;
+        let file = FileReader::open(&path, &self.options)?;
+        match self.with_amount {
+            None => self.with_amount = Some(file.has_amount()),
+            Some(w) if w != file.has_amount() => {
+                return Err(DataError::Format {
+                    file: path,
+                    message: "this file has no amount column but the first file had one (or the other way round)".into(),
+                })
+            }
+            _ => {}
+        }
+        self.current = Some(file);
+        Ok(true)
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            let Some(file) = self.current.as_mut() else {
+                return Ok(None);
+            };
+            let mut rejected = Vec::new();
+            let batch = file.read_batch(&mut rejected, &mut self.report, &mut self.customers)?;
+            for error in rejected {
+                self.report.rows_rejected += 1;
+                match self.bad_rows.as_mut() {
+                    Some(sink) => sink.write(&error)?,
+                    None => return Err(DataError::BadRow(Box::new(error))),
+                }
+            }
+            match batch {
+                Some(batch) if batch.num_rows() > 0 => return Ok(Some(batch)),
+                Some(_) => continue,
+                None => {}
+            }
+            self.current = None;
+            if !self.open_next()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some(sink) = self.bad_rows.take() {
+            self.report.bad_rows_file = Some(sink.finish()?);
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for TransactionReader {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_batch() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                self.done = true;
+                self.finish().err().map(Err)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Reads all of a log into memory: for small inputs and tests.
+pub fn read_all(files: &[PathBuf], options: ReadOptions) -> Result<Transactions> {
+    let mut reader = TransactionReader::open(files, options)?;
+    let mut batches = Vec::new();
+    for batch in reader.by_ref() {
+        batches.push(batch?);
+    }
+    let schema = reader.schema();
+    let (report, customers) = reader.into_parts();
+    Ok(Transactions {
+        batches,
+        schema,
+        report,
+        customers,
+    })
+}
+
+/// A whole log in memory: for small inputs and tests.
+pub struct Transactions {
+    pub batches: Vec<RecordBatch>,
+    pub schema: SchemaRef,
+    pub report: IngestReport,
+    /// Decodes the `customer` codes.
+    pub customers: CustomerIndex,
+}
+
+// ---------------------------------------------------------------------------------------------
+// One file
+
+enum FileReader {
+    Text(TextReader),
+    Parquet(ParquetReader),
+}
+
+impl FileReader {
+    fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
+        Ok(match detect(path)? {
+            FileKind::Parquet => FileReader::Parquet(ParquetReader::open(path, options)?),
+            FileKind::Text { gzip } => FileReader::Text(TextReader::open(path, options, gzip)?),
+        })
+    }
+
+    fn has_amount(&self) -> bool {
+        match self {
+            FileReader::Text(t) => t.has_amount(),
+            FileReader::Parquet(p) => p.has_amount(),
+        }
+    }
+
+    fn read_batch(
+        &mut self,
+        rejected: &mut Vec<RowError>,
+        report: &mut IngestReport,
+        customers: &mut CustomerIndex,
+    ) -> Result<Option<RecordBatch>> {
+        match self {
+            FileReader::Text(t) => t.read_batch(rejected, report, customers),
+            FileReader::Parquet(p) => p.read_batch(rejected, report, customers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

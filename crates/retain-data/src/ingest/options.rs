@@ -1,0 +1,86 @@
+//! What decides how a transaction log is read ([`ReadOptions`]: columns, dialect, date format,
+//! merge period, exclusion rules) and what reading it did to every row ([`IngestReport`]). The
+//! leaf of the ingest modules: the row rules, the batch builder and both file readers take these
+//! from here.
+
+use std::path::PathBuf;
+
+use crate::dates::{DateFormat, Period};
+use crate::text::{Delimiter, HeaderMode};
+
+/// How the amount of a transaction is read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AmountSpec {
+    /// The column `amount` if the header has one, else no amounts.
+    #[default]
+    Auto,
+    None,
+    Column(String),
+    /// Quantity times unit price (order-line logs such as UCI Online Retail).
+    Product {
+        quantity: String,
+        price: String,
+    },
+}
+
+/// Which columns hold the customer, the date and the amount: header names, or 1-based column
+/// numbers (as `cut` and `awk` count) for header-less files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionColumns {
+    pub customer: String,
+    pub date: String,
+    pub amount: AmountSpec,
+}
+
+impl Default for TransactionColumns {
+    fn default() -> Self {
+        TransactionColumns {
+            customer: "customer_id".into(),
+            date: "date".into(),
+            amount: AmountSpec::Auto,
+        }
+    }
+}
+
+/// Everything that decides how a transaction log is read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub columns: TransactionColumns,
+    pub delimiter: Delimiter,
+    pub header: HeaderMode,
+    pub date_format: DateFormat,
+    pub period: Period,
+    /// Keep transactions with a negative amount (returns, cancellations) instead of excluding them.
+    pub keep_negative: bool,
+    /// Exclude transactions dated after this day (the observation end).
+    pub last_day: Option<i32>,
+    /// Where rejected rows go; `None` makes the first rejected row an error.
+    pub bad_rows: Option<PathBuf>,
+}
+
+/// What happened to every row read. `rows_read = rows_used + rows_rejected + excluded_*`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IngestReport {
+    pub rows_read: u64,
+    pub rows_used: u64,
+    pub rows_rejected: u64,
+    /// Rows with an empty customer id (anonymous or guest purchases).
+    pub excluded_no_customer: u64,
+    /// Rows with a negative amount (returns, cancellations, adjustments).
+    pub excluded_negative_amount: u64,
+    /// Rows dated after the observation end.
+    pub excluded_after_end: u64,
+    /// Calendar days of the first and last used rows.
+    pub first_day: Option<i32>,
+    pub last_day: Option<i32>,
+    /// Sum of the amounts of the used rows.
+    pub amount_total: f64,
+    /// Where the rejected rows were written.
+    pub bad_rows_file: Option<PathBuf>,
+}
+
+impl IngestReport {
+    pub fn rows_excluded(&self) -> u64 {
+        self.excluded_no_customer + self.excluded_negative_amount + self.excluded_after_end
+    }
+}
