@@ -167,14 +167,30 @@ impl FitSummary {
 
     /// One line for outputs built on this fit, when it is weakly identified.
     pub fn caution(&self) -> Option<String> {
-        self.weakly_identified().then(|| {
-            format!(
-                "{} is weakly identified on these data ({}); its P(alive), expected purchases \
-                 and CLV are uncertain",
-                self.title,
-                self.warnings.join("; ")
-            )
-        })
+        if !self.weakly_identified() {
+            return None;
+        }
+        // The warnings open with the parameter they are about ("a = 0.0019 has …").
+        let named: Vec<&str> = self
+            .params
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| {
+                self.warnings
+                    .iter()
+                    .any(|w| w.starts_with(&format!("{name} = ")))
+            })
+            .collect();
+        let which = if named.is_empty() {
+            "no standard errors".to_string()
+        } else {
+            format!("{} hardly determined", named.join(", "))
+        };
+        Some(format!(
+            "{} is weakly identified on these data ({which}): the P(alive), expected purchases \
+             and CLV built on it are uncertain",
+            self.title
+        ))
     }
 }
 

@@ -7,6 +7,7 @@
 mod error;
 
 pub mod attributes;
+pub mod clv;
 pub mod fit;
 pub mod source;
 pub mod train;

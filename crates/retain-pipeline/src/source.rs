@@ -127,7 +127,13 @@ fn load_file(
     need_monetary: bool,
     default_t_col: &str,
 ) -> Result<SummaryColumns> {
-    let table = read_customer_table(path, &CustomerTableOptions::default())?;
+    let table = read_customer_table(
+        path,
+        &CustomerTableOptions {
+            id_col: None,
+            ..CustomerTableOptions::default()
+        },
+    )?;
     let column = |name: &str, role: &str| table.required_numbers(name, role);
     let ids = table
         .columns

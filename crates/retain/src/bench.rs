@@ -131,7 +131,7 @@ fn btyd_stages(c: &crate::fit::SummaryColumns) -> anyhow::Result<()> {
     let clv_options = ClvOptions {
         months: 12,
         monthly_discount: 0.01,
-        units_per_month: 4.345,
+        units_per_month: retain_models::btyd::WEEKS_PER_MONTH,
     };
     let scores = score_customers(
         &bg.params,

@@ -617,7 +617,7 @@ fn btyd_section(
     let clv_options = ClvOptions {
         months: 12,
         monthly_discount: 0.01,
-        units_per_month: 4.345,
+        units_per_month: retain_models::btyd::WEEKS_PER_MONTH,
     };
     let ids = summary.customer_ids();
     let scores = score_customers(&bg, (&f, &r, &t), 39.0, Some((&gg, &m, &clv_options)))?;

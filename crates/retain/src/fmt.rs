@@ -171,6 +171,24 @@ pub fn write_result(batch: &RecordBatch, output: Option<&Path>) -> anyhow::Resul
     Ok(())
 }
 
+/// A batch as a table for people, every value as Arrow displays it (floats at full
+/// precision).
+pub fn batch_table(batch: &RecordBatch) -> String {
+    use retain_data::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default();
+    let formatters: Vec<ArrayFormatter> = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("displayable columns"))
+        .collect();
+    let schema = batch.schema();
+    let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let rows: Vec<Vec<String>> = (0..batch.num_rows())
+        .map(|r| formatters.iter().map(|f| f.value(r).to_string()).collect())
+        .collect();
+    table(&header, &rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

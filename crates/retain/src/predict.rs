@@ -14,6 +14,8 @@ use retain_data::datafusion::arrow::array::{
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_models::btyd::{score_customers, SavedPurchaseModel};
 
+use retain_pipeline::fit::PurchaseData;
+
 use crate::fit::SummaryInput;
 use crate::fmt::thousands;
 
@@ -33,9 +35,20 @@ pub struct PredictArgs {
     /// For a new customer: list P(n purchases) for n = 0 to this.
     #[arg(long, default_value_t = 10)]
     pub max_purchases: u32,
-    /// Output file (.csv, .parquet, .jsonl). Default: CSV on stdout.
+    /// Output file (.csv, .parquet, .jsonl). Default: stdout, as --format says.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How stdout shows the result: CSV, one JSON object, or a table for people (numbers at
+    /// full precision in each).
+    #[arg(long, value_enum, default_value_t = PredictFormat::Csv)]
+    pub format: PredictFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PredictFormat {
+    Csv,
+    Json,
+    Table,
 }
 
 /// Reads a purchase model saved by `retain fit … -o FILE`.
@@ -71,6 +84,8 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
         "T"
     };
     let c = args.input.load_with(false, default_t).await?;
+    // The histories are checked as `retain fit` checks them: the customer at fault is named.
+    PurchaseData::from_columns(&c)?;
     let n = c.frequency.len();
     let scores = score_customers(model, (&c.frequency, &c.recency, &c.t), args.horizon, None)?;
     let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
@@ -102,8 +117,27 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
         expected.iter().sum::<f64>(),
         p_alive.iter().sum::<f64>() / n as f64
     );
-    crate::fmt::write_result(&batch, args.output.as_deref())?;
+    write(&batch, &args)
+}
+
+/// The result to --output, or to stdout in --format.
+fn write(batch: &RecordBatch, args: &PredictArgs) -> anyhow::Result<()> {
+    if args.output.is_some() || args.format == PredictFormat::Csv {
+        return crate::fmt::write_result(batch, args.output.as_deref());
+    }
+    match args.format {
+        PredictFormat::Json => outln!("{}", batch_json(batch)?)?,
+        _ => out!("{}", crate::fmt::batch_table(batch))?,
+    }
     Ok(())
+}
+
+/// A batch as one JSON array of row objects (numbers at full precision).
+fn batch_json(batch: &RecordBatch) -> anyhow::Result<String> {
+    let mut writer = retain_data::datafusion::arrow::json::ArrayWriter::new(Vec::<u8>::new());
+    writer.write(batch)?;
+    writer.finish()?;
+    Ok(String::from_utf8(writer.into_inner())?)
 }
 
 /// A newly acquired customer: P(n purchases in the horizon) for n = 0..=max, with the expected
@@ -121,17 +155,43 @@ fn new_customer(saved: &SavedPurchaseModel, args: &PredictArgs) -> anyhow::Resul
         args.horizon,
         args.max_purchases
     );
+    if args.format == PredictFormat::Json && args.output.is_none() {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "model": saved.name(),
+                "horizon": args.horizon,
+                "expected_purchases": expected,
+                "probabilities": probs
+                    .iter()
+                    .enumerate()
+                    .map(|(n, p)| serde_json::json!({"purchases": n, "probability": p}))
+                    .collect::<Vec<_>>(),
+            })
+        )?;
+        return Ok(());
+    }
+    if args.format == PredictFormat::Table && args.output.is_none() {
+        outln!(
+            "a new customer ({}): {expected} purchases expected in the first {} time units",
+            saved.name(),
+            args.horizon
+        )?;
+    }
+    // Each row carries the expectation too: CSV and files hold it at full precision.
     let schema = Arc::new(Schema::new(vec![
         Field::new("purchases", DataType::UInt32, false),
         Field::new("probability", DataType::Float64, false),
+        Field::new("expected_purchases", DataType::Float64, false),
     ]));
+    let rows = probs.len();
     let batch = RecordBatch::try_new(
         schema,
         vec![
             Arc::new(UInt32Array::from_iter_values(0..=args.max_purchases)),
             Arc::new(Float64Array::from(probs)),
+            Arc::new(Float64Array::from(vec![expected; rows])),
         ],
     )?;
-    crate::fmt::write_result(&batch, args.output.as_deref())?;
-    Ok(())
+    write(&batch, args)
 }

@@ -272,7 +272,7 @@ fn value_scores(
     let clv_options = ClvOptions {
         months: args.months,
         monthly_discount: args.discount,
-        units_per_month: 4.345,
+        units_per_month: retain_models::btyd::WEEKS_PER_MONTH,
     };
     let scores = score_customers(
         &purchases,
