@@ -4,9 +4,11 @@
 //! the Python package translate their inputs into these options and call them, so every door
 //! computes the same numbers.
 
+mod columns;
 mod error;
 
 pub mod attributes;
 pub mod source;
+pub mod survival;
 
 pub use error::{PipelineError, Result};

@@ -6,6 +6,7 @@
 use std::io;
 
 use retain_data::DataError;
+use retain_pipeline::PipelineError;
 
 use crate::out::StdoutError;
 
@@ -117,6 +118,35 @@ fn store_unavailable(error: &sqlx::Error) -> bool {
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .is_some_and(|pg| pg.code().starts_with("53") || pg.code().starts_with("58")),
         _ => false,
+    }
+}
+
+/// A pipeline step's error for the command line. A missing column gets the hint of the flag
+/// that names it (`flags` pairs the columns given on the command line with their flags: the
+/// library's hint names its option's field); a data error is passed on as itself, so that
+/// [`Failure::of`] classifies it.
+pub fn with_flags(error: PipelineError, flags: &[(&str, &str)]) -> anyhow::Error {
+    match error {
+        PipelineError::Data(DataError::MissingColumn {
+            file,
+            wanted,
+            available,
+            hint,
+        }) => {
+            let hint = match flags.iter().find(|(column, _)| *column == wanted) {
+                Some((_, flag)) => format!(" (choose one with --{flag})"),
+                None => hint,
+            };
+            DataError::MissingColumn {
+                file,
+                wanted,
+                available,
+                hint,
+            }
+            .into()
+        }
+        PipelineError::Data(error) => error.into(),
+        error => error.into(),
     }
 }
 
