@@ -8,6 +8,7 @@ mod columns;
 mod error;
 
 pub mod attributes;
+pub mod cohorts;
 pub mod seasonality;
 pub mod source;
 pub mod survival;
