@@ -9,6 +9,7 @@ mod error;
 
 pub mod attributes;
 pub mod cohorts;
+pub mod drivers;
 pub mod seasonality;
 pub mod source;
 pub mod survival;
