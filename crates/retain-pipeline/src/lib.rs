@@ -10,6 +10,7 @@ mod error;
 pub mod attributes;
 pub mod cohorts;
 pub mod drivers;
+pub mod lifecycle;
 pub mod seasonality;
 pub mod source;
 pub mod survival;

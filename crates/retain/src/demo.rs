@@ -23,12 +23,13 @@ use retain_models::lifecycle::{transitions, LifecycleRules};
 use crate::cohorts::{cohort_matrix, rate_table, Show};
 use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
-use crate::lifecycle::{stage_table, stages_at, transition_table};
+use crate::lifecycle::{stage_table, transition_table};
 use crate::segment::{profile, profile_table, SegmentArgs};
 use crate::survival::summary_table;
 use crate::train::TrainArgs;
 use crate::{segment, train};
 use anyhow::Context;
+use retain_pipeline::lifecycle::stages_at;
 use retain_pipeline::survival::{survival, DurationColumns, Lifespans, SurvivalOptions};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
