@@ -9,6 +9,7 @@ mod error;
 
 pub mod attributes;
 pub mod cohorts;
+pub mod diagnose;
 pub mod drivers;
 pub mod lifecycle;
 pub mod seasonality;

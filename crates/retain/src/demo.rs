@@ -21,7 +21,7 @@ use retain_data::{purchase_cohorts, CustomerTableOptions, Period, PurchaseHistor
 use retain_models::lifecycle::{transitions, LifecycleRules};
 
 use crate::cohorts::{cohort_matrix, rate_table, Show};
-use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
+use crate::diagnose::{holdout_table, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
 use crate::lifecycle::{stage_table, transition_table};
 use crate::segment::{profile, profile_table, SegmentArgs};
@@ -29,6 +29,7 @@ use crate::survival::summary_table;
 use crate::train::TrainArgs;
 use crate::{segment, train};
 use anyhow::Context;
+use retain_pipeline::diagnose::tracking_rows;
 use retain_pipeline::lifecycle::stages_at;
 use retain_pipeline::survival::{survival, DurationColumns, Lifespans, SurvivalOptions};
 
