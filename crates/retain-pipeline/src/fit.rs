@@ -314,7 +314,7 @@ mod tests {
         );
         let no_ids = SummaryColumns { ids: None, ..c };
         let error = PurchaseData::from_columns(&no_ids).unwrap_err().to_string();
-        assert!(error.starts_with("summary row 3:"), "{error}");
+        assert!(error.starts_with("customer row 3:"), "{error}");
     }
 
     #[test]

@@ -4,12 +4,19 @@
 //! the Python package translate their inputs into these options and call them, so every door
 //! computes the same numbers.
 
+mod columns;
 mod error;
 
 pub mod attributes;
 pub mod clv;
+pub mod cohorts;
+pub mod diagnose;
+pub mod drivers;
 pub mod fit;
+pub mod lifecycle;
+pub mod seasonality;
 pub mod source;
+pub mod survival;
 pub mod train;
 
 pub use error::{PipelineError, Result};

@@ -81,11 +81,12 @@ impl SummaryColumns {
         self.frequency.is_empty()
     }
 
-    /// How row `i` is named in messages: its customer id, or its 1-based row.
+    /// How row `i` is named in messages: its customer id, or (a summary without ids) its
+    /// 1-based row.
     pub fn name_of(&self, i: usize) -> String {
         match &self.ids {
             Some(ids) => format!("customer {}", ids[i]),
-            None => format!("summary row {}", i + 1),
+            None => format!("customer row {}", i + 1),
         }
     }
 }

@@ -51,7 +51,7 @@ pub async fn run(args: ClvArgs) -> anyhow::Result<()> {
         unit: args.input.unit.into(),
         fit: FitOptions::default(),
     };
-    let report = clv(&c, &settings).map_err(crate::failure::with_flags)?;
+    let report = clv(&c, &settings).map_err(|e| crate::failure::with_flags(e, &[]))?;
     let params = |named: &[(&str, f64)]| {
         named
             .iter()

@@ -1,23 +1,19 @@
 //! `retain cohorts`: acquisition cohorts and their retention, period by period, from a purchase
 //! log or from contracts with start and end dates; and the retention and churn rate of each
-//! calendar period. Definitions in `retain_data::cohorts`.
+//! calendar period. Definitions in `retain_data::cohorts`; the tables are
+//! `retain_pipeline::cohorts`'s, here are the flags and the tables for people.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
-use retain_data::cohorts::Cohort;
-use retain_data::datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array,
-};
 use retain_data::output::write_table;
-use retain_data::{
-    contract_cohorts, purchase_cohorts, read_customer_table, CohortTable, CustomerTableOptions,
-    Period,
-};
+use retain_data::{CohortTable, CustomerTableOptions, Period};
+use retain_pipeline::cohorts::{cohorts, long_table, CohortOptions, CohortSource, ContractDates};
+use retain_pipeline::source::Log;
 
 use crate::args::{parse_day, Format, TransactionArgs};
+use crate::failure::with_flags;
 use crate::fmt::{money, table, thousands};
 
 /// Arguments of `retain cohorts`.
@@ -79,9 +75,14 @@ pub enum Show {
 }
 
 pub fn run(args: CohortArgs) -> anyhow::Result<()> {
-    let cohorts = load(&args)?;
+    let flags = [
+        (args.start_col.as_str(), "start-col"),
+        (args.end_col.as_str(), "end-col"),
+    ];
+    let (source, options) = options(&args)?;
+    let cohorts = cohorts(&source, &options).map_err(|e| with_flags(e, &flags))?;
     if let Some(path) = &args.output {
-        write_long(&cohorts, path)?;
+        write_table(&long_table(&cohorts).map_err(|e| with_flags(e, &[]))?, path)?;
     }
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string(&cohorts)?)?,
@@ -94,42 +95,36 @@ pub fn run(args: CohortArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(args: &CohortArgs) -> anyhow::Result<CohortTable> {
-    let period: Period = args.period.into();
+/// The flags as the library's source and options.
+fn options(args: &CohortArgs) -> anyhow::Result<(CohortSource, CohortOptions)> {
+    let options = CohortOptions {
+        period: args.period.into(),
+        observation_end: args.observation_end,
+    };
     if let Some(path) = &args.customers {
-        let options = CustomerTableOptions {
-            id_col: None,
-            delimiter: args.transactions.delimiter.into(),
-            na_values: vec![],
-            bad_rows: None,
+        let source = CohortSource::Contracts {
+            path: path.clone(),
+            read: CustomerTableOptions {
+                id_col: None,
+                delimiter: args.transactions.delimiter.into(),
+                na_values: vec![],
+                bad_rows: None,
+            },
+            columns: ContractDates {
+                start_col: args.start_col.clone(),
+                end_col: args.end_col.clone(),
+            },
         };
-        let t = read_customer_table(path, &options)?;
-        let starts = t.days(&args.start_col, "start-col")?;
-        let ends = t.days(&args.end_col, "end-col")?;
-        let mut start_days = Vec::with_capacity(starts.len());
-        for (row, (start, end)) in starts.iter().zip(&ends).enumerate() {
-            let Some(start) = *start else {
-                bail!(
-                    "{}: every contract needs a start date",
-                    t.location(row, &args.start_col)
-                );
-            };
-            if end.is_some_and(|end| end < start) {
-                bail!(
-                    "{}: the contract ends before it starts",
-                    t.location(row, &args.end_col)
-                );
-            }
-            start_days.push(start);
-        }
-        return contract_cohorts(&start_days, &ends, period, args.observation_end)
-            .context("no contracts");
+        return Ok((source, options));
     }
     if args.transactions.files.is_empty() {
         bail!("cohorts needs -t FILE (a transaction log) or --customers FILE (contracts with start and end dates)");
     }
-    let (history, _) = args.transactions.purchase_history()?;
-    Ok(purchase_cohorts(&history, period, args.observation_end).expect("a non-empty log"))
+    let log = Log {
+        files: args.transactions.files.clone(),
+        read: args.transactions.read_options(Period::Day),
+    };
+    Ok((CohortSource::Log(log), options))
 }
 
 /// The cohort table for people: a row per cohort, a column per period since acquisition (at
@@ -215,38 +210,4 @@ pub fn rate_table(cohorts: &CohortTable) -> String {
             &rows
         )
     )
-}
-
-/// The cohort table, one row per cohort and period since acquisition, written (atomically)
-/// in the format the file's extension names.
-fn write_long(cohorts: &CohortTable, path: &std::path::Path) -> anyhow::Result<()> {
-    let rows: Vec<(&Cohort, usize)> = cohorts
-        .cohorts
-        .iter()
-        .flat_map(|c| (0..c.active.len()).map(move |k| (c, k)))
-        .collect();
-    let column = |f: &dyn Fn(&Cohort, usize) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(
-            rows.iter().map(|&(c, k)| f(c, k)),
-        ))
-    };
-    let count = |f: &dyn Fn(&Cohort, usize) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter_values(
-            rows.iter().map(|&(c, k)| f(c, k)),
-        ))
-    };
-    let batch = RecordBatch::try_from_iter([
-        (
-            "cohort",
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|(c, _)| &c.cohort),
-            )) as ArrayRef,
-        ),
-        ("cohort_size", count(&|c, _| c.size)),
-        ("periods_since", count(&|_, k| k as u64)),
-        ("active", count(&|c, k| c.active[k])),
-        ("share", column(&|c, k| c.share[k])),
-        ("revenue", column(&|c, k| c.revenue[k])),
-    ])?;
-    Ok(write_table(&batch, path)?)
 }

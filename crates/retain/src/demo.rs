@@ -21,14 +21,17 @@ use retain_data::{purchase_cohorts, CustomerTableOptions, Period, PurchaseHistor
 use retain_models::lifecycle::{transitions, LifecycleRules};
 
 use crate::cohorts::{cohort_matrix, rate_table, Show};
-use crate::diagnose::{holdout_table, tracking_rows, tracking_table};
+use crate::diagnose::{holdout_table, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
-use crate::lifecycle::{stage_table, stages_at, transition_table};
+use crate::lifecycle::{stage_table, transition_table};
 use crate::segment::{profile, profile_table, SegmentArgs};
-use crate::survival::{contracts, summary_table, survival_report};
+use crate::survival::summary_table;
 use crate::train::TrainArgs;
 use crate::{segment, train};
 use anyhow::Context;
+use retain_pipeline::diagnose::tracking_rows;
+use retain_pipeline::lifecycle::stages_at;
+use retain_pipeline::survival::{survival, DurationColumns, Lifespans, SurvivalOptions};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
 /// separated, no header. Source: data/cdnow/README.md.
@@ -505,8 +508,16 @@ fn retention_section(
         id_col: Some("customerID".into()),
         ..Default::default()
     };
-    let lifespans = contracts(&telco, &options, ("tenure", "Churn"), Some("Contract"))?;
-    let report = survival_report(&lifespans, Some("Contract".into()), 0.95, None)?;
+    let columns = DurationColumns {
+        duration_col: "tenure".into(),
+        event_col: "Churn".into(),
+        by: Some("Contract".into()),
+    };
+    let lifespans = Lifespans::from_table(
+        &retain_data::read_customer_table(&telco, &options)?,
+        &columns,
+    )?;
+    let report = survival(&lifespans, &SurvivalOptions::default())?;
     outln!(
         "\nsurvival of IBM's Telco customers (7,043 contracts, tenure in months; `retain survival`):"
     )?;

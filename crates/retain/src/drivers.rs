@@ -1,14 +1,18 @@
 //! `retain drivers`: what separates customers who churned from those who stayed. For each
 //! attribute of a customer table, the churn rate of each value (numbers binned at quantiles)
-//! with its confidence interval, and the attributes ranked by information value.
+//! with its confidence interval, and the attributes ranked by information value. The ranking
+//! is `retain_pipeline::drivers`'s; here are the flags and the tables.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use retain_data::{read_customer_table, ColumnKind, CustomerTableOptions};
-use retain_models::drivers::{churn_drivers, Driver, Values};
+use retain_data::CustomerTableOptions;
+use retain_models::drivers::Driver;
+use retain_pipeline::attributes::AttributeSelection;
+use retain_pipeline::drivers::{drivers_of_file, DriverOptions};
 
 use crate::args::{DelimiterArg, Format};
+use crate::failure::with_flags;
 use crate::fmt::{table, thousands};
 
 /// Arguments of `retain drivers`.
@@ -46,69 +50,68 @@ pub struct DriverArgs {
 }
 
 pub fn run(args: DriverArgs) -> anyhow::Result<()> {
-    let options = CustomerTableOptions {
-        id_col: args.id_col.clone(),
-        delimiter: args.delimiter.into(),
-        na_values: args.na.clone(),
-        bad_rows: None,
-    };
-    let t = read_customer_table(&args.customers, &options)?;
-    let churned = t.flags(&args.churn_col, "churn-col")?;
-    let mut skipped = Vec::new();
-    let mut numeric: Vec<(String, Vec<Option<f64>>)> = Vec::new();
-    let mut text: Vec<(String, Vec<Option<String>>)> = Vec::new();
-    let first_attribute = usize::from(t.ids().is_some());
-    for column in &t.columns[first_attribute..] {
-        let name = &column.name;
-        if *name == args.churn_col || args.exclude.contains(name) {
-            continue;
-        }
-        match column.kind {
-            ColumnKind::Integer | ColumnKind::Float => {
-                numeric.push((name.clone(), t.numbers(name, "exclude")?))
-            }
-            _ if column.distinct > args.max_categories => skipped.push(format!(
-                "{name} ({} distinct values; raise --max-categories to keep it)",
-                thousands(column.distinct)
-            )),
-            _ => text.push((name.clone(), t.text(name, "exclude")?)),
-        }
-    }
-    let mut attributes: Vec<(String, Values)> = Vec::new();
-    attributes.extend(
-        text.iter()
-            .map(|(n, v)| (n.clone(), Values::Categorical(v))),
-    );
-    attributes.extend(numeric.iter().map(|(n, v)| (n.clone(), Values::Numeric(v))));
-    let drivers = churn_drivers(&attributes, &churned, args.bins, args.confidence)?;
+    let (read, options) = options(&args);
+    let ranked = drivers_of_file(&args.customers, &read, &options)
+        .map_err(|e| with_flags(e, &[(&args.churn_col, "churn-col")]))?;
+    let skipped: Vec<String> = ranked
+        .skipped
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ({} distinct values; raise --max-categories to keep it)",
+                s.name,
+                thousands(s.distinct)
+            )
+        })
+        .collect();
+    let drivers = &ranked.drivers;
     match args.format {
         Format::Json => outln!(
             "{}",
             serde_json::json!({
-                "customers": churned.len(),
-                "churned": churned.iter().filter(|&&c| c).count(),
+                "customers": ranked.customers,
+                "churned": ranked.churned,
                 "skipped": skipped,
                 "drivers": drivers,
             })
         )?,
         Format::Table => {
-            let n = churned.len() as u64;
-            let bad = churned.iter().filter(|&&c| c).count() as u64;
+            let (n, bad) = (ranked.customers, ranked.churned);
             outln!(
                 "{} customers, {} churned ({:.1}%)\n",
                 thousands(n),
                 thousands(bad),
                 100.0 * bad as f64 / n as f64
             )?;
-            out!("{}", ranking(&drivers))?;
+            out!("{}", ranking(drivers))?;
             outln!()?;
-            out!("{}", bins_table(&drivers, usize::MAX, args.confidence))?;
+            out!("{}", bins_table(drivers, usize::MAX, args.confidence))?;
             for s in &skipped {
                 eprintln!("left out: {s}");
             }
         }
     }
     Ok(())
+}
+
+/// The flags as the library's table reading and options.
+fn options(args: &DriverArgs) -> (CustomerTableOptions, DriverOptions) {
+    let read = CustomerTableOptions {
+        id_col: args.id_col.clone(),
+        delimiter: args.delimiter.into(),
+        na_values: args.na.clone(),
+        bad_rows: None,
+    };
+    let options = DriverOptions {
+        churn_col: args.churn_col.clone(),
+        attributes: AttributeSelection {
+            exclude: args.exclude.clone(),
+            max_categories: args.max_categories,
+        },
+        bins: args.bins,
+        confidence: args.confidence,
+    };
+    (read, options)
 }
 
 fn strength(iv: f64) -> &'static str {

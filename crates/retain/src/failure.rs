@@ -6,6 +6,7 @@
 use std::io;
 
 use retain_data::DataError;
+use retain_pipeline::PipelineError;
 
 use crate::out::StdoutError;
 
@@ -37,10 +38,7 @@ impl Failure {
         let mut writing = false;
         for cause in error.chain() {
             if cause.is::<StdoutError>()
-                || matches!(
-                    cause.downcast_ref::<DataError>(),
-                    Some(DataError::Write { .. })
-                )
+                || matches!(data_error(cause), Some(DataError::Write { .. }))
             {
                 writing = true;
             }
@@ -64,12 +62,9 @@ impl Failure {
                 return Failure::Environment;
             }
         }
-        let internal = error.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<DataError>(),
-                Some(DataError::Engine(_))
-            )
-        });
+        let internal = error
+            .chain()
+            .any(|cause| matches!(data_error(cause), Some(DataError::Engine(_))));
         if internal {
             Failure::Internal
         } else {
@@ -84,6 +79,14 @@ impl Failure {
             Failure::Input => 2,
             Failure::Environment => 74,
         }
+    }
+}
+
+/// A data error, also when the pipeline library passes one on (it is transparent there).
+fn data_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a DataError> {
+    match cause.downcast_ref::<PipelineError>() {
+        Some(PipelineError::Data(error)) => Some(error),
+        _ => cause.downcast_ref::<DataError>(),
     }
 }
 
@@ -117,6 +120,44 @@ fn store_unavailable(error: &sqlx::Error) -> bool {
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .is_some_and(|pg| pg.code().starts_with("53") || pg.code().starts_with("58")),
         _ => false,
+    }
+}
+
+/// A library error with the flags that fix it: the library names options by their field
+/// (`horizon_days`) and columns by their name, the command line by its flags
+/// (`--horizon-days`; `columns` maps a column the input lacks to the flag that names another).
+pub fn with_flags(error: PipelineError, columns: &[(&str, &str)]) -> anyhow::Error {
+    let flag = |field: &str| format!("--{}", field.replace('_', "-"));
+    if let Some(option) = error.missing_option() {
+        return anyhow::anyhow!("{error} (give {})", flag(option));
+    }
+    let unfit = error.unfit_options();
+    if !unfit.is_empty() {
+        let flags: Vec<String> = unfit.iter().map(|o| flag(o)).collect();
+        return anyhow::anyhow!("{error} (see {})", flags.join(", "));
+    }
+    match error {
+        PipelineError::Data(DataError::MissingColumn {
+            file,
+            wanted,
+            available,
+            hint,
+        }) => {
+            let hint = match columns.iter().find(|(column, _)| *column == wanted) {
+                Some((_, flag)) => format!(" (choose one with --{flag})"),
+                None => hint,
+            };
+            DataError::MissingColumn {
+                file,
+                wanted,
+                available,
+                hint,
+            }
+            .into()
+        }
+        // The data error itself, so that `Failure::of` sees it (a write error is exit 74).
+        PipelineError::Data(error) => error.into(),
+        error => error.into(),
     }
 }
 
@@ -214,19 +255,4 @@ mod tests {
             Failure::Input
         );
     }
-}
-
-/// A library error with the flags that fix it: the library names options by their field
-/// (`horizon_days`), the command line by its flag (`--horizon-days`).
-pub fn with_flags(error: retain_pipeline::PipelineError) -> anyhow::Error {
-    let flag = |field: &str| format!("--{}", field.replace('_', "-"));
-    if let Some(option) = error.missing_option() {
-        return anyhow::anyhow!("{error} (give {})", flag(option));
-    }
-    let unfit = error.unfit_options();
-    if !unfit.is_empty() {
-        let flags: Vec<String> = unfit.iter().map(|o| flag(o)).collect();
-        return anyhow::anyhow!("{error} (see {})", flags.join(", "));
-    }
-    error.into()
 }

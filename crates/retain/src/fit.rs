@@ -141,7 +141,7 @@ impl SummaryInput {
                 weights_col: self.weights_col.clone(),
             }
             .load(need_monetary, default_t_col)
-            .map_err(crate::failure::with_flags)?),
+            .map_err(|e| crate::failure::with_flags(e, &[]))?),
             None => {
                 let options = SummaryOptions {
                     calibration_end: self.calibration_end,
@@ -154,7 +154,7 @@ impl SummaryInput {
                     Some("amount") => anyhow::anyhow!(
                         "the transactions have no amounts: pass --amount-col (or --quantity-col and --price-col)"
                     ),
-                    _ => crate::failure::with_flags(e),
+                    _ => crate::failure::with_flags(e, &[]),
                 })
             }
         }

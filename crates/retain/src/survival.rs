@@ -1,17 +1,21 @@
 //! `retain survival`: how long customers stay. Kaplan-Meier curves with confidence intervals
 //! and median lifetimes, overall or by group, the log-rank test between groups, and with
-//! `--model sbg` the curve projected beyond the observed periods.
+//! `--model sbg` the curve projected beyond the observed periods. The estimates are
+//! `retain_pipeline::survival`'s; here are the flags and the tables.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use retain_data::{read_customer_table, CustomerTableOptions};
-use retain_models::btyd::{FitOptions, Lifetimes, ShiftedBetaGeometric};
-use retain_models::survival::{log_rank, KaplanMeier, LogRank};
-use serde::Serialize;
+use retain_data::dates::format_day;
+use retain_data::{CustomerTableOptions, Period};
+use retain_pipeline::source::Log;
+use retain_pipeline::survival::{
+    survival, DurationColumns, LogLifetimes, SurvivalOptions, SurvivalReport, SurvivalSource,
+};
 
 use crate::args::{parse_day, Format, TransactionArgs, UnitArg};
+use crate::failure::with_flags;
 use crate::fmt::{p_clause, param, table, thousands};
 
 /// Arguments of `retain survival`.
@@ -64,58 +68,24 @@ pub enum SurvivalModel {
     Sbg,
 }
 
-/// Durations and churn flags, with each row's group (0 when not grouped).
-pub struct Lifespans {
-    time: Vec<f64>,
-    churned: Vec<bool>,
-    group: Vec<usize>,
-    /// Group names, in order; empty when not grouped.
-    names: Vec<String>,
-    /// What the time is counted in, for people.
-    unit: String,
-}
-
-/// One group's results.
-#[derive(Debug, Serialize)]
-pub struct GroupSurvival {
-    pub group: String,
-    #[serde(flatten)]
-    pub curve: KaplanMeier,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sbg: Option<Projection>,
-}
-
-/// The sBG model fitted to a group's lifetimes and its survival curve projected forward.
-#[derive(Debug, Serialize)]
-pub struct Projection {
-    pub params: ShiftedBetaGeometric,
-    pub log_likelihood: f64,
-    /// Parameters at the edge of the parameter space and the like (see `retain fit`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// Survival after each period from 0 to the last observed plus `--project`.
-    pub curve: Vec<ProjectedPoint>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ProjectedPoint {
-    pub time: f64,
-    pub survival: f64,
-}
-
-/// What `retain survival --format json` prints.
-#[derive(Debug, Serialize)]
-pub struct SurvivalReport {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    pub unit: String,
-    pub groups: Vec<GroupSurvival>,
-    pub log_rank: Option<LogRank>,
-}
-
 pub fn run(args: SurvivalArgs) -> anyhow::Result<()> {
-    let data = load(&args)?;
-    let report = analyse(&data, &args, args.by.clone())?;
+    let (source, options) = options(&args)?;
+    let mut flags = vec![
+        (args.duration_col.as_str(), "duration-col"),
+        (args.event_col.as_str(), "event-col"),
+    ];
+    flags.extend(args.by.as_deref().map(|by| (by, "by")));
+    let data = source.load().map_err(|e| with_flags(e, &flags))?;
+    if let (SurvivalSource::Log { lifetimes, .. }, Some(end)) = (&source, data.observation_end) {
+        eprintln!(
+            "{} customers; churned = no purchase for {} days, observed to {}; time in {}",
+            thousands(data.len() as u64),
+            lifetimes.inactive_days,
+            format_day(end),
+            data.unit
+        );
+    }
+    let report = survival(&data, &options).map_err(|e| with_flags(e, &flags))?;
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string(&report)?)?,
         Format::Table => out!("{}", summary_table(&report))?,
@@ -123,158 +93,46 @@ pub fn run(args: SurvivalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(args: &SurvivalArgs) -> anyhow::Result<Lifespans> {
-    if let Some(path) = &args.customers {
-        let options = CustomerTableOptions {
-            id_col: None,
-            delimiter: args.transactions.delimiter.into(),
-            na_values: args.na.clone(),
-            bad_rows: None,
-        };
-        return contracts(
-            path,
-            &options,
-            (&args.duration_col, &args.event_col),
-            args.by.as_deref(),
-        );
-    }
-    if args.transactions.files.is_empty() {
-        bail!("survival needs --customers FILE (durations and churn flags) or -t FILE (a transaction log)");
-    }
-    if args.by.is_some() {
-        bail!("--by needs --customers: a transaction log has no attributes to group by");
-    }
-    let (history, (_, last)) = args.transactions.purchase_history()?;
-    let end = args.observation_end.unwrap_or(last);
-    let unit: retain_data::TimeUnit = args.unit.into();
-    let lifetimes = history.lifetimes(args.inactive_days, end, unit.days());
-    let unit_name = format!("{unit:?}").to_lowercase();
-    eprintln!(
-        "{} customers; churned = no purchase for {} days, observed to {}; time in {unit_name}",
-        thousands(lifetimes.len() as u64),
-        args.inactive_days,
-        retain_data::dates::format_day(end),
-    );
-    Ok(Lifespans {
-        time: lifetimes.iter().map(|l| l.1).collect(),
-        churned: lifetimes.iter().map(|l| l.2).collect(),
-        group: vec![0; lifetimes.len()],
-        names: vec![],
-        unit: unit_name,
-    })
-}
-
-/// Durations and churn flags of a customer table, grouped by the column `by`.
-pub fn contracts(
-    path: &std::path::Path,
-    options: &CustomerTableOptions,
-    (duration_col, event_col): (&str, &str),
-    by: Option<&str>,
-) -> anyhow::Result<Lifespans> {
-    let t = read_customer_table(path, options)?;
-    let time = t.required_numbers(duration_col, "duration-col")?;
-    let churned = t.flags(event_col, "event-col")?;
-    let (group, names) = match by {
-        Some(by) => {
-            let values = t.text(by, "by")?;
-            let mut names: Vec<String> = values
-                .iter()
-                .map(|v| v.clone().unwrap_or_else(|| "(missing)".into()))
-                .collect();
-            names.sort();
-            names.dedup();
-            let group = values
-                .iter()
-                .map(|v| {
-                    let name = v.as_deref().unwrap_or("(missing)");
-                    names
-                        .binary_search_by(|n| n.as_str().cmp(name))
-                        .expect("listed")
-                })
-                .collect();
-            (group, names)
+/// The flags as the library's source of lifetimes and its options.
+fn options(args: &SurvivalArgs) -> anyhow::Result<(SurvivalSource, SurvivalOptions)> {
+    let source = match &args.customers {
+        Some(path) => SurvivalSource::Contracts {
+            path: path.clone(),
+            read: CustomerTableOptions {
+                id_col: None,
+                delimiter: args.transactions.delimiter.into(),
+                na_values: args.na.clone(),
+                bad_rows: None,
+            },
+            columns: DurationColumns {
+                duration_col: args.duration_col.clone(),
+                event_col: args.event_col.clone(),
+                by: args.by.clone(),
+            },
+        },
+        None if args.transactions.files.is_empty() => bail!(
+            "survival needs --customers FILE (durations and churn flags) or -t FILE (a transaction log)"
+        ),
+        None if args.by.is_some() => {
+            bail!("--by needs --customers: a transaction log has no attributes to group by")
         }
-        None => (vec![0; time.len()], vec![]),
+        None => SurvivalSource::Log {
+            log: Log {
+                files: args.transactions.files.clone(),
+                read: args.transactions.read_options(Period::Day),
+            },
+            lifetimes: LogLifetimes {
+                inactive_days: args.inactive_days,
+                observation_end: args.observation_end,
+                unit: args.unit.into(),
+            },
+        },
     };
-    Ok(Lifespans {
-        time,
-        churned,
-        group,
-        names,
-        unit: format!("the unit of {duration_col}"),
-    })
-}
-
-fn analyse(
-    data: &Lifespans,
-    args: &SurvivalArgs,
-    by: Option<String>,
-) -> anyhow::Result<SurvivalReport> {
-    let project = args.model.map(|SurvivalModel::Sbg| args.project);
-    survival_report(data, by, args.confidence, project)
-}
-
-/// Kaplan-Meier per group, the log-rank test when grouped, and an sBG projection over
-/// `project` more periods when asked.
-pub fn survival_report(
-    data: &Lifespans,
-    by: Option<String>,
-    confidence: f64,
-    project: Option<u32>,
-) -> anyhow::Result<SurvivalReport> {
-    let n_groups = data.names.len().max(1);
-    let mut groups = Vec::with_capacity(n_groups);
-    for g in 0..n_groups {
-        let rows: Vec<usize> = (0..data.time.len())
-            .filter(|&i| data.group[i] == g)
-            .collect();
-        let time: Vec<f64> = rows.iter().map(|&i| data.time[i]).collect();
-        let churned: Vec<bool> = rows.iter().map(|&i| data.churned[i]).collect();
-        let curve = KaplanMeier::fit(&time, &churned, confidence)?;
-        let sbg = project
-            .map(|p| project_sbg(&time, &churned, p))
-            .transpose()?;
-        groups.push(GroupSurvival {
-            group: data.names.get(g).cloned().unwrap_or_else(|| "all".into()),
-            curve,
-            sbg,
-        });
-    }
-    let log_rank = if n_groups > 1 {
-        Some(log_rank(&data.time, &data.churned, &data.group, n_groups)?)
-    } else {
-        None
+    let options = SurvivalOptions {
+        confidence: args.confidence,
+        project_sbg: args.model.map(|SurvivalModel::Sbg| args.project),
     };
-    Ok(SurvivalReport {
-        by,
-        unit: data.unit.clone(),
-        groups,
-        log_rank,
-    })
-}
-
-fn project_sbg(time: &[f64], churned: &[bool], project: u32) -> anyhow::Result<Projection> {
-    if let Some(t) = time.iter().find(|t| t.fract() != 0.0) {
-        bail!(
-            "--model sbg needs whole periods (sBG models contracts renewed period by period), \
-             found the duration {t}"
-        );
-    }
-    let lifetimes = Lifetimes::from_customers(time, churned)?;
-    let fit = ShiftedBetaGeometric::fit(&lifetimes, &FitOptions::default())?;
-    let last = time.iter().copied().fold(0.0, f64::max) as u32;
-    let curve = (0..=last + project)
-        .map(|t| ProjectedPoint {
-            time: f64::from(t),
-            survival: fit.params.survival(f64::from(t)),
-        })
-        .collect();
-    Ok(Projection {
-        params: fit.params,
-        log_likelihood: fit.log_likelihood,
-        warnings: fit.warnings,
-        curve,
-    })
+    Ok((source, options))
 }
 
 fn optional(v: Option<f64>) -> String {

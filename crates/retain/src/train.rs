@@ -182,7 +182,7 @@ fn flag_hint(error: PipelineError) -> anyhow::Error {
         Some("customers") => anyhow::anyhow!(
             "{error} (give --customers FILE with --label COL, or -t FILE --cutoff DATE)"
         ),
-        _ => crate::failure::with_flags(error),
+        _ => crate::failure::with_flags(error, &[]),
     }
 }
 
