@@ -24,6 +24,7 @@ use retain_models::btyd::{
     BgBb, BgNbd, FitOptions, Fitted, GammaGamma, MbgNbd, ModelError, Named, ParetoNbd,
     PurchaseModel, RfmData, SavedPurchaseModel,
 };
+use retain_scoring::purchase::ReferenceCustomer;
 use serde::Serialize;
 
 use crate::error::invalid;
@@ -83,6 +84,43 @@ impl PurchaseData {
             data,
             left_out: n - kept.len(),
         })
+    }
+
+    /// The fitted customers' average history, the customer a served model's reasons are
+    /// measured from: a customer that could be (whole purchases; whole opportunities for
+    /// BG/BB); monetary value is the mean of the repeat customers' when `columns` have it.
+    pub fn reference(&self, columns: &SummaryColumns, discrete: bool) -> ReferenceCustomer {
+        let d = &self.data;
+        let total: f64 = d.weight.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        let mean = |v: &[f64]| -> f64 {
+            let m = v.iter().zip(&d.weight).map(|(a, w)| a * w).sum::<f64>() / total;
+            if discrete {
+                m.round()
+            } else {
+                m
+            }
+        };
+        let (frequency, t) = (mean(&d.x).round(), mean(&d.t));
+        let recency = if frequency == 0.0 {
+            0.0
+        } else {
+            mean(&d.t_x).min(t)
+        };
+        let monetary_value = columns.monetary.as_ref().map_or(0.0, |m| {
+            let repeat: Vec<f64> = m
+                .iter()
+                .zip(&columns.frequency)
+                .filter(|(_, &x)| x > 0.0)
+                .map(|(m, _)| *m)
+                .collect();
+            repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
+        });
+        ReferenceCustomer {
+            frequency,
+            recency,
+            t,
+            monetary_value,
+        }
     }
 
     /// A note for the user on the customers left out, if any.
@@ -222,6 +260,30 @@ impl PurchaseFit {
             PurchaseFit::MbgNbd(f) => FitSummary::of(title, f),
             PurchaseFit::BgBb(f) => FitSummary::of(title, f),
         }
+    }
+
+    /// The model file to save and register: the fit record with what serving it needs, the
+    /// time unit of the summaries (`unit`; not for BG/BB) and the average customer its reasons
+    /// are measured from (`reference`).
+    pub fn artifact(
+        &self,
+        data: &PurchaseData,
+        columns: &SummaryColumns,
+        unit: retain_data::TimeUnit,
+    ) -> serde_json::Value {
+        let mut record = self.record();
+        let discrete = self.kind() == PurchaseModelKind::BgBb;
+        if !discrete {
+            record["unit"] = match unit {
+                retain_data::TimeUnit::Days => "days",
+                retain_data::TimeUnit::Weeks => "weeks",
+                retain_data::TimeUnit::Months => "months",
+            }
+            .into();
+        }
+        record["reference"] =
+            serde_json::to_value(data.reference(columns, discrete)).expect("numbers serialize");
+        record
     }
 
     /// The fit record as `retain fit --format json` prints it: `{"model", "params",

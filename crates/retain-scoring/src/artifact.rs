@@ -93,6 +93,38 @@ pub enum Artifact {
     Segments(Box<SegmentsArtifact>),
 }
 
+/// A purchase model file (`retain fit MODEL -o`) with a Gamma-Gamma fit
+/// (`retain fit gamma-gamma -o`) as its spend model: the purchase model's record with the
+/// spend fit under `"spend_model"`, which then also answers expected spend and CLV.
+pub fn with_spend_model(purchase: &[u8], spend: &[u8]) -> Result<Vec<u8>, ScoringError> {
+    let Artifact::Purchase { mut record, .. } = Artifact::from_bytes(purchase)? else {
+        return Err(ScoringError::Artifact(
+            "a spend model goes with a purchase model (`retain fit bgnbd|pareto-nbd|mbgnbd -o`)"
+                .into(),
+        ));
+    };
+    if record["model"] == "bgbb" {
+        return Err(ScoringError::Artifact(
+            "BG/BB counts opportunities, not time: CLV in months needs BG/NBD, Pareto/NBD or \
+             MBG/NBD"
+                .into(),
+        ));
+    }
+    let spend: serde_json::Value = serde_json::from_slice(spend)
+        .map_err(|e| ScoringError::Artifact(format!("expected a JSON spend model: {e}")))?;
+    if spend["model"] != "gamma-gamma" {
+        return Err(ScoringError::Artifact(format!(
+            "expected a Gamma-Gamma fit (`retain fit gamma-gamma -o FILE`, \"model\": \
+             \"gamma-gamma\"), found a model of {}",
+            spend["model"]
+        )));
+    }
+    serde_json::from_value::<retain_models::btyd::GammaGamma>(spend["params"].clone())
+        .map_err(|e| ScoringError::Artifact(format!("the spend model's params: {e}")))?;
+    record["spend_model"] = spend;
+    Ok(record.to_string().into_bytes())
+}
+
 impl Artifact {
     /// Reads a model file retain wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, ScoringError> {
@@ -158,12 +190,18 @@ impl Artifact {
                 }
             }
             Artifact::Purchase { model, record } => VersionInfo {
-                kind: format!("btyd/{}", model.name()),
+                kind: if record["spend_model"].is_object() {
+                    format!("btyd/{}+gamma-gamma", model.name())
+                } else {
+                    format!("btyd/{}", model.name())
+                },
                 data_fingerprint: record["data_fingerprint"].as_str().map(String::from),
                 metrics: serde_json::json!({
                     "log_likelihood": record["log_likelihood"],
                     "n_customers": record["n_customers"],
                     "converged": record["converged"],
+                    "warnings": record["warnings"],
+                    "spend_model": record["spend_model"]["params"],
                 }),
                 parameters: record["params"].clone(),
                 feature_schema: serde_json::json!([]),

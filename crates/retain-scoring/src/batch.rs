@@ -87,6 +87,11 @@ pub struct BatchOptions {
     pub na_values: Vec<String>,
     /// Reasons stored per customer.
     pub reasons: usize,
+    /// Purchase models: the horizon (model time units), CLV's months and monthly discount
+    /// (defaults as [`crate::JsonScoring`]'s).
+    pub horizon: Option<f64>,
+    pub clv_months: Option<u32>,
+    pub discount: Option<f64>,
 }
 
 impl Default for BatchOptions {
@@ -96,6 +101,22 @@ impl Default for BatchOptions {
             delimiter: Delimiter::Auto,
             na_values: Vec::new(),
             reasons: 3,
+            horizon: None,
+            clv_months: None,
+            discount: None,
+        }
+    }
+}
+
+impl BatchOptions {
+    /// How each customer is answered, at `at`.
+    fn scoring(&self, at: Option<i32>) -> crate::JsonScoring {
+        crate::JsonScoring {
+            reasons: self.reasons,
+            at,
+            horizon: self.horizon,
+            clv_months: self.clv_months,
+            discount: self.discount,
         }
     }
 }
@@ -256,8 +277,19 @@ pub async fn score_batch(
 ) -> Result<BatchOutcome, BatchError> {
     let version = model.resolve(store).await?;
     let input_sha256 = input.sha256().await?;
-    let settings =
-        serde_json::json!({"reasons": options.reasons, "id_col": options.id_col}).to_string();
+    // Settings a purchase model does not read are left out, so that runs stored before they
+    // existed are found again.
+    let mut settings = serde_json::json!({"reasons": options.reasons, "id_col": options.id_col});
+    for (name, value) in [
+        ("horizon", serde_json::json!(options.horizon)),
+        ("clv_months", serde_json::json!(options.clv_months)),
+        ("discount", serde_json::json!(options.discount)),
+    ] {
+        if !value.is_null() {
+            settings[name] = value;
+        }
+    }
+    let settings = settings.to_string();
     let source = input.source();
     let run = NewRun {
         model: &model.name,
@@ -305,7 +337,7 @@ fn score_customers(
     customers: &[serde_json::Map<String, serde_json::Value>],
     options: &BatchOptions,
 ) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
-    let scored = scorer.score_json(customers, options.reasons)?;
+    let scored = scorer.score_json_with(customers, &options.scoring(None))?;
     if let Some(customer) = scored
         .predictions
         .iter()
@@ -326,10 +358,14 @@ fn stored(predictions: Vec<crate::Prediction>) -> Vec<StoredPrediction> {
     predictions
         .into_iter()
         .map(|p| StoredPrediction {
-            customer_id: p.customer_id.expect("every row has an id"),
-            score: p.score,
-            label: p.label.map(String::from),
+            details: p.details(),
+            label: match &p.segment {
+                Some(s) => Some(s.segment.clone()),
+                None => p.label.map(String::from),
+            },
             reasons: serde_json::to_value(&p.reasons).expect("reasons serialize"),
+            score: p.score,
+            customer_id: p.customer_id.expect("every row has an id"),
         })
         .collect()
 }
@@ -343,9 +379,9 @@ fn score_table(
     let id_col = options
         .id_col
         .clone()
-        .or_else(|| match &scorer.artifact().recipe {
-            FeatureRecipe::Table { id_col } => id_col.clone(),
-            FeatureRecipe::Transactions(_) => None,
+        .or_else(|| match scorer.boosted().map(|a| &a.recipe) {
+            Some(FeatureRecipe::Table { id_col }) => id_col.clone(),
+            _ => None,
         })
         .unwrap_or_else(|| ID_FIELD.to_string());
     let table = read_customer_table(
@@ -361,6 +397,13 @@ fn score_table(
     let frame = frame_of_table(&table, scorer.schema())?;
     let ids = table.ids().expect("read with an id column");
     let ids: Vec<Option<String>> = ids.iter().map(|id| id.map(String::from)).collect();
+    if scorer.boosted().is_none() {
+        // A summary (purchase model) or RFM inputs (segmentation): each row as the customer
+        // the API would be sent, so that both check and answer alike.
+        let customers = rows_as_json(&frame, &ids);
+        let scored = scorer.score_json_with(&customers, &options.scoring(None))?;
+        return Ok((stored(scored.predictions), scored.unseen));
+    }
     let scored = scorer.score_frame(&frame, ids, options.reasons)?;
     Ok((stored(scored.predictions), scored.unseen))
 }
@@ -375,14 +418,6 @@ fn score_log(
     attributes: Option<&Path>,
     options: &BatchOptions,
 ) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
-    let FeatureRecipe::Transactions(recipe) = &scorer.artifact().recipe else {
-        return Err(ScoringError::NotServable(
-            "this model was trained on a customer table: score a customer table with it, not a \
-             transaction log"
-                .into(),
-        )
-        .into());
-    };
     let history = PurchaseHistory::read(
         files,
         ReadOptions {
@@ -392,6 +427,21 @@ fn score_log(
     )?;
     let Some(at) = at.or_else(|| history.span().map(|s| s.1)) else {
         return Err(ScoringError::Artifact("the log has no usable transactions".into()).into());
+    };
+    if let Some(purchase) = scorer.purchase() {
+        let predictions = purchase.score_history(&history, at, &options.scoring(Some(at)))?;
+        return Ok((stored(predictions), Vec::new()));
+    }
+    if let Some(segments) = scorer.segments() {
+        return Ok((stored(segments.assign_history(&history, at)), Vec::new()));
+    }
+    let Some(FeatureRecipe::Transactions(recipe)) = scorer.boosted().map(|a| &a.recipe) else {
+        return Err(ScoringError::NotServable(
+            "this model was trained on a customer table: score a customer table with it, not a \
+             transaction log"
+                .into(),
+        )
+        .into());
     };
     let made = recipe.features(&history, at).map_err(ScoringError::from)?;
     let mut frame = made.frame;
@@ -456,6 +506,29 @@ fn score_log(
     let scored =
         scorer.score_frame(&frame, ids.into_iter().map(Some).collect(), options.reasons)?;
     Ok((stored(scored.predictions), scored.unseen))
+}
+
+/// Rows of number columns as JSON customers, with their ids.
+fn rows_as_json(
+    frame: &FeatureFrame,
+    ids: &[Option<String>],
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    (0..frame.rows)
+        .map(|row| {
+            let mut customer = serde_json::Map::new();
+            if let Some(id) = &ids[row] {
+                customer.insert(ID_FIELD.into(), id.clone().into());
+            }
+            for column in &frame.columns {
+                if let ColumnValues::Numbers(v) = &column.values {
+                    let value = serde_json::Number::from_f64(v[row])
+                        .map_or(serde_json::Value::Null, serde_json::Value::Number);
+                    customer.insert(column.name.clone(), value);
+                }
+            }
+            customer
+        })
+        .collect()
 }
 
 /// An error naming the first feature of `schema` that `table` has no column for.

@@ -155,7 +155,7 @@ pub(crate) fn frame_from_json(
 }
 
 /// What a JSON value is, for an error.
-fn found(value: &Value) -> String {
+pub(crate) fn found(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("{b}"),
@@ -177,6 +177,27 @@ fn names(schema: &FeatureSchema, other_fields: &[&str]) -> String {
         return "none but the customer's id".into();
     }
     all.join(", ")
+}
+
+/// A customer's id, when given (text or a number).
+pub(crate) fn customer_id(
+    row: usize,
+    customer: &Map<String, Value>,
+    alias: Option<&str>,
+) -> Result<Option<String>, InputError> {
+    let value = customer
+        .get(ID_FIELD)
+        .or_else(|| alias.and_then(|a| customer.get(a)));
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(InputError {
+            customer: row,
+            field: ID_FIELD.into(),
+            problem: format!("expected the customer's id (text), found {}", found(other)),
+        }),
+    }
 }
 
 /// The field of a customer's own purchases, for models made from a transaction log.

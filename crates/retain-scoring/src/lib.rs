@@ -7,15 +7,17 @@
 mod artifact;
 pub mod batch;
 mod input;
+pub mod purchase;
 pub mod recipe;
+pub mod segments;
 
 use retain_models::btyd::ModelError;
 use retain_models::supervised::{Attribution, FeatureFrame, FeatureSchema, Reason, Task};
 use serde::Serialize;
 
 pub use artifact::{
-    Artifact, FeatureRecipe, ModelArtifact, SegmentsArtifact, TrainingInfo, ARTIFACT_FORMAT,
-    SEGMENTS_FORMAT, SEGMENT_FEATURES,
+    with_spend_model, Artifact, FeatureRecipe, ModelArtifact, SegmentsArtifact, TrainingInfo,
+    ARTIFACT_FORMAT, SEGMENTS_FORMAT, SEGMENT_FEATURES,
 };
 pub use input::{InputError, ID_FIELD, TRANSACTIONS_FIELD};
 pub use recipe::{LogFeatures, LogRecipe};
@@ -31,6 +33,9 @@ pub enum ScoringError {
     NotServable(String),
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A setting of the request (not of one customer) the model cannot use.
+    #[error("{field}: {problem}")]
+    Request { field: String, problem: String },
 }
 
 /// One customer's prediction: the score (probability of churn or of the top value tier, or
@@ -41,13 +46,45 @@ pub struct Prediction {
     pub customer_id: Option<String>,
     pub score: f64,
     /// `churn` / `stay` and `high_value` / `other` at a probability of 0.5; none for amounts.
+    /// A segmentation's segment.
     pub label: Option<&'static str>,
     pub reasons: Vec<Reason>,
+    /// A purchase model's answer (the score is P(alive)).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub purchases: Option<purchase::PurchaseAnswer>,
+    /// A segmentation's answer.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<segments::SegmentAnswer>,
 }
 
-/// A model loaded to score: a gradient-boosted model and how it reads its inputs.
+impl Prediction {
+    /// What the store keeps besides the score, label and reasons.
+    pub fn details(&self) -> Option<serde_json::Value> {
+        match (&self.purchases, &self.segment) {
+            (Some(p), _) => serde_json::to_value(p).ok(),
+            (_, Some(s)) => serde_json::to_value(s).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A registered model ready to answer: a gradient-boosted model, a purchase model (with its
+/// spend model), or a segmentation.
 #[derive(Debug, Clone)]
 pub struct Scorer {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Boosted(Box<Boosted>),
+    Purchase(Box<purchase::PurchaseScorer>),
+    Segments(Box<segments::SegmentScorer>),
+}
+
+/// A gradient-boosted model and how it reads its inputs.
+#[derive(Debug, Clone)]
+struct Boosted {
     artifact: ModelArtifact,
     /// The field that names a customer besides [`ID_FIELD`]: the training table's id column.
     id_alias: Option<String>,
@@ -61,9 +98,16 @@ pub struct Scorer {
 pub struct JsonScoring {
     /// Reasons per customer.
     pub reasons: usize,
-    /// The day (days since 1970-01-01) whose features are scored, for models made from a
-    /// transaction log: purchases after it are not read. Default: today (UTC).
+    /// The day (days since 1970-01-01) whose features are scored, for customers given with
+    /// their transactions: purchases after it are not read. Default: today (UTC).
     pub at: Option<i32>,
+    /// Purchase models: the horizon of expected purchases, in the model's time unit (default:
+    /// a year; BG/BB: one opportunity).
+    pub horizon: Option<f64>,
+    /// Purchase models with spend: CLV's months (default 12) and monthly discount rate
+    /// (default 0.01).
+    pub clv_months: Option<u32>,
+    pub discount: Option<f64>,
 }
 
 impl Default for JsonScoring {
@@ -71,6 +115,9 @@ impl Default for JsonScoring {
         JsonScoring {
             reasons: 3,
             at: None,
+            horizon: None,
+            clv_months: None,
+            discount: None,
         }
     }
 }
@@ -92,21 +139,129 @@ pub fn today() -> i32 {
 impl Scorer {
     /// Loads a model file (a registered version's artifact).
     pub fn from_bytes(bytes: &[u8]) -> Result<Scorer, ScoringError> {
-        match Artifact::from_bytes(bytes)? {
-            Artifact::Boosted(artifact) => Ok(Scorer::new(*artifact)),
-            Artifact::Purchase { model, .. } => Err(ScoringError::NotServable(format!(
-                "a {} purchase model scores summaries (`retain predict --model FILE`), not \
-                 customer features; register a `retain train` model to serve",
-                model.name()
-            ))),
-            Artifact::Segments(a) => Err(ScoringError::NotServable(format!(
-                "{} segments are assigned by `retain segment`, not served",
-                a.segmentation.method()
-            ))),
+        let kind = match Artifact::from_bytes(bytes)? {
+            Artifact::Boosted(artifact) => return Ok(Scorer::new(*artifact)),
+            Artifact::Purchase { model, record } => Kind::Purchase(Box::new(
+                purchase::PurchaseScorer::from_record(model, &record)?,
+            )),
+            Artifact::Segments(a) => Kind::Segments(Box::new(segments::SegmentScorer::new(*a))),
+        };
+        Ok(Scorer { kind })
+    }
+
+    /// A gradient-boosted model ready to score.
+    pub fn new(artifact: ModelArtifact) -> Scorer {
+        Scorer {
+            kind: Kind::Boosted(Box::new(Boosted::new(artifact))),
         }
     }
 
-    pub fn new(artifact: ModelArtifact) -> Scorer {
+    /// The model's inputs: a boosted model's features, a purchase model's summary fields, a
+    /// segmentation's inputs.
+    pub fn schema(&self) -> &FeatureSchema {
+        match &self.kind {
+            Kind::Boosted(b) => &b.artifact.model.schema,
+            Kind::Purchase(p) => &p.schema,
+            Kind::Segments(s) => &s.schema,
+        }
+    }
+
+    /// The gradient-boosted model's artifact, for a boosted model.
+    pub fn boosted(&self) -> Option<&ModelArtifact> {
+        match &self.kind {
+            Kind::Boosted(b) => Some(&b.artifact),
+            _ => None,
+        }
+    }
+
+    /// The purchase model, for a purchase model.
+    pub fn purchase(&self) -> Option<&purchase::PurchaseScorer> {
+        match &self.kind {
+            Kind::Purchase(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The segmentation, for a segmentation.
+    pub fn segments(&self) -> Option<&segments::SegmentScorer> {
+        match &self.kind {
+            Kind::Segments(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The customers' features from JSON objects (a boosted model's), checked against the
+    /// model's inputs, with each customer's id when given.
+    pub fn frame_from_json(
+        &self,
+        customers: &[serde_json::Map<String, serde_json::Value>],
+        at: Option<i32>,
+    ) -> Result<(FeatureFrame, Vec<Option<String>>), ScoringError> {
+        match &self.kind {
+            Kind::Boosted(b) => b.frame_from_json(customers, at),
+            _ => Err(ScoringError::NotServable(
+                "not a gradient-boosted model: it reads no feature frame".into(),
+            )),
+        }
+    }
+
+    /// Scores customers given as JSON objects, with their `reasons` top reasons (customers
+    /// given with their transactions at today's date; see [`Scorer::score_json_with`]).
+    pub fn score_json(
+        &self,
+        customers: &[serde_json::Map<String, serde_json::Value>],
+        reasons: usize,
+    ) -> Result<Scored, ScoringError> {
+        self.score_json_with(
+            customers,
+            &JsonScoring {
+                reasons,
+                ..JsonScoring::default()
+            },
+        )
+    }
+
+    /// Scores customers given as JSON objects.
+    pub fn score_json_with(
+        &self,
+        customers: &[serde_json::Map<String, serde_json::Value>],
+        how: &JsonScoring,
+    ) -> Result<Scored, ScoringError> {
+        match &self.kind {
+            Kind::Boosted(b) => {
+                let (frame, ids) = b.frame_from_json(customers, how.at)?;
+                b.score_frame(&frame, ids, how.reasons)
+            }
+            Kind::Purchase(p) => Ok(Scored {
+                predictions: p.score_json(customers, how)?,
+                unseen: Vec::new(),
+            }),
+            Kind::Segments(s) => Ok(Scored {
+                predictions: s.score_json(customers, how)?,
+                unseen: Vec::new(),
+            }),
+        }
+    }
+
+    /// Scores a frame of features (a boosted model's, columns named as the schema's) with
+    /// `reasons` top reasons.
+    pub fn score_frame(
+        &self,
+        frame: &FeatureFrame,
+        ids: Vec<Option<String>>,
+        reasons: usize,
+    ) -> Result<Scored, ScoringError> {
+        match &self.kind {
+            Kind::Boosted(b) => b.score_frame(frame, ids, reasons),
+            _ => Err(ScoringError::NotServable(
+                "not a gradient-boosted model: it scores no feature frame".into(),
+            )),
+        }
+    }
+}
+
+impl Boosted {
+    fn new(artifact: ModelArtifact) -> Boosted {
         let id_alias = match &artifact.recipe {
             FeatureRecipe::Table { id_col: Some(c) } if c != ID_FIELD => Some(c.clone()),
             _ => None,
@@ -121,7 +276,7 @@ impl Scorer {
             FeatureRecipe::Table { .. } => None,
         };
         artifact.model.prepare();
-        Scorer {
+        Boosted {
             artifact,
             id_alias,
             lookup,
@@ -129,22 +284,10 @@ impl Scorer {
         }
     }
 
-    pub fn task(&self) -> Task {
-        self.artifact.task
-    }
-
-    pub fn schema(&self) -> &FeatureSchema {
-        &self.artifact.model.schema
-    }
-
-    pub fn artifact(&self) -> &ModelArtifact {
-        &self.artifact
-    }
-
     /// The customers' features from JSON objects, checked against the model's inputs, with
     /// each customer's id when given. A model made from a log reads each customer's
     /// `transactions` up to `at` through its feature recipe, and its attributes as fields.
-    pub fn frame_from_json(
+    fn frame_from_json(
         &self,
         customers: &[serde_json::Map<String, serde_json::Value>],
         at: Option<i32>,
@@ -192,34 +335,8 @@ impl Scorer {
         Ok((frame, ids))
     }
 
-    /// Scores customers given as JSON objects, with their `reasons` top reasons (for a model
-    /// made from a log, at today's date; see [`Scorer::score_json_with`]).
-    pub fn score_json(
-        &self,
-        customers: &[serde_json::Map<String, serde_json::Value>],
-        reasons: usize,
-    ) -> Result<Scored, ScoringError> {
-        self.score_json_with(
-            customers,
-            &JsonScoring {
-                reasons,
-                ..JsonScoring::default()
-            },
-        )
-    }
-
-    /// Scores customers given as JSON objects.
-    pub fn score_json_with(
-        &self,
-        customers: &[serde_json::Map<String, serde_json::Value>],
-        how: &JsonScoring,
-    ) -> Result<Scored, ScoringError> {
-        let (frame, ids) = self.frame_from_json(customers, how.at)?;
-        self.score_frame(&frame, ids, how.reasons)
-    }
-
     /// Scores a frame of features (columns named as the schema's) with `reasons` top reasons.
-    pub fn score_frame(
+    fn score_frame(
         &self,
         frame: &FeatureFrame,
         ids: Vec<Option<String>>,
@@ -243,6 +360,8 @@ impl Scorer {
                     score: e.score,
                     label: label(task, e.score),
                     reasons: e.reasons,
+                    purchases: None,
+                    segment: None,
                 }
             })
             .collect();

@@ -180,10 +180,15 @@ fn the_registry_records_what_the_artifact_says() {
     let info = artifact.describe();
     assert_eq!(info.kind, "btyd/bgnbd");
     assert_eq!(info.parameters["alpha"], 4.41);
-    assert!(matches!(
-        Scorer::from_bytes(purchase),
-        Err(ScoringError::NotServable(_))
-    ));
+    // Purchase models are served (P(alive) as the score); without a reference customer in the
+    // file (saved before one was kept) the answer has no reasons.
+    let scorer = Scorer::from_bytes(purchase).unwrap();
+    let customer = serde_json::json!({"frequency": 2, "recency": 30.43, "T": 38.86});
+    let scored = scorer
+        .score_json(&[customer.as_object().unwrap().clone()], 3)
+        .unwrap();
+    assert!((scored.predictions[0].score - 0.7266).abs() < 2e-3);
+    assert!(scored.predictions[0].reasons.is_empty());
 
     for bad in [
         &b"{\"format\": \"retain-gbdt/1\"}"[..],

@@ -34,7 +34,20 @@ pub struct PredictRequest {
     /// purchases after it are not read.
     #[schema(value_type = Option<String>, format = Date, example = "2011-12-09")]
     pub at: Option<String>,
+    /// Purchase models: the horizon of expected purchases and of the probability of none, in
+    /// the model's time unit (default: a year; BG/BB: one opportunity).
+    #[schema(minimum = 0, maximum = 100000)]
+    pub horizon: Option<f64>,
+    /// Purchase models with a spend model: months of CLV (default 12).
+    #[schema(minimum = 1, maximum = 120)]
+    pub clv_months: Option<u32>,
+    /// Purchase models with a spend model: CLV's monthly discount rate (default 0.01).
+    #[schema(minimum = 0, maximum = 1)]
+    pub discount: Option<f64>,
 }
+
+/// CLV months at most: the cost of a CLV grows with its months.
+pub const MAX_CLV_MONTHS: u32 = 120;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -145,7 +158,36 @@ pub async fn predict(
             .answered_by(&name, version)
         })?),
     };
-    let how = JsonScoring { reasons, at };
+    let bad = |field: &str, message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+            .field(field)
+            .answered_by(&name, version)
+    };
+    if let Some(h) = request.horizon {
+        if !(0.0..=100_000.0).contains(&h) {
+            return Err(bad("horizon", format!("expected 0 to 100000, found {h}")));
+        }
+    }
+    if let Some(m) = request.clv_months {
+        if !(1..=MAX_CLV_MONTHS).contains(&m) {
+            return Err(bad(
+                "clv_months",
+                format!("expected 1 to {MAX_CLV_MONTHS}, found {m}"),
+            ));
+        }
+    }
+    if let Some(d) = request.discount {
+        if !(0.0..=1.0).contains(&d) {
+            return Err(bad("discount", format!("expected 0 to 1, found {d}")));
+        }
+    }
+    let how = JsonScoring {
+        reasons,
+        at,
+        horizon: request.horizon,
+        clv_months: request.clv_months,
+        discount: request.discount,
+    };
     let customers = request.customers;
     // Scoring is CPU work: off the async threads when the batch is large.
     let scored = if customers.len() <= 64 {

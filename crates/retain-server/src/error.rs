@@ -113,6 +113,10 @@ impl From<ScoringError> for ApiError {
                 let field = format!("customers[{}].{}", input.customer, input.field);
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, input.to_string()).field(field)
             }
+            ScoringError::Request { field, problem } => {
+                let message = format!("{field}: {problem}");
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).field(field)
+            }
             // The request is fine; the version is of a kind that does not answer it.
             ScoringError::NotServable(m) => ApiError::new(StatusCode::CONFLICT, m),
             ScoringError::Model(m) => {

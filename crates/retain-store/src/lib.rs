@@ -150,6 +150,7 @@ impl Store {
                 score DOUBLE PRECISION NOT NULL,
                 label TEXT,
                 reasons TEXT NOT NULL,
+                details TEXT,
                 PRIMARY KEY (run_id, customer_id))"
                 .into(),
             "CREATE INDEX IF NOT EXISTS predictions_by_customer ON predictions (customer_id)"
@@ -163,6 +164,16 @@ impl Store {
         ];
         for statement in &statements {
             sqlx::query(statement).execute(&self.pool).await?;
+        }
+        // Stores made before predictions had details gain the column (empty for old rows).
+        if sqlx::query("SELECT details FROM predictions LIMIT 0")
+            .execute(&self.pool)
+            .await
+            .is_err()
+        {
+            sqlx::query("ALTER TABLE predictions ADD COLUMN details TEXT")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }

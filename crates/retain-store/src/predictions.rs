@@ -20,6 +20,11 @@ pub struct StoredPrediction {
     /// The reasons as the model gave them (JSON).
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub reasons: serde_json::Value,
+    /// What else the model answered (a purchase model's P(alive), expected purchases, CLV and
+    /// its reasons; a segmentation's segment), as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub details: Option<serde_json::Value>,
 }
 
 /// A run about to be written.
@@ -110,20 +115,21 @@ impl Store {
         let mut tx = self.write_transaction().await?;
         for chunk in predictions.chunks(ROWS_PER_INSERT) {
             let mut sql = String::from(
-                "INSERT INTO predictions (run_id, customer_id, score, label, reasons) VALUES ",
+                "INSERT INTO predictions (run_id, customer_id, score, label, reasons, details) VALUES ",
             );
             for i in 0..chunk.len() {
-                let p = i * 5;
+                let p = i * 6;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
                     p + 1,
                     p + 2,
                     p + 3,
                     p + 4,
-                    p + 5
+                    p + 5,
+                    p + 6
                 ));
             }
             let mut query = sqlx::query(&sql);
@@ -133,7 +139,8 @@ impl Store {
                     .bind(prediction.customer_id.clone())
                     .bind(prediction.score)
                     .bind(prediction.label.clone())
-                    .bind(prediction.reasons.to_string());
+                    .bind(prediction.reasons.to_string())
+                    .bind(prediction.details.as_ref().map(|d| d.to_string()));
             }
             query.execute(&mut *tx).await?;
         }
@@ -203,7 +210,7 @@ impl Store {
     ) -> Result<Vec<StoredPrediction>> {
         self.run(run_id).await?;
         let rows = sqlx::query(
-            "SELECT customer_id, score, label, reasons FROM predictions
+            "SELECT customer_id, score, label, reasons, details FROM predictions
              WHERE run_id = $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3",
         )
         .bind(run_id)
@@ -224,7 +231,7 @@ impl Store {
                     r.source AS source, r.input_sha256 AS input_sha256,
                     r.customers AS customers, r.created_at AS created_at,
                     p.customer_id AS customer_id, p.score AS score, p.label AS label,
-                    p.reasons AS reasons
+                    p.reasons AS reasons, p.details AS details
              FROM predictions p JOIN runs r ON r.run_id = p.run_id
              WHERE p.customer_id = $1 ORDER BY r.created_at DESC, r.run_id",
         )
@@ -257,5 +264,9 @@ fn prediction_of(row: &AnyRow) -> Result<StoredPrediction> {
         label: get(row, "label")?,
         reasons: serde_json::from_str(&reasons)
             .map_err(|e| StoreError::Invalid(format!("stored reasons are not readable: {e}")))?,
+        details: get::<Option<String>>(row, "details")?
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("stored details are not readable: {e}")))?,
     })
 }

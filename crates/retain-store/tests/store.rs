@@ -164,6 +164,7 @@ fn predictions(n: usize, scale: f64) -> Vec<StoredPrediction> {
             score: scale * i as f64 / n as f64,
             label: Some(if i % 2 == 0 { "churn" } else { "stay" }.into()),
             reasons: serde_json::json!([{"feature": "tenure", "value": i, "contribution": -0.5}]),
+            details: None,
         })
         .collect()
 }

@@ -217,7 +217,8 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
             eprintln!("note: {note}");
         }
         let fit = fit_purchase_model(kind, &data, &options)?;
-        return report(&fit.record(), &fit.summary(), data.data.len(), &args);
+        let record = fit.artifact(&data, &c, args.input.unit.into());
+        return report(&record, &fit.summary(), data.data.len(), &args);
     }
     match args.model {
         ModelArg::Bgnbd | ModelArg::ParetoNbd | ModelArg::Mbgnbd | ModelArg::Bgbb => {
@@ -308,7 +309,15 @@ fn report(
         eprintln!("saved the fitted model to {}", path.display());
     }
     match args.format {
-        Format::Json => outln!("{record}")?,
+        // The fit's own record (`reference` and `unit` are for the saved model).
+        Format::Json => {
+            let mut printed = record.clone();
+            if let Some(fields) = printed.as_object_mut() {
+                fields.remove("reference");
+                fields.remove("unit");
+            }
+            outln!("{printed}")?
+        }
         Format::Table => {
             outln!(
                 "{} on {} customers ({} distinct rows): converged in {} iterations\n",

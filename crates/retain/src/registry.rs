@@ -35,6 +35,10 @@ pub enum RegistryCommand {
     Register {
         name: String,
         artifact: PathBuf,
+        /// A Gamma-Gamma fit (`retain fit gamma-gamma -o FILE`) registered with a purchase
+        /// model as its spend model: the version then answers expected spend and CLV too.
+        #[arg(long, value_name = "FILE")]
+        spend_model: Option<PathBuf>,
         /// Also point this alias at the version.
         #[arg(long)]
         alias: Option<String>,
@@ -119,12 +123,25 @@ pub async fn run(command: RegistryCommand) -> anyhow::Result<()> {
         RegistryCommand::Register {
             name,
             artifact,
+            spend_model,
             alias,
             store,
             format,
         } => {
-            let bytes = std::fs::read(&artifact)
+            let mut bytes = std::fs::read(&artifact)
                 .with_context(|| format!("reading {}", artifact.display()))?;
+            if let Some(spend) = &spend_model {
+                let spend_bytes =
+                    std::fs::read(spend).with_context(|| format!("reading {}", spend.display()))?;
+                bytes =
+                    retain_scoring::with_spend_model(&bytes, &spend_bytes).with_context(|| {
+                        format!(
+                            "{} with {} as its spend model",
+                            artifact.display(),
+                            spend.display()
+                        )
+                    })?;
+            }
             let info = retain_scoring::Artifact::from_bytes(&bytes)
                 .with_context(|| {
                     format!("{} is not a model retain can register", artifact.display())

@@ -44,6 +44,16 @@ pub struct ScoreArgs {
     /// Reasons stored per customer.
     #[arg(long, default_value_t = 3)]
     pub reasons: usize,
+    /// Purchase models: the horizon of expected purchases, in the model's time unit (default:
+    /// a year; BG/BB: one opportunity).
+    #[arg(long)]
+    pub horizon: Option<f64>,
+    /// Purchase models with a spend model: months of CLV (default 12).
+    #[arg(long)]
+    pub clv_months: Option<u32>,
+    /// Purchase models with a spend model: monthly discount rate of CLV (default 0.01).
+    #[arg(long)]
+    pub discount: Option<f64>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -57,6 +67,9 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         delimiter: args.table_delimiter.into(),
         na_values: args.na.clone(),
         reasons: args.reasons,
+        horizon: args.horizon,
+        clv_months: args.clv_months,
+        discount: args.discount,
     };
     let input = if args.log.files.is_empty() {
         let Some(customers) = &args.customers else {

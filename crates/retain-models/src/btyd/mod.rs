@@ -169,6 +169,32 @@ impl SavedPurchaseModel {
             SavedPurchaseModel::BgBb(_) => "bgbb",
         }
     }
+
+    /// Whether time counts discrete opportunities (BG/BB): T and horizons are whole numbers.
+    pub fn is_discrete(&self) -> bool {
+        matches!(self, SavedPurchaseModel::BgBb(_))
+    }
+
+    /// The log-likelihood of the data under this model.
+    pub fn log_likelihood(&self, data: &RfmData) -> f64 {
+        match self {
+            SavedPurchaseModel::BgNbd(m) => m.log_likelihood(data),
+            SavedPurchaseModel::ParetoNbd(m) => m.log_likelihood(data),
+            SavedPurchaseModel::MbgNbd(m) => m.log_likelihood(data),
+            SavedPurchaseModel::BgBb(m) => m.log_likelihood(data),
+        }
+    }
+
+    /// The probability that a customer with history `(x, t_x, T)` makes no purchase in the
+    /// next `t`. Seeing the same history over `T + t` is exactly that event, so it is the
+    /// ratio of the customer's likelihoods: `L(x, t_x, T + t) / L(x, t_x, T)`.
+    pub fn p_no_purchase(&self, x: f64, t_x: f64, big_t: f64, t: f64) -> Result<f64, ModelError> {
+        let one = |end: f64| -> Result<f64, ModelError> {
+            Ok(self.log_likelihood(&RfmData::new(&[x], &[t_x], &[end], None)?))
+        };
+        let (now, later) = (one(big_t)?, one(big_t + t)?);
+        Ok((later - now).exp().min(1.0))
+    }
 }
 
 /// Repeat-purchase data of non-contractual customers, collapsed to its distinct
@@ -447,6 +473,46 @@ pub(crate) fn assert_purchase_distribution(model: &dyn PurchaseModel, terms: u32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_purchase_ahead_is_the_likelihood_ratio() {
+        // BG/NBD in closed form: 1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + t))^(r + x),
+        // at the CDNOW estimates.
+        let m = BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        };
+        let saved = SavedPurchaseModel::BgNbd(m);
+        for (x, t_x, big_t, t) in [
+            (2.0, 30.43, 38.86, 39.0),
+            (0.0, 0.0, 20.0, 10.0),
+            (7.0, 30.0, 31.0, 4.0),
+        ] {
+            let p = m.p_alive(x, t_x, big_t);
+            let closed = 1.0 - p + p * ((m.alpha + big_t) / (m.alpha + big_t + t)).powf(m.r + x);
+            let ratio = saved.p_no_purchase(x, t_x, big_t, t).unwrap();
+            assert!(
+                (ratio - closed).abs() < 1e-12,
+                "{x} {t_x} {big_t}: {ratio} vs {closed}"
+            );
+        }
+        // BG/BB: no transaction in the next opportunity is one minus its probability of one.
+        let bgbb = BgBb {
+            alpha: 1.204,
+            beta: 0.750,
+            gamma: 0.657,
+            delta: 2.783,
+        };
+        let saved = SavedPurchaseModel::BgBb(bgbb);
+        let none = saved.p_no_purchase(3.0, 4.0, 6.0, 1.0).unwrap();
+        let expected = bgbb.expected_purchases(1.0, 3.0, 4.0, 6.0).unwrap();
+        assert!(
+            (none - (1.0 - expected)).abs() < 1e-12,
+            "{none} vs 1 - {expected}"
+        );
+    }
 
     #[test]
     fn saved_models_read_back_whatever_else_the_file_holds() {
