@@ -41,7 +41,6 @@ pub enum ScoringError {
 /// One customer's prediction: the score (probability of churn or of the top value tier, or
 /// the amount), the label it implies, and the features that moved it most.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prediction {
     pub customer_id: Option<String>,
     pub score: f64,
@@ -55,6 +54,44 @@ pub struct Prediction {
     /// A segmentation's answer.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub segment: Option<segments::SegmentAnswer>,
+}
+
+// [`Prediction`] as the API documents it: every kind's fields, those of the other kinds absent
+// (a schema derived from the flattened kinds would demand one of them).
+/// One customer's prediction: the score, the label it implies, the reasons; a purchase model
+/// adds P(alive), expected purchases and CLV, a segmentation the segment.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = Prediction)]
+#[allow(dead_code)]
+pub struct PredictionSchema {
+    pub customer_id: Option<String>,
+    /// Churn or top-tier probability, an amount, a purchase model's P(alive), or a
+    /// segmentation's RFM total score (3 to 15) or cluster rank by value (0 = lowest).
+    pub score: f64,
+    /// `churn` / `stay`, `high_value` / `other` at a probability of 0.5.
+    pub label: Option<String>,
+    /// The features that moved the score most (purchase models: frequency, recency and T,
+    /// in P(alive) points from the reference customer's).
+    pub reasons: Vec<Reason>,
+    /// Purchase models: P(alive), and over `horizon` (model time units) the purchases expected
+    /// and the probability of none.
+    pub p_alive: Option<f64>,
+    pub horizon: Option<f64>,
+    pub expected_purchases: Option<f64>,
+    pub p_no_purchase: Option<f64>,
+    /// Purchase models with a spend model: expected spend per purchase and CLV over
+    /// `clv_months`, with the reasons of the CLV (money).
+    pub expected_spend: Option<f64>,
+    pub clv: Option<f64>,
+    pub clv_months: Option<u32>,
+    pub clv_reasons: Option<Vec<Reason>>,
+    pub reference: Option<purchase::ReferenceCustomer>,
+    /// The fit is weakly identified: these numbers are uncertain.
+    pub warnings: Option<Vec<String>>,
+    /// Segmentations: the segment, and RFM's recency, frequency and monetary scores.
+    pub segment: Option<String>,
+    pub rfm_scores: Option<Vec<u8>>,
 }
 
 impl Prediction {

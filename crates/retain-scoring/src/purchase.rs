@@ -432,7 +432,6 @@ impl PurchaseScorer {
 
 /// What a purchase model answers besides P(alive) (the score) and its reasons.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PurchaseAnswer {
     pub p_alive: f64,
     /// The horizon, in the model's time unit (BG/BB: opportunities).

@@ -20,7 +20,6 @@ pub struct SegmentScorer {
 
 /// A customer's segment, and for RFM their recency, frequency and monetary scores (1 to 5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentAnswer {
     pub segment: String,
     #[serde(skip_serializing_if = "Option::is_none")]

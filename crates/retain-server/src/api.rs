@@ -71,6 +71,7 @@ pub struct PredictResponse {
     /// The alias the version was reached through, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    #[schema(value_type = Vec<retain_scoring::PredictionSchema>)]
     pub predictions: Vec<Prediction>,
     /// Category values the model never saw at training (scored as missing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
