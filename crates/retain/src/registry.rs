@@ -323,6 +323,6 @@ fn feature_names(schema: &serde_json::Value) -> String {
             .filter_map(|f| f["name"].as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        _ => "none (a purchase-history model: reads x, t_x, T)".into(),
+        _ => "none".into(),
     }
 }
