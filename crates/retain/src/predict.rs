@@ -65,6 +65,16 @@ pub fn load_purchase_model(path: &std::path::Path) -> anyhow::Result<SavedPurcha
 
 pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     let saved = load_purchase_model(&args.model)?;
+    // A weakly identified fit says so wherever it is used.
+    let record: serde_json::Value = std::fs::read(&args.model)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    for warning in record["warnings"].as_array().into_iter().flatten() {
+        if let Some(w) = warning.as_str() {
+            eprintln!("warning: the model's fit: {w}");
+        }
+    }
     if !(args.horizon.is_finite() && args.horizon >= 0.0) {
         bail!("--horizon must be >= 0, found {}", args.horizon);
     }
