@@ -333,6 +333,103 @@ pub fn purchase_model(saved: &SavedPurchaseModel) -> &dyn PurchaseModel {
     saved.model()
 }
 
+/// Where contractual lifetimes for sBG come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LifetimeSource {
+    /// A survivor table: customers still active after each period, period 0 being the
+    /// cohort; periods must run 0, 1, 2, … in order.
+    Survivors {
+        path: std::path::PathBuf,
+        period_col: String,
+        count_col: String,
+    },
+    /// One row per customer: the periods observed and whether the customer cancelled (a yes/no
+    /// column).
+    Customers {
+        path: std::path::PathBuf,
+        duration_col: String,
+        churned_col: String,
+    },
+}
+
+impl LifetimeSource {
+    /// Reads the lifetimes.
+    pub fn load(&self) -> Result<retain_models::btyd::Lifetimes> {
+        use retain_data::{read_customer_table, CustomerTableOptions};
+        let plain = CustomerTableOptions {
+            id_col: None,
+            ..CustomerTableOptions::default()
+        };
+        match self {
+            LifetimeSource::Survivors {
+                path,
+                period_col,
+                count_col,
+            } => {
+                let t = read_customer_table(path, &plain)?;
+                let period = t.required_numbers(period_col, "period-col")?;
+                let count = t.required_numbers(count_col, "count-col")?;
+                if let Some((i, p)) = period.iter().enumerate().find(|(i, p)| **p != *i as f64) {
+                    return Err(invalid!(
+                        "{}: periods must run 0, 1, 2, … in order (row {} has period {p})",
+                        path.display(),
+                        i + 1
+                    ));
+                }
+                Ok(retain_models::btyd::Lifetimes::from_survivors(&count)?)
+            }
+            LifetimeSource::Customers {
+                path,
+                duration_col,
+                churned_col,
+            } => {
+                let t = read_customer_table(path, &plain)?;
+                let periods = t.required_numbers(duration_col, "duration-col")?;
+                let churned = t.flags(churned_col, "churned-col")?;
+                Ok(retain_models::btyd::Lifetimes::from_customers(
+                    &periods, &churned,
+                )?)
+            }
+        }
+    }
+}
+
+/// One period of a fitted sBG projected forward.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SbgPeriod {
+    pub period: u32,
+    /// Share of the cohort still active after the period.
+    pub survival: f64,
+    /// The period's retention rate.
+    pub retention_rate: f64,
+    /// Discounted expected residual lifetime of a customer active after the period.
+    pub derl: f64,
+}
+
+/// The fitted sBG over `periods` periods, with the discounted expected residual lifetime at
+/// `discount` a period; and a new customer's DERL.
+pub fn sbg_projection(
+    model: &retain_models::btyd::ShiftedBetaGeometric,
+    periods: u32,
+    discount: f64,
+) -> Result<(Vec<SbgPeriod>, f64)> {
+    let rows = (1..=periods)
+        .map(|t| {
+            let t_f = f64::from(t);
+            Ok(SbgPeriod {
+                period: t,
+                survival: model.survival(t_f),
+                retention_rate: model.retention_rate(t_f),
+                derl: model.discounted_expected_residual_lifetime(discount, t)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((
+        rows,
+        model.discounted_expected_residual_lifetime(discount, 0)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +474,22 @@ mod tests {
         let no_ids = SummaryColumns { ids: None, ..c };
         let error = PurchaseData::from_columns(&no_ids).unwrap_err().to_string();
         assert!(error.starts_with("customer row 3:"), "{error}");
+    }
+
+    #[test]
+    fn sbg_projection_of_the_published_fit() {
+        // Fader & Hardie (2007), regular customers: alpha 0.704, beta 1.182; 62.7% survive
+        // the first year (the fit's own table).
+        let model = retain_models::btyd::ShiftedBetaGeometric {
+            alpha: 0.704,
+            beta: 1.182,
+        };
+        let (rows, new) = sbg_projection(&model, 3, 0.1).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!((rows[0].survival - 0.627).abs() < 1e-3, "{rows:?}");
+        assert!((rows[0].retention_rate - rows[0].survival).abs() < 1e-12);
+        assert!(rows[1].retention_rate > rows[0].retention_rate);
+        assert!(new > 2.9 && new < 3.0, "{new}");
     }
 
     #[test]

@@ -6,15 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use retain_data::{read_customer_table, CustomerTableOptions, SummaryOptions};
+use retain_data::SummaryOptions;
 use retain_models::btyd::{FitOptions, GammaGamma, Lifetimes, ShiftedBetaGeometric};
 use retain_pipeline::fit::{
-    fit_purchase_model, spend_data, FitSummary, PurchaseData, PurchaseModelKind,
+    fit_purchase_model, spend_data, FitSummary, LifetimeSource, PurchaseData, PurchaseModelKind,
 };
 pub use retain_pipeline::source::SummaryColumns;
 use retain_pipeline::source::SummaryFile;
 
-use crate::args::{parse_day, DelimiterArg, Format, PeriodArg, TransactionArgs, UnitArg};
+use crate::args::{parse_day, Format, PeriodArg, TransactionArgs, UnitArg};
 use crate::fmt::{table, thousands};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -60,34 +60,22 @@ pub struct LifetimeInput {
 
 impl LifetimeInput {
     fn load(&self) -> anyhow::Result<Lifetimes> {
-        let plain = CustomerTableOptions {
-            id_col: None,
-            delimiter: DelimiterArg::Auto.into(),
-            na_values: vec![],
-            bad_rows: None,
-        };
-        if let Some(path) = &self.survivors {
-            let t = read_customer_table(path, &plain)?;
-            let period = t.required_numbers(&self.period_col, "period-col")?;
-            let count = t.required_numbers(&self.count_col, "count-col")?;
-            for (i, p) in period.iter().enumerate() {
-                if *p != i as f64 {
-                    bail!(
-                        "{}: periods must run 0, 1, 2, … in order (row {} has period {p})",
-                        path.display(),
-                        i + 1
-                    );
-                }
+        let source = if let Some(path) = &self.survivors {
+            LifetimeSource::Survivors {
+                path: path.clone(),
+                period_col: self.period_col.clone(),
+                count_col: self.count_col.clone(),
             }
-            return Ok(Lifetimes::from_survivors(&count)?);
-        }
-        let Some(path) = &self.customers else {
+        } else if let Some(path) = &self.customers {
+            LifetimeSource::Customers {
+                path: path.clone(),
+                duration_col: self.duration_col.clone(),
+                churned_col: self.churned_col.clone(),
+            }
+        } else {
             bail!("sbg needs --survivors FILE (a survivor table) or --customers FILE (one row per customer)");
         };
-        let t = read_customer_table(path, &plain)?;
-        let periods = t.required_numbers(&self.duration_col, "duration-col")?;
-        let churned = t.flags(&self.churned_col, "churned-col")?;
-        Ok(Lifetimes::from_customers(&periods, &churned)?)
+        Ok(source.load()?)
     }
 }
 
@@ -263,23 +251,22 @@ fn sbg_projection(
     periods: u32,
     discount: f64,
 ) -> anyhow::Result<String> {
-    let mut rows = vec![];
-    for t in 1..=periods {
-        let t_f = f64::from(t);
-        rows.push(vec![
-            t.to_string(),
-            format!("{:.1}%", 100.0 * model.survival(t_f)),
-            format!("{:.1}%", 100.0 * model.retention_rate(t_f)),
-            format!(
-                "{:.3}",
-                model.discounted_expected_residual_lifetime(discount, t)?
-            ),
-        ]);
-    }
+    let (projected, new_customer) = retain_pipeline::fit::sbg_projection(model, periods, discount)?;
+    let rows: Vec<Vec<String>> = projected
+        .iter()
+        .map(|p| {
+            vec![
+                p.period.to_string(),
+                format!("{:.1}%", 100.0 * p.survival),
+                format!("{:.1}%", 100.0 * p.retention_rate),
+                format!("{:.3}", p.derl),
+            ]
+        })
+        .collect();
     Ok(format!(
         "\nprojection; DERL = expected future payments of a customer active after the period (next one undiscounted, then {:.1}% a period), {:.3} for a new customer:\n{}",
         100.0 * discount,
-        model.discounted_expected_residual_lifetime(discount, 0)?,
+        new_customer,
         table(&["period", "still active", "retention rate", "DERL"], &rows)
     ))
 }
