@@ -14,6 +14,7 @@ pub mod diagnose;
 pub mod drivers;
 pub mod fit;
 pub mod lifecycle;
+pub mod predict;
 pub mod seasonality;
 pub mod source;
 pub mod survival;

@@ -6,15 +6,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
-use retain_data::datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array,
-};
+use retain_data::datafusion::arrow::array::{Float64Array, RecordBatch, UInt32Array};
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use retain_models::btyd::{score_customers, SavedPurchaseModel};
+use retain_models::btyd::SavedPurchaseModel;
 
-use retain_pipeline::fit::PurchaseData;
+use retain_pipeline::predict::expectations;
+
+use crate::failure::with_flags;
 
 use crate::fit::SummaryInput;
 use crate::fmt::thousands;
@@ -75,59 +75,22 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
             eprintln!("warning: the model's fit: {w}");
         }
     }
-    if !(args.horizon.is_finite() && args.horizon >= 0.0) {
-        bail!("--horizon must be >= 0, found {}", args.horizon);
-    }
-    let model = saved.model();
-    if matches!(saved, SavedPurchaseModel::BgBb(_)) && args.horizon.fract() != 0.0 {
-        bail!(
-            "--horizon counts transaction opportunities for BG/BB: a whole number, found {}",
-            args.horizon
-        );
-    }
     if args.input.summary.is_none() && args.input.transactions.files.is_empty() {
         return new_customer(&saved, &args);
     }
-    let default_t = if matches!(saved, SavedPurchaseModel::BgBb(_)) {
-        "periods"
-    } else {
-        "T"
-    };
+    let default_t = if saved.is_discrete() { "periods" } else { "T" };
     let c = args.input.load_with(false, default_t).await?;
-    // The histories are checked as `retain fit` checks them: the customer at fault is named.
-    PurchaseData::from_columns(&c)?;
-    let n = c.frequency.len();
-    let scores = score_customers(model, (&c.frequency, &c.recency, &c.t), args.horizon, None)?;
-    let (p_alive, expected) = (scores.p_alive, scores.expected_purchases);
-    let ids: Vec<String> = c
-        .ids
-        .unwrap_or_else(|| (1..=n).map(|i| i.to_string()).collect());
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("frequency", DataType::Float64, false),
-        Field::new("recency", DataType::Float64, false),
-        Field::new("T", DataType::Float64, false),
-        Field::new("p_alive", DataType::Float64, false),
-        Field::new("expected_purchases", DataType::Float64, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(ids)),
-        Arc::new(Float64Array::from(c.frequency)),
-        Arc::new(Float64Array::from(c.recency)),
-        Arc::new(Float64Array::from(c.t)),
-        Arc::new(Float64Array::from(p_alive.clone())),
-        Arc::new(Float64Array::from(expected.clone())),
-    ];
-    let batch = RecordBatch::try_new(schema, columns)?;
+    let e = expectations(&saved, &c, args.horizon).map_err(|e| with_flags(e, &[]))?;
+    let n = e.ids.len();
     eprintln!(
         "{} customers ({}): expected purchases over {} time units {:.1} in all, mean P(alive) {:.3}",
         thousands(n as u64),
         saved.name(),
         args.horizon,
-        expected.iter().sum::<f64>(),
-        p_alive.iter().sum::<f64>() / n as f64
+        e.expected_purchases.iter().sum::<f64>(),
+        e.p_alive.iter().sum::<f64>() / n as f64
     );
-    write(&batch, &args)
+    write(&e.batch(), &args)
 }
 
 /// The result to --output, or to stdout in --format.
@@ -153,11 +116,9 @@ fn batch_json(batch: &RecordBatch) -> anyhow::Result<String> {
 /// A newly acquired customer: P(n purchases in the horizon) for n = 0..=max, with the expected
 /// number on stderr.
 fn new_customer(saved: &SavedPurchaseModel, args: &PredictArgs) -> anyhow::Result<()> {
-    let model = saved.model();
-    let expected = model.expected_purchases_new(args.horizon)?;
-    let probs: Vec<f64> = (0..=args.max_purchases)
-        .map(|n| model.probability_of_purchases(n, args.horizon))
-        .collect();
+    let new = retain_pipeline::predict::new_customer(saved, args.horizon, args.max_purchases)
+        .map_err(|e| with_flags(e, &[]))?;
+    let (expected, probs) = (new.expected_purchases, new.probabilities);
     let shown: f64 = probs.iter().sum();
     eprintln!(
         "a new customer ({}): {expected:.4} purchases expected in the first {} time units; P(0..={} purchases) = {shown:.4}",
