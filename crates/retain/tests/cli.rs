@@ -1534,6 +1534,66 @@ fn segment_rfm_kmeans_and_dbscan_profile_every_customer() {
     }
 }
 
+/// The Online Retail log's columns (an order-line log: amount = quantity × unit price).
+const ONLINE_RETAIL_COLUMNS: [&str; 8] = [
+    "--customer-col",
+    "CustomerID",
+    "--date-col",
+    "InvoiceDate",
+    "--quantity-col",
+    "Quantity",
+    "--price-col",
+    "UnitPrice",
+];
+
+#[test]
+fn lifecycle_says_when_its_model_was_weakly_identified() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("mbgnbd.json");
+    let log = data("online_retail/online_retail.csv.gz");
+    let transactions = [&["-t", &log][..], &ONLINE_RETAIL_COLUMNS[..]].concat();
+    let fit = retain(
+        &[
+            &["fit", "mbgnbd"][..],
+            &transactions,
+            &["-o", model.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(fit.status.success(), "{}", text(&fit.stderr));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(saved["warnings"].as_array().unwrap().len(), 2);
+    let lifecycle = [
+        &["lifecycle"][..],
+        &transactions,
+        &["--model", model.to_str().unwrap()],
+    ]
+    .concat();
+    let stdout = ok(&lifecycle);
+    assert!(
+        stdout.contains(
+            "\ncaution: MBG/NBD, the model given, is weakly identified on the data it was \
+             fitted on (a, b hardly determined)"
+        ),
+        "{stdout}"
+    );
+    let v = json_of(&retain(&[&lifecycle[..], &["--format", "json"]].concat()));
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 3, "{v}");
+    assert_eq!(warnings[1], saved["warnings"][0]);
+
+    // A well identified model (no warnings in its record): no caution.
+    std::fs::write(
+        &model,
+        r#"{"model":"bgnbd","params":{"r":0.2425929,"alpha":4.4135316,"a":0.7928862,"b":2.4257535}}"#,
+    )
+    .unwrap();
+    let v = json_of(&retain(&[&lifecycle[..], &["--format", "json"]].concat()));
+    assert!(v.get("warnings").is_none(), "{v}");
+    assert!(!ok(&lifecycle).contains("caution"));
+}
+
 /// A quick Telco churn model (2 folds, `rounds` trees) saved to `output`.
 fn train_telco_churn(rounds: &str, output: &str) {
     ok(&[
