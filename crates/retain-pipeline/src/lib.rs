@@ -15,6 +15,7 @@ pub mod drivers;
 pub mod fit;
 pub mod lifecycle;
 pub mod seasonality;
+pub mod segment;
 pub mod source;
 pub mod survival;
 pub mod train;

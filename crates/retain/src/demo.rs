@@ -24,13 +24,14 @@ use crate::cohorts::{cohort_matrix, rate_table, Show};
 use crate::diagnose::{holdout_table, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
 use crate::lifecycle::{stage_table, transition_table};
-use crate::segment::{profile, profile_table, SegmentArgs};
+use crate::segment::{profile_report, SegmentArgs};
 use crate::survival::summary_table;
+use crate::train;
 use crate::train::TrainArgs;
-use crate::{segment, train};
 use anyhow::Context;
 use retain_pipeline::diagnose::tracking_rows;
 use retain_pipeline::lifecycle::stages_at;
+use retain_pipeline::segment::{segment, SegmentOptions};
 use retain_pipeline::survival::{survival, DurationColumns, Lifespans, SurvivalOptions};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
@@ -382,15 +383,27 @@ fn models_section(
         std::slice::from_ref(&data.to_path_buf()),
         rfm.log.read_options(Period::Day),
     )?;
-    let segments = segment::segment(&history, end, &rfm)?;
+    let segments = segment(
+        &history,
+        &SegmentOptions {
+            at: Some(end),
+            ..rfm.options()
+        },
+    )?;
     let rfm_path = out.join("rfm_segments.json");
-    segment::save(&rfm_path, &segments, &profile(&segments), end, &rfm)?;
+    crate::segment::save(&rfm_path, &segments, &rfm.log.files)?;
     outln!("\nRFM segments on 1998-06-30 (`retain segment --method rfm`; CLV and churn risk from MBG/NBD and Gamma-Gamma):")?;
-    out!("{}", profile_table(&profile(&segments), rfm.months))?;
+    out!("{}", profile_report(&segments, rfm.months))?;
     let kmeans: SegmentArgs = parse(&[&words[..], &["--method", "kmeans"]].concat())?;
-    let clusters = segment::segment(&history, end, &kmeans)?;
+    let clusters = segment(
+        &history,
+        &SegmentOptions {
+            at: Some(end),
+            ..kmeans.options()
+        },
+    )?;
     outln!("\nk-means clusters ({}):", clusters.note)?;
-    out!("{}", profile_table(&profile(&clusters), kmeans.months))?;
+    out!("{}", profile_report(&clusters, kmeans.months))?;
 
     // Churn in the 90 days after 1998-04-01 from the behaviour before it; then everyone scored on
     // their behaviour at the end of the log.
@@ -417,13 +430,14 @@ fn models_section(
         train::cv_line(&trained.cv)
     )?;
     // Valuable: the top fifth by 12-month CLV; riskiest: highest churn probability among them.
-    let clv_of: std::collections::HashMap<&str, f64> = segments
+    let valued = &segments.customers;
+    let clv_of: std::collections::HashMap<&str, f64> = valued
         .ids
         .iter()
         .map(String::as_str)
-        .zip(segments.clv.iter().copied())
+        .zip(valued.clv.iter().copied())
         .collect();
-    let mut clv_sorted: Vec<f64> = segments.clv.clone();
+    let mut clv_sorted: Vec<f64> = valued.clv.clone();
     clv_sorted.sort_by(|a, b| b.total_cmp(a));
     let threshold = clv_sorted[clv_sorted.len() / 5];
     let mut valuable: Vec<usize> = (0..ids.len())
