@@ -203,14 +203,11 @@ impl FitSummary {
         !self.warnings.is_empty()
     }
 
-    /// One line for outputs built on this fit, when it is weakly identified.
-    pub fn caution(&self) -> Option<String> {
-        if !self.weakly_identified() {
-            return None;
-        }
+    /// The parameters the warnings are about, in the order of [`Self::params`] (empty when the
+    /// warning is that there are no standard errors).
+    pub fn weak_parameters(&self) -> Vec<&'static str> {
         // The warnings open with the parameter they are about ("a = 0.0019 has …").
-        let named: Vec<&str> = self
-            .params
+        self.params
             .iter()
             .map(|(name, _)| *name)
             .filter(|name| {
@@ -218,7 +215,56 @@ impl FitSummary {
                     .iter()
                     .any(|w| w.starts_with(&format!("{name} = ")))
             })
-            .collect();
+            .collect()
+    }
+
+    /// The weak parameters with their estimates and standard errors, "a = 0.0019 ± 0.0124, b =
+    /// 11.8944 ± 66.4232" ("no standard errors" when the warning is that there are none).
+    ///
+    /// ```
+    /// use retain_pipeline::fit::FitSummary;
+    ///
+    /// // MBG/NBD on the Online Retail log: the dropout parameter a is hardly determined.
+    /// let fit = FitSummary {
+    ///     title: "MBG/NBD",
+    ///     params: vec![("r", 0.8273), ("alpha", 9.8601), ("a", 0.0019), ("b", 11.8944)],
+    ///     std_errors: Some(vec![("r", 0.0268), ("alpha", 0.3722), ("a", 0.0124), ("b", 66.4232)]),
+    ///     log_likelihood: -37647.86,
+    ///     n_customers: 4338.0,
+    ///     converged: true,
+    ///     iterations: 42,
+    ///     warnings: vec!["a = 0.0019 has a standard error of 0.0124, more than the estimate".into()],
+    /// };
+    /// assert_eq!(fit.weak_parameters(), ["a"]);
+    /// assert_eq!(fit.weak_estimates(), "a = 0.0019 ± 0.0124");
+    /// ```
+    pub fn weak_estimates(&self) -> String {
+        let named = self.weak_parameters();
+        if named.is_empty() {
+            return "no standard errors".into();
+        }
+        let find = |named: &[(&'static str, f64)], name: &str| {
+            named.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        };
+        named
+            .iter()
+            .map(|name| {
+                let value = find(&self.params, name).unwrap_or(f64::NAN);
+                match self.std_errors.as_deref().and_then(|e| find(e, name)) {
+                    Some(se) => format!("{name} = {} ± {}", figure(value), figure(se)),
+                    None => format!("{name} = {}", figure(value)),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// One line for outputs built on this fit, when it is weakly identified.
+    pub fn caution(&self) -> Option<String> {
+        if !self.weakly_identified() {
+            return None;
+        }
+        let named = self.weak_parameters();
         let which = if named.is_empty() {
             "no standard errors".to_string()
         } else {
@@ -229,6 +275,16 @@ impl FitSummary {
              and CLV built on it are uncertain",
             self.title
         ))
+    }
+}
+
+/// A parameter or standard error for a message: 4 decimals, or 3 significant digits below
+/// 0.001 (a parameter at the edge of its space).
+fn figure(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
     }
 }
 
@@ -493,6 +549,50 @@ mod tests {
     }
 
     #[test]
+    fn weak_parameters_are_named_with_their_estimates() {
+        // MBG/NBD on the Online Retail log (weeks, at 2011-12-09), as `retain fit` reports it.
+        let summary = FitSummary {
+            title: "MBG/NBD",
+            params: vec![
+                ("r", 0.8273),
+                ("alpha", 9.8601),
+                ("a", 0.0019),
+                ("b", 11.8944),
+            ],
+            std_errors: Some(vec![
+                ("r", 0.0268),
+                ("alpha", 0.3722),
+                ("a", 0.0124),
+                ("b", 66.4232),
+            ]),
+            log_likelihood: -37647.86,
+            n_customers: 4338.0,
+            converged: true,
+            iterations: 42,
+            warnings: vec![
+                "a = 0.0019 has a standard error of 0.0124, more than the estimate".into(),
+                "b = 11.8944 has a standard error of 66.4232, more than the estimate".into(),
+            ],
+        };
+        assert_eq!(summary.weak_parameters(), ["a", "b"]);
+        assert_eq!(
+            summary.weak_estimates(),
+            "a = 0.0019 ± 0.0124, b = 11.8944 ± 66.4232"
+        );
+        assert!(summary
+            .caution()
+            .unwrap()
+            .starts_with("MBG/NBD is weakly identified on these data (a, b hardly determined)"));
+        let at_edge = FitSummary {
+            params: vec![("a", 2.5e-9), ("b", 1.0)],
+            std_errors: None,
+            warnings: vec!["a = 2.500e-9 is at the edge of the parameter space".into()],
+            ..summary
+        };
+        assert_eq!(at_edge.weak_estimates(), "a = 2.500e-9");
+    }
+
+    #[test]
     fn weak_identification_is_reported() {
         // Four customers cannot determine four parameters.
         let c = columns(
@@ -502,14 +602,13 @@ mod tests {
             &[10.0, 12.0, 10.0, 3.0],
         );
         let data = PurchaseData::from_columns(&c).unwrap();
-        let fit = fit_purchase_model(PurchaseModelKind::BgNbd, &data, &FitOptions::default());
-        if let Ok(fit) = fit {
-            let summary = fit.summary();
-            assert!(summary.weakly_identified(), "{summary:?}");
-            assert!(summary
-                .caution()
-                .unwrap()
-                .contains("BG/NBD is weakly identified"));
-        }
+        let fit =
+            fit_purchase_model(PurchaseModelKind::BgNbd, &data, &FitOptions::default()).unwrap();
+        let summary = fit.summary();
+        assert!(summary.weakly_identified(), "{summary:?}");
+        assert!(summary
+            .caution()
+            .unwrap()
+            .starts_with("BG/NBD is weakly identified on these data ("));
     }
 }

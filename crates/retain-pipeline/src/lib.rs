@@ -16,6 +16,7 @@ pub mod fit;
 pub mod lifecycle;
 pub mod predict;
 pub mod seasonality;
+pub mod segment;
 pub mod source;
 pub mod survival;
 pub mod train;

@@ -1,7 +1,8 @@
 //! Lifecycle stages: every customer's stage (new, active, at risk, lapsed) at a date, the
 //! counts per stage, and how customers moved between stages since an earlier date. The rules
 //! are `retain_models::lifecycle`'s; with a purchase model, at risk means a low P(alive) for
-//! customers with repeat purchases.
+//! customers with repeat purchases. A model whose fit was weakly identified (its record has
+//! warnings) makes that P(alive) uncertain: the stages say so ([`Lifecycle::caution`]).
 
 use std::sync::Arc;
 
@@ -12,22 +13,113 @@ use retain_data::dates::format_day;
 use retain_data::{DataError, PurchaseHistory, TimeUnit};
 use retain_models::btyd::{PurchaseModel, SavedPurchaseModel};
 use retain_models::lifecycle::{transitions, LifecycleRules, Stage, Transitions};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::invalid;
 use crate::source::Log;
 use crate::Result;
 
 /// A purchase model judging who is at risk, and the time unit it was fitted in.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageModel {
     /// A continuous-time model: BG/NBD, Pareto/NBD or MBG/NBD.
     pub model: SavedPurchaseModel,
     pub unit: TimeUnit,
+    /// The fit's warnings (`retain fit -o` saves them when the data hardly determine a
+    /// parameter); empty for a well identified fit.
+    pub warnings: Vec<String>,
+}
+
+impl StageModel {
+    /// A model as `retain fit -o` saves it, `{"model", "params", …, "warnings"?}`, fitted in
+    /// `unit`; its warnings are kept.
+    ///
+    /// ```
+    /// use retain_data::TimeUnit;
+    /// use retain_pipeline::lifecycle::StageModel;
+    ///
+    /// let record = serde_json::json!({
+    ///     "model": "mbgnbd",
+    ///     "params": {"r": 0.8273, "alpha": 9.8601, "a": 0.0019, "b": 11.8944},
+    ///     "warnings": ["a = 0.0019 has a standard error of 0.0124, more than the estimate"],
+    /// });
+    /// let model = StageModel::from_record(&record, TimeUnit::Weeks)?;
+    /// assert!(model.caution().unwrap().starts_with("MBG/NBD, the model given, is weakly identified"));
+    /// # Ok::<(), retain_pipeline::PipelineError>(())
+    /// ```
+    pub fn from_record(record: &serde_json::Value, unit: TimeUnit) -> Result<StageModel> {
+        let model = SavedPurchaseModel::deserialize(record).map_err(|e| {
+            invalid!(
+                "expected a purchase model saved by `retain fit` (\"model\": bgnbd, pareto-nbd, \
+                 mbgnbd or bgbb, with its \"params\"): {e}"
+            )
+        })?;
+        let warnings = match record.get("warnings") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(w) => Vec::<String>::deserialize(w)
+                .map_err(|e| invalid!("the model's \"warnings\" must be a list of texts: {e}"))?,
+        };
+        Ok(StageModel {
+            model,
+            unit,
+            warnings,
+        })
+    }
+
+    /// One line for the stages when the model's fit was weakly identified.
+    ///
+    /// ```
+    /// use retain_data::TimeUnit;
+    /// use retain_models::btyd::{BgNbd, SavedPurchaseModel};
+    /// use retain_pipeline::lifecycle::StageModel;
+    ///
+    /// // BG/NBD at the CDNOW estimates: well identified.
+    /// let bg = BgNbd { r: 0.2426, alpha: 4.4135, a: 0.7929, b: 2.4258 };
+    /// let model = StageModel {
+    ///     model: SavedPurchaseModel::BgNbd(bg),
+    ///     unit: TimeUnit::Weeks,
+    ///     warnings: Vec::new(),
+    /// };
+    /// assert_eq!(model.caution(), None);
+    /// ```
+    pub fn caution(&self) -> Option<String> {
+        if self.warnings.is_empty() {
+            return None;
+        }
+        // The warnings open with the parameter they are about ("a = 0.0019 has …").
+        let mut named: Vec<&str> = Vec::new();
+        for w in &self.warnings {
+            if let Some((name, _)) = w.split_once(" = ") {
+                if !name.contains(' ') && !named.contains(&name) {
+                    named.push(name);
+                }
+            }
+        }
+        let which = if named.is_empty() {
+            "no standard errors".to_string()
+        } else {
+            format!("{} hardly determined", named.join(", "))
+        };
+        Some(format!(
+            "{}, the model given, is weakly identified on the data it was fitted on ({which}): \
+             the P(alive) that marks repeat buyers at risk is uncertain",
+            title(&self.model)
+        ))
+    }
+}
+
+/// The model's name in papers and reports.
+fn title(model: &SavedPurchaseModel) -> &'static str {
+    match model {
+        SavedPurchaseModel::BgNbd(_) => "BG/NBD",
+        SavedPurchaseModel::ParetoNbd(_) => "Pareto/NBD",
+        SavedPurchaseModel::MbgNbd(_) => "MBG/NBD",
+        SavedPurchaseModel::BgBb(_) => "BG/BB",
+    }
 }
 
 /// When and by which rules.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LifecycleOptions {
     /// The date of the stages; `None`: the last purchase.
     pub at: Option<i32>,
@@ -88,6 +180,10 @@ pub struct Lifecycle {
     pub transitions: Transitions,
     /// Every customer with a purchase by `at`, in the history's order.
     pub customers: Vec<StagedCustomer>,
+    /// When the model's fit was weakly identified: what it means for the stages.
+    pub caution: Option<String>,
+    /// The model's own warnings.
+    pub model_warnings: Vec<String>,
 }
 
 /// Every customer's stage at `day` (`None`: no purchase by then), judged at risk by P(alive)
@@ -200,6 +296,12 @@ pub fn lifecycle(history: &PurchaseHistory, options: &LifecycleOptions) -> Resul
         with_model: options.model.is_some(),
         transitions: moves,
         customers,
+        caution: options.model.as_ref().and_then(StageModel::caution),
+        model_warnings: options
+            .model
+            .as_ref()
+            .map(|m| m.warnings.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -272,8 +374,9 @@ impl Lifecycle {
 }
 
 /// As JSON: `{"at", "compare", "rules", "stages": [{"customers", "stage"}], "transitions":
-/// [{"from", "to": {stage: customers}}] or null}`, dates as YYYY-MM-DD; the customers are left
-/// out (see [`Lifecycle::stages_table`]).
+/// [{"from", "to": {stage: customers}}] or null}`, dates as YYYY-MM-DD, and `"warnings"` (the
+/// caution, then the model's warnings) when the model's fit was weakly identified; the
+/// customers are left out (see [`Lifecycle::stages_table`]).
 impl Serialize for Lifecycle {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let t = &self.transitions;
@@ -296,14 +399,20 @@ impl Serialize for Lifecycle {
                 })
                 .collect()
         };
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "at": format_day(self.at),
             "compare": self.compare.map(format_day),
             "rules": self.rules,
             "stages": stages,
             "transitions": self.compare.map(|_| moves()),
-        })
-        .serialize(serializer)
+        });
+        if let Some(caution) = &self.caution {
+            let warnings: Vec<&String> = std::iter::once(caution)
+                .chain(&self.model_warnings)
+                .collect();
+            json["warnings"] = serde_json::json!(warnings);
+        }
+        json.serialize(serializer)
     }
 }
 
@@ -377,9 +486,10 @@ mod tests {
         assert_eq!(table.num_rows(), 3);
         assert_eq!(table.schema().field(3).name(), "days_since_last_purchase");
 
+        assert!(l.caution.is_none() && !json.contains("warnings"));
         let late = LifecycleOptions {
             compare: Some(400),
-            ..options
+            ..options.clone()
         };
         assert!(lifecycle(&history(), &late).is_err());
         let bad_rules = LifecycleOptions {
@@ -409,6 +519,7 @@ mod tests {
             model: Some(StageModel {
                 model: SavedPurchaseModel::BgNbd(bg),
                 unit: TimeUnit::Weeks,
+                warnings: Vec::new(),
             }),
             ..Default::default()
         };
@@ -421,6 +532,7 @@ mod tests {
         assert_eq!(l.customers[1].stage.p_alive, Some(1.0));
         assert_eq!(l.customers[1].stage.stage, Stage::AtRisk);
         assert!(l.with_model);
+        assert!(l.caution.is_none());
 
         let bgbb = LifecycleOptions {
             model: Some(StageModel {
@@ -429,6 +541,7 @@ mod tests {
                 )
                 .unwrap(),
                 unit: TimeUnit::Weeks,
+                warnings: Vec::new(),
             }),
             ..options
         };
@@ -436,5 +549,65 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not bgbb"));
+    }
+
+    #[test]
+    fn a_weakly_identified_model_comes_with_a_caution() {
+        // MBG/NBD as `retain fit mbgnbd -o` saves it for the Online Retail log (weeks).
+        let record = serde_json::json!({
+            "model": "mbgnbd",
+            "params": {"r": 0.8273151756486897, "alpha": 9.860071533177427,
+                       "a": 0.0018635421479713313, "b": 11.89436065644537},
+            "std_errors": {"r": 0.0268, "alpha": 0.3722, "a": 0.0124, "b": 66.4232},
+            "log_likelihood": -37647.86,
+            "warnings": [
+                "a = 0.0019 has a standard error of 0.0124, more than the estimate: the data \
+                 hardly determine it (weakly identified), so predictions that depend on it are \
+                 uncertain",
+                "b = 11.8944 has a standard error of 66.4232, more than the estimate: the data \
+                 hardly determine it (weakly identified), so predictions that depend on it are \
+                 uncertain"
+            ]
+        });
+        let model = StageModel::from_record(&record, TimeUnit::Weeks).unwrap();
+        assert_eq!(model.warnings.len(), 2);
+        let options = LifecycleOptions {
+            at: Some(400),
+            model: Some(model),
+            ..Default::default()
+        };
+        let l = lifecycle(&history(), &options).unwrap();
+        assert_eq!(
+            l.caution.as_deref(),
+            Some(
+                "MBG/NBD, the model given, is weakly identified on the data it was fitted on \
+                 (a, b hardly determined): the P(alive) that marks repeat buyers at risk is \
+                 uncertain"
+            )
+        );
+        // Hardly any dropout: c, silent for 20 days after 2 repeat purchases, is alive.
+        let c = l.customers[2].stage;
+        assert!(c.p_alive.unwrap() > 0.99, "{c:?}");
+        let json = serde_json::to_value(&l).unwrap();
+        let warnings = json["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 3);
+        assert_eq!(warnings[0].as_str(), l.caution.as_deref());
+        assert!(warnings[1].as_str().unwrap().starts_with("a = 0.0019"));
+
+        // A well identified record has no warnings; a record of something else is refused.
+        let plain = serde_json::json!({"model": "bgnbd",
+            "params": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}});
+        let model = StageModel::from_record(&plain, TimeUnit::Weeks).unwrap();
+        assert!(model.warnings.is_empty() && model.caution().is_none());
+        let error = StageModel::from_record(
+            &serde_json::json!({"format": "retain-gbdt/2"}),
+            TimeUnit::Weeks,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("expected a purchase model saved by `retain fit`"),
+            "{error}"
+        );
     }
 }

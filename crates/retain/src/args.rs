@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use retain_data::dates::{parse_date, DateFormat, Period, TimeUnit};
-use retain_data::{
-    AmountSpec, Delimiter, HeaderMode, PurchaseHistory, ReadOptions, TransactionColumns,
-};
+use retain_data::{AmountSpec, Delimiter, HeaderMode, ReadOptions, TransactionColumns};
 
 /// How to read a transaction log.
 #[derive(Debug, Clone, Args)]
@@ -138,16 +136,6 @@ impl TransactionArgs {
         retain_pipeline::source::Log {
             files: self.files.clone(),
             read: self.read_options(Period::Day),
-        }
-    }
-
-    /// Each customer's purchase days (merged per day) and the first and last of them, or an
-    /// error when the log has no usable transaction.
-    pub fn purchase_history(&self) -> anyhow::Result<(PurchaseHistory, (i32, i32))> {
-        let history = PurchaseHistory::read(&self.files, self.read_options(Period::Day))?;
-        match history.span() {
-            Some(span) => Ok((history, span)),
-            None => anyhow::bail!("the log has no usable transactions"),
         }
     }
 

@@ -14,24 +14,26 @@ use retain_data::{
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
     calibration_vs_holdout, score_customers, BgNbd, ClvOptions, FitOptions, GammaGamma, MbgNbd,
-    Named, ParetoNbd, PurchaseModel, RfmData,
+    Named, ParetoNbd, RfmData, SavedPurchaseModel,
 };
+use retain_models::supervised::{Attribution, Task};
 
 use retain_data::{purchase_cohorts, CustomerTableOptions, Period, PurchaseHistory};
-use retain_models::lifecycle::{transitions, LifecycleRules};
 
 use crate::cohorts::{cohort_matrix, rate_table, Show};
 use crate::diagnose::{holdout_table, tracking_table};
 use crate::fmt::{money, percent, table, thousands};
 use crate::lifecycle::{stage_table, transition_table};
-use crate::segment::{profile, profile_table, SegmentArgs};
+use crate::segment::profile_report;
 use crate::survival::summary_table;
-use crate::train::TrainArgs;
-use crate::{segment, train};
+use crate::train::cv_line;
 use anyhow::Context;
 use retain_pipeline::diagnose::tracking_rows;
-use retain_pipeline::lifecycle::stages_at;
+use retain_pipeline::lifecycle::{lifecycle, LifecycleOptions, StageModel};
+use retain_pipeline::segment::{segment, SegmentMethod, SegmentOptions};
+use retain_pipeline::source::Log;
 use retain_pipeline::survival::{survival, DurationColumns, Lifespans, SurvivalOptions};
+use retain_pipeline::train::{predictions_batch, train, TrainInput, TrainOptions, Trained};
 
 /// The CDNOW 1/10 sample: master id, customer id, date (YYYYMMDD), CDs, dollars; whitespace
 /// separated, no header. Source: data/cdnow/README.md.
@@ -72,6 +74,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let read_for_activity = ReadOptions {
         last_day: Some(observation_end),
         ..read.clone()
+    };
+    let log = Log {
+        files: vec![data.clone()],
+        read: read.clone(),
     };
     let summary = summarize(std::slice::from_ref(&data), read, &options, None).await?;
     let summary_path = args.out.join("summary.csv");
@@ -174,7 +180,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )?;
     let (btyd, bg) = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
     let telco = retention_section(&data, read_for_activity, &bg, &args.out)?;
-    let models = models_section(&data, &telco, &args.out)?;
+    let models = models_section(&log, &telco, &args.out)?;
     let store = serving_section(&telco, &args.out).await?;
     outln!("\noutputs in {}/:", args.out.display())?;
     outln!("  {}  the bundled transactions", data.display())?;
@@ -309,40 +315,36 @@ async fn first_customer(
     Ok(customer.into())
 }
 
-/// Parses a subcommand's arguments as the command line would: the demo runs what a user types.
-fn parse<T: clap::Args>(words: &[&str]) -> anyhow::Result<T> {
-    #[derive(clap::Parser)]
-    struct Words<T: clap::Args> {
-        #[command(flatten)]
-        args: T,
+/// Reasons shown with each churn prediction (`retain train --reasons`).
+const REASONS: usize = 3;
+
+/// Trains as `retain train` does, its notes on stderr.
+fn train_noting(input: &TrainInput, options: &TrainOptions) -> anyhow::Result<Trained> {
+    let trained = train(input, options)?;
+    for note in &trained.notes {
+        eprintln!("note: {note}");
     }
-    Ok(<Words<T> as clap::Parser>::try_parse_from(
-        std::iter::once("retain").chain(words.iter().copied()),
-    )?
-    .args)
+    Ok(trained)
 }
 
 /// Supervised models and segments: Telco's churn model, CDNOW's segments, and a churn model on
 /// CDNOW's log whose riskiest valuable customers are shown with their reasons.
 fn models_section(
-    data: &std::path::Path,
+    log: &Log,
     telco: &std::path::Path,
     out: &std::path::Path,
 ) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
-    let telco = telco.to_str().context("a UTF-8 path")?;
     let telco_model = out.join("telco_churn_model.json");
-    let args: TrainArgs = parse(&[
-        "churn",
-        "--customers",
-        telco,
-        "--label",
-        "Churn",
-        "--id-col",
-        "customerID",
-        "-o",
-        telco_model.to_str().context("a UTF-8 path")?,
-    ])?;
-    let (telco_input, trained) = train::train(&args)?;
+    let telco_table = CustomerTableOptions {
+        id_col: Some("customerID".into()),
+        ..CustomerTableOptions::default()
+    };
+    let telco_input = TrainInput::read(Some((telco, &telco_table)), None)?;
+    let telco_options = TrainOptions {
+        label: Some("Churn".into()),
+        ..TrainOptions::new(Task::Churn)
+    };
+    let trained = train_noting(&telco_input, &telco_options)?;
     outln!(
         "\nchurn model on Telco (`retain train churn --customers telco_churn.csv --label Churn --id-col customerID`):"
     )?;
@@ -350,7 +352,7 @@ fn models_section(
         "{} customers, {} features, 5-fold cross-validation: {}",
         thousands(trained.data.frame.rows as u64),
         trained.data.frame.columns.len(),
-        train::cv_line(&trained.cv)
+        cv_line(&trained.cv)
     )?;
     outln!(
         "strongest features: {}",
@@ -363,67 +365,61 @@ fn models_section(
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    train::save(&args, &telco_input, &trained)?;
+    let artifact = trained.artifact(&telco_options, &telco_input)?;
+    write_file(&telco_model, &serde_json::to_vec(&artifact)?)?;
+    eprintln!("saved the model to {}", telco_model.display());
 
-    let log = data.to_str().context("a UTF-8 path")?;
-    let columns = [
-        "--customer-col",
-        "2",
-        "--date-col",
-        "3",
-        "--amount-col",
-        "5",
-    ];
-    let mut words = vec!["-t", log];
-    words.extend(columns);
-    let rfm: SegmentArgs = parse(&[&words[..], &["--method", "rfm"]].concat())?;
     let end = days_from_civil(1998, 6, 30);
-    let history = PurchaseHistory::read(
-        std::slice::from_ref(&data.to_path_buf()),
-        rfm.log.read_options(Period::Day),
-    )?;
-    let segments = segment::segment(&history, end, &rfm)?;
+    let (history, _) = log.history()?;
+    let rfm = SegmentOptions {
+        at: Some(end),
+        ..SegmentOptions::default()
+    };
+    let segments = segment(&history, &rfm)?;
     let rfm_path = out.join("rfm_segments.json");
-    segment::save(&rfm_path, &segments, &profile(&segments), end, &rfm)?;
+    crate::segment::save(&rfm_path, &segments, &log.files)?;
     outln!("\nRFM segments on 1998-06-30 (`retain segment --method rfm`; CLV and churn risk from MBG/NBD and Gamma-Gamma):")?;
-    out!("{}", profile_table(&profile(&segments), rfm.months))?;
-    let kmeans: SegmentArgs = parse(&[&words[..], &["--method", "kmeans"]].concat())?;
-    let clusters = segment::segment(&history, end, &kmeans)?;
+    out!("{}", profile_report(&segments, rfm.months))?;
+    let kmeans = SegmentOptions {
+        method: SegmentMethod::Kmeans,
+        ..rfm
+    };
+    let clusters = segment(&history, &kmeans)?;
     outln!("\nk-means clusters ({}):", clusters.note)?;
-    out!("{}", profile_table(&profile(&clusters), kmeans.months))?;
+    out!("{}", profile_report(&clusters, kmeans.months))?;
 
     // Churn in the 90 days after 1998-04-01 from the behaviour before it; then everyone scored on
     // their behaviour at the end of the log.
-    let churn: TrainArgs = parse(
-        &[
-            &["churn"],
-            &words[..],
-            &["--cutoff", "1998-04-01", "--horizon-days", "90", "--btyd"],
-        ]
-        .concat(),
-    )?;
-    let (churn_input, trained) = train::train(&churn)?;
+    let churn_input = TrainInput::read(None, Some(log))?;
+    let churn_options = TrainOptions {
+        cutoff: Some(days_from_civil(1998, 4, 1)),
+        horizon_days: 90,
+        btyd: true,
+        ..TrainOptions::new(Task::Churn)
+    };
+    let trained = train_noting(&churn_input, &churn_options)?;
     let (ids, explained) = trained.score(
         &churn_input,
-        &churn.options(),
+        &churn_options,
         None,
-        churn.reasons,
-        retain_models::supervised::Attribution::Path,
+        REASONS,
+        Attribution::Path,
     )?;
     outln!(
         "\nchurn model on CDNOW's log (`retain train churn -t … --cutoff 1998-04-01 --horizon-days 90 --btyd`): \
          {} customers, {}",
         thousands(trained.data.frame.rows as u64),
-        train::cv_line(&trained.cv)
+        cv_line(&trained.cv)
     )?;
     // Valuable: the top fifth by 12-month CLV; riskiest: highest churn probability among them.
-    let clv_of: std::collections::HashMap<&str, f64> = segments
+    let valued = &segments.customers;
+    let clv_of: std::collections::HashMap<&str, f64> = valued
         .ids
         .iter()
         .map(String::as_str)
-        .zip(segments.clv.iter().copied())
+        .zip(valued.clv.iter().copied())
         .collect();
-    let mut clv_sorted: Vec<f64> = segments.clv.clone();
+    let mut clv_sorted: Vec<f64> = valued.clv.clone();
     clv_sorted.sort_by(|a, b| b.total_cmp(a));
     let threshold = clv_sorted[clv_sorted.len() / 5];
     let mut valuable: Vec<usize> = (0..ids.len())
@@ -458,7 +454,7 @@ fn models_section(
     )?;
     let predictions = out.join("cdnow_churn_predictions.csv");
     write_table(
-        &retain_pipeline::train::predictions_batch(trained.task, &ids, &explained, churn.reasons)?,
+        &predictions_batch(trained.task, &ids, &explained, REASONS)?,
         &predictions,
     )?;
     Ok(vec![
@@ -476,7 +472,7 @@ fn models_section(
 fn retention_section(
     data: &std::path::Path,
     read: ReadOptions,
-    bg: &BgNbd,
+    bg: &StageModel,
     out: &std::path::Path,
 ) -> anyhow::Result<PathBuf> {
     let history = PurchaseHistory::read(std::slice::from_ref(&data.to_path_buf()), read)?;
@@ -487,20 +483,26 @@ fn retention_section(
     let quarterly = purchase_cohorts(&history, Period::Quarter, Some(end)).expect("purchases");
     out!("{}", rate_table(&quarterly))?;
 
-    let rules = LifecycleRules::default();
-    let model: Option<(&dyn PurchaseModel, TimeUnit)> = Some((bg, TimeUnit::Weeks));
     let calibration_end = days_from_civil(1997, 9, 30);
-    let before = stages_at(&history, calibration_end, &rules, model);
-    let now = stages_at(&history, end, &rules, model);
-    let moves = transitions(
-        before
-            .iter()
-            .zip(&now)
-            .map(|(b, a)| (b.map(|s| s.stage), a.map(|s| s.stage))),
-    );
+    let stages = lifecycle(
+        &history,
+        &LifecycleOptions {
+            at: Some(end),
+            compare: Some(calibration_end),
+            model: Some(bg.clone()),
+            ..LifecycleOptions::default()
+        },
+    )?;
+    let moves = &stages.transitions;
     outln!("\nlifecycle (`retain lifecycle --model bgnbd.json`):")?;
-    out!("{}", stage_table(&moves, end, &rules, true))?;
-    out!("{}", transition_table(&moves, calibration_end, end))?;
+    out!(
+        "{}",
+        stage_table(moves, stages.at, &stages.rules, stages.with_model)
+    )?;
+    if let Some(caution) = &stages.caution {
+        outln!("caution: {caution}")?;
+    }
+    out!("{}", transition_table(moves, calibration_end, stages.at))?;
 
     let telco = out.join("telco_churn.csv");
     write_file(&telco, TELCO)?;
@@ -532,7 +534,7 @@ fn btyd_section(
     data: &std::path::Path,
     read: ReadOptions,
     out: &std::path::Path,
-) -> anyhow::Result<(Vec<(PathBuf, &'static str)>, BgNbd)> {
+) -> anyhow::Result<(Vec<(PathBuf, &'static str)>, StageModel)> {
     let column = |name: &str| summary.values(name).expect("summary column");
     let (f, r, t, m) = (
         column("frequency"),
@@ -678,6 +680,11 @@ fn btyd_section(
             (bg_path, "the fitted BG/NBD model (retain predict --model)"),
             (gg_path, "the fitted Gamma-Gamma model"),
         ],
-        bg,
+        // What `retain lifecycle --model bgnbd.json` reads of the saved fit.
+        StageModel {
+            model: SavedPurchaseModel::BgNbd(bg),
+            unit: TimeUnit::Weeks,
+            warnings: purchases.warnings,
+        },
     ))
 }

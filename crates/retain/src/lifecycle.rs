@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use retain_data::dates::format_day;
 use retain_data::output::write_table;
@@ -16,7 +17,6 @@ use retain_pipeline::source::Log;
 use crate::args::{parse_day, Format, TransactionArgs, UnitArg};
 use crate::failure::with_flags;
 use crate::fmt::{percent, table, thousands};
-use crate::predict::load_purchase_model;
 
 /// Arguments of `retain lifecycle`.
 #[derive(Debug, Args)]
@@ -73,6 +73,9 @@ pub fn run(args: LifecycleArgs) -> anyhow::Result<()> {
                 "{}",
                 stage_table(moves, stages.at, &stages.rules, stages.with_model)
             )?;
+            if let Some(caution) = &stages.caution {
+                outln!("caution: {caution}")?;
+            }
             if let Some(d) = stages.compare {
                 outln!()?;
                 out!("{}", transition_table(moves, d, stages.at))?;
@@ -91,12 +94,8 @@ fn options(args: &LifecycleArgs) -> anyhow::Result<(Log, LifecycleOptions)> {
     let model = args
         .model
         .as_deref()
-        .map(load_purchase_model)
-        .transpose()?
-        .map(|model| StageModel {
-            model,
-            unit: args.unit.into(),
-        });
+        .map(|path| stage_model(path, args.unit))
+        .transpose()?;
     let options = LifecycleOptions {
         at: args.at,
         compare: args.compare,
@@ -109,6 +108,22 @@ fn options(args: &LifecycleArgs) -> anyhow::Result<(Log, LifecycleOptions)> {
         model,
     };
     Ok((log, options))
+}
+
+/// A purchase model saved by `retain fit … -o FILE`, with the warnings of its fit.
+fn stage_model(path: &std::path::Path, unit: UnitArg) -> anyhow::Result<StageModel> {
+    let expected = || {
+        format!(
+            "{}: expected a purchase model saved by `retain fit` (\"model\": bgnbd, pareto-nbd, \
+             mbgnbd or bgbb, with its \"params\")",
+            path.display()
+        )
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let record: serde_json::Value = serde_json::from_str(&text).with_context(expected)?;
+    StageModel::from_record(&record, unit.into())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Customers per stage, with the rules.

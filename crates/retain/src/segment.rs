@@ -1,27 +1,14 @@
 //! `retain segment`: customers of a transaction log grouped the way marketing acts on them, at a
-//! date: RFM scores and named segments, or k-means / DBSCAN clusters of log-RFM ordered by value;
-//! with a profile of each segment (size, revenue share, mean 12-month CLV and churn risk from
-//! MBG/NBD and Gamma-Gamma fitted on the same purchases).
+//! date (`retain_pipeline::segment`): the flags, the profile table or JSON, the per-customer
+//! file and the saved segmentation.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
-use retain_data::datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, UInt8Array,
-};
-use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use retain_data::features::{behaviour_features, repeat_summary};
-use retain_data::PurchaseHistory;
-use retain_models::btyd::gamma_gamma::SpendData;
-use retain_models::btyd::{score_customers, ClvOptions, FitOptions, GammaGamma, MbgNbd};
-use retain_models::segment::{
-    dbscan, kmeans, log_standardize, rfm_scores, Segmentation, RFM_SEGMENTS,
-};
-use serde::Serialize;
+use retain_pipeline::segment::{segment_log, Profile, SegmentMethod, SegmentOptions, Segments};
 
 use crate::args::{parse_day, Format, TransactionArgs};
+use crate::failure::with_flags;
 use crate::fmt::{money, table, thousands, write_result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,6 +19,16 @@ pub enum Method {
     Kmeans,
     /// DBSCAN on standardised log-RFM; eps from the k-distance elbow unless given.
     Dbscan,
+}
+
+impl From<Method> for SegmentMethod {
+    fn from(m: Method) -> SegmentMethod {
+        match m {
+            Method::Rfm => SegmentMethod::Rfm,
+            Method::Kmeans => SegmentMethod::Kmeans,
+            Method::Dbscan => SegmentMethod::Dbscan,
+        }
+    }
 }
 
 /// Arguments of `retain segment`.
@@ -72,249 +69,85 @@ pub struct SegmentArgs {
     pub format: Format,
 }
 
-/// Customers at a day with their RFM, value and segment.
-pub struct Segmented {
-    pub ids: Vec<String>,
-    pub recency_days: Vec<f64>,
-    pub purchase_days: Vec<f64>,
-    pub spend: Vec<f64>,
-    pub p_alive: Vec<f64>,
-    pub clv: Vec<f64>,
-    pub segment: Vec<String>,
-    /// RFM scores (rfm method only).
-    pub scores: Option<[Vec<u8>; 3]>,
-    /// Segment names from lowest to highest value (clusters) or by first appearance (RFM).
-    pub order: Vec<String>,
-    pub note: String,
-    /// What assigns other customers (RFM and k-means; DBSCAN has no centres).
-    pub segmentation: Option<Segmentation>,
-}
-
-/// A segment's profile.
-#[derive(Debug, Clone, Serialize)]
-pub struct Profile {
-    pub segment: String,
-    pub customers: usize,
-    pub share: f64,
-    pub revenue_share: f64,
-    pub mean_spend: f64,
-    pub mean_clv: f64,
-    pub mean_churn_risk: f64,
-    pub mean_recency_days: f64,
-    pub mean_purchase_days: f64,
+impl SegmentArgs {
+    /// The library's options for these arguments.
+    pub fn options(&self) -> SegmentOptions {
+        SegmentOptions {
+            method: self.method.into(),
+            at: self.at,
+            k: self.k,
+            eps: self.eps,
+            min_points: self.min_points,
+            months: self.months,
+            discount: self.discount,
+            seed: self.seed,
+            ..SegmentOptions::default()
+        }
+    }
 }
 
 pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
-    let (history, (_, last)) = args.log.purchase_history()?;
-    let at = args.at.unwrap_or(last);
-    let segmented = segment(&history, at, &args)?;
-    let profiles = profile(&segmented);
+    if args.save.is_some() && args.method == Method::Dbscan {
+        anyhow::bail!(
+            "DBSCAN has no centres to assign other customers by: --save works with --method rfm \
+             or kmeans"
+        );
+    }
+    let segments =
+        segment_log(&args.log.source(), &args.options()).map_err(|e| with_flags(e, &[]))?;
+    for note in &segments.notes {
+        eprintln!("note: {note}");
+    }
     if let Some(path) = &args.save {
-        save(path, &segmented, &profiles, at, &args)?;
+        save(path, &segments, &args.log.files)?;
     }
     match args.format {
-        Format::Json => outln!(
-            "{}",
-            serde_json::json!({
-                "method": format!("{:?}", args.method).to_lowercase(),
-                "at": retain_data::dates::format_day(at),
-                "customers": segmented.ids.len(),
-                "note": segmented.note,
-                "segments": profiles,
-            })
-        )?,
+        Format::Json => {
+            let mut json = serde_json::json!({
+                "method": segments.method.name(),
+                "at": retain_data::dates::format_day(segments.at),
+                "customers": segments.customers.ids.len(),
+                "note": segments.note,
+                "segments": segments.profiles,
+            });
+            if segments.weakly_identified() {
+                json["warnings"] = serde_json::json!(segments.warnings());
+            }
+            outln!("{json}")?
+        }
         Format::Table => {
             outln!(
                 "{} customers at {}; {}\n",
-                thousands(segmented.ids.len() as u64),
-                retain_data::dates::format_day(at),
-                segmented.note
+                thousands(segments.customers.ids.len() as u64),
+                retain_data::dates::format_day(segments.at),
+                segments.note
             )?;
-            out!("{}", profile_table(&profiles, args.months))?;
+            out!("{}", profile_report(&segments, args.months))?;
         }
     }
     if let Some(path) = &args.output {
-        write_result(&customers_batch(&segmented)?, Some(path))?;
+        let table = segments.customers.table().map_err(|e| with_flags(e, &[]))?;
+        write_result(&table, Some(path))?;
     }
     Ok(())
 }
 
-/// Segments the customers acquired by `at`.
-pub fn segment(
-    history: &PurchaseHistory,
-    at: i32,
-    args: &SegmentArgs,
-) -> anyhow::Result<Segmented> {
-    let behaviour = behaviour_features(history, at, 90);
-    let customers = &behaviour.customers;
-    if customers.len() < 3 {
-        anyhow::bail!(
-            "fewer than 3 customers had bought by {}",
-            retain_data::dates::format_day(at)
-        );
+/// The profile table, and under it a caution for each weakly identified fit the churn risk and
+/// CLV rest on (their columns then marked with `*`).
+pub fn profile_report(segments: &Segments, months: u32) -> String {
+    let mut out = profile_table(&segments.profiles, months, segments.weakly_identified());
+    for caution in &segments.cautions {
+        out.push_str(&format!("* caution: {caution}\n"));
     }
-    let mut columns = behaviour.columns;
-    let [recency_days, _, purchase_days, spend] =
-        [0, 1, 2, 3].map(|j| std::mem::take(&mut columns[j]));
-    let (p_alive, clv) = value_scores(history, customers, at, args)?;
-    let ids: Vec<String> = customers
-        .iter()
-        .map(|&k| history.id(k).to_string())
-        .collect();
-    let (segment, scores, order, note, segmentation) = match args.method {
-        Method::Rfm => {
-            let s = rfm_scores(&recency_days, &purchase_days, &spend);
-            let segmentation = Segmentation::rfm(&recency_days, &purchase_days, &spend, &s);
-            let order = RFM_SEGMENTS.map(String::from).to_vec();
-            let segment = s.segment.iter().map(|n| (*n).to_string()).collect();
-            (
-                segment,
-                Some([s.recency, s.frequency, s.monetary]),
-                order,
-                "RFM quintile scores (ties share a score), segments by recency and frequency"
-                    .to_string(),
-                Some(segmentation),
-            )
-        }
-        Method::Kmeans | Method::Dbscan => {
-            let (x, scale) = log_standardize(&[&recency_days, &purchase_days, &spend]);
-            let clusters = if args.method == Method::Kmeans {
-                kmeans(&x, args.k, &spend, args.seed)?
-            } else {
-                dbscan(&x, args.eps, args.min_points, &spend, args.seed)?
-            };
-            let segment = clusters
-                .labels
-                .iter()
-                .map(|l| l.map_or_else(|| "noise".to_string(), |c| clusters.names[c].clone()))
-                .collect();
-            let mut order = clusters.names.clone();
-            order.reverse();
-            let note = match (args.method, clusters.eps) {
-                (Method::Kmeans, _) if clusters.silhouettes.is_empty() => {
-                    format!(
-                        "k-means on standardised log-RFM, k = {} as given",
-                        order.len()
-                    )
-                }
-                (Method::Kmeans, _) => format!(
-                    "k-means on standardised log-RFM, k = {} by silhouette ({})",
-                    order.len(),
-                    clusters
-                        .silhouettes
-                        .iter()
-                        .map(|(k, s)| format!("{k}: {s:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                (_, eps) => {
-                    order.push("noise".into());
-                    format!(
-                        "DBSCAN on standardised log-RFM, eps {:.3}{}, min points {}",
-                        eps.unwrap_or(f64::NAN),
-                        if args.eps.is_some() {
-                            ""
-                        } else {
-                            " (k-distance elbow)"
-                        },
-                        args.min_points
-                    )
-                }
-            };
-            let segmentation =
-                (args.method == Method::Kmeans).then(|| Segmentation::kmeans(&x, scale, &clusters));
-            (segment, None, order, note, segmentation)
-        }
-    };
-    Ok(Segmented {
-        ids,
-        recency_days,
-        purchase_days,
-        spend,
-        p_alive,
-        clv,
-        segment,
-        scores,
-        order,
-        note,
-        segmentation,
-    })
+    out
 }
 
-/// P(alive) and CLV of each customer from MBG/NBD (whose P(alive) is below 1 for one-time
-/// buyers, unlike BG/NBD's) and Gamma-Gamma, fitted in weeks on the purchases up to `at`.
-fn value_scores(
-    history: &PurchaseHistory,
-    customers: &[usize],
-    at: i32,
-    args: &SegmentArgs,
-) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let s = repeat_summary(history, customers, at, 7.0);
-    let options = FitOptions::default();
-    let purchases = MbgNbd::fit(
-        &retain_scoring::recipe::fit_data(&s.x, &s.t_x, &s.t)?,
-        &options,
-    )
-    .context("fitting MBG/NBD for P(alive) and CLV")?
-    .params;
-    let spend = if history.has_amounts {
-        Some(
-            GammaGamma::fit(
-                &SpendData::from_repeat_customers(&s.x, &s.monetary, None)?,
-                &options,
-            )
-            .context("fitting Gamma-Gamma for CLV")?
-            .params,
-        )
-    } else {
-        None
-    };
-    let clv_options = ClvOptions {
-        months: args.months,
-        monthly_discount: args.discount,
-        units_per_month: retain_models::btyd::WEEKS_PER_MONTH,
-    };
-    let scores = score_customers(
-        &purchases,
-        (&s.x, &s.t_x, &s.t),
-        1.0,
-        spend
-            .as_ref()
-            .map(|g| (g, s.monetary.as_slice(), &clv_options)),
-    )?;
-    let clv = scores.clv.unwrap_or_else(|| vec![f64::NAN; s.x.len()]);
-    Ok((scores.p_alive, clv))
-}
-
-/// One profile per segment, in the segments' order.
-pub fn profile(s: &Segmented) -> Vec<Profile> {
-    let n = s.ids.len();
-    let revenue: f64 = s.spend.iter().sum();
-    s.order
-        .iter()
-        .filter_map(|name| {
-            let rows: Vec<usize> = (0..n).filter(|&i| &s.segment[i] == name).collect();
-            if rows.is_empty() {
-                return None;
-            }
-            let mean = |v: &[f64]| rows.iter().map(|&i| v[i]).sum::<f64>() / rows.len() as f64;
-            Some(Profile {
-                segment: name.clone(),
-                customers: rows.len(),
-                share: rows.len() as f64 / n as f64,
-                revenue_share: rows.iter().map(|&i| s.spend[i]).sum::<f64>() / revenue,
-                mean_spend: mean(&s.spend),
-                mean_clv: mean(&s.clv),
-                mean_churn_risk: 1.0 - mean(&s.p_alive),
-                mean_recency_days: mean(&s.recency_days),
-                mean_purchase_days: mean(&s.purchase_days),
-            })
-        })
-        .collect()
-}
-
-pub fn profile_table(profiles: &[Profile], months: u32) -> String {
-    let clv = format!("mean CLV {months}m");
+/// One row per segment; `marked`: the CLV and churn risk columns carry a `*` (a caution
+/// follows).
+pub fn profile_table(profiles: &[Profile], months: u32, marked: bool) -> String {
+    let mark = if marked { " *" } else { "" };
+    let clv = format!("mean CLV {months}m{mark}");
+    let churn = format!("churn risk{mark}");
     table(
         &[
             "segment",
@@ -323,7 +156,7 @@ pub fn profile_table(profiles: &[Profile], months: u32) -> String {
             "revenue",
             "mean spend",
             &clv,
-            "churn risk",
+            &churn,
             "days since last",
             "purchase days",
         ],
@@ -346,61 +179,13 @@ pub fn profile_table(profiles: &[Profile], months: u32) -> String {
     )
 }
 
-fn customers_batch(s: &Segmented) -> anyhow::Result<RecordBatch> {
-    let number = |name: &str, v: &[f64]| -> (Field, ArrayRef) {
-        (
-            Field::new(name, DataType::Float64, false),
-            Arc::new(Float64Array::from(v.to_vec())),
-        )
-    };
-    let mut columns: Vec<(Field, ArrayRef)> = vec![
-        (
-            Field::new("customer_id", DataType::Utf8, false),
-            Arc::new(StringArray::from_iter_values(&s.ids)),
-        ),
-        (
-            Field::new("segment", DataType::Utf8, false),
-            Arc::new(StringArray::from_iter_values(&s.segment)),
-        ),
-        number("recency_days", &s.recency_days),
-        number("purchase_days", &s.purchase_days),
-        number("spend", &s.spend),
-        number("p_alive", &s.p_alive),
-        number("clv", &s.clv),
-    ];
-    if let Some(scores) = &s.scores {
-        for (name, v) in ["r_score", "f_score", "m_score"].iter().zip(scores) {
-            columns.push((
-                Field::new(*name, DataType::UInt8, false),
-                Arc::new(UInt8Array::from(v.clone())),
-            ));
-        }
-    }
-    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
-}
-
 /// Writes the segmentation as a registrable file (`retain-segments/1`).
 pub fn save(
     path: &std::path::Path,
-    segmented: &Segmented,
-    profiles: &[Profile],
-    at: i32,
-    args: &SegmentArgs,
+    segments: &Segments,
+    sources: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let segmentation = segmented.segmentation.clone().context(
-        "DBSCAN has no centres to assign other customers by: --save works with --method rfm or kmeans",
-    )?;
-    let artifact = retain_scoring::SegmentsArtifact {
-        format: retain_scoring::SEGMENTS_FORMAT.into(),
-        at: retain_data::dates::format_day(at),
-        data_fingerprint: retain_store::fingerprint_files(&args.log.files)
-            .context("reading the log again for its fingerprint")?,
-        note: segmented.note.clone(),
-        features: retain_scoring::SEGMENT_FEATURES.map(String::from).to_vec(),
-        segmentation,
-        profiles: serde_json::to_value(profiles)?,
-    };
+    let artifact = segments.artifact(sources).map_err(|e| with_flags(e, &[]))?;
     retain_data::output::write_file(path, &serde_json::to_vec(&artifact)?)?;
     eprintln!("saved the segmentation to {}", path.display());
     Ok(())

@@ -1468,6 +1468,8 @@ fn segment_rfm_kmeans_and_dbscan_profile_every_customer() {
     ] {
         let (v, csv) = cdnow_segments(method, &extra);
         assert_eq!(v["customers"], 2357, "{method}");
+        // MBG/NBD is well identified on CDNOW: no caution.
+        assert!(v.get("warnings").is_none(), "{method}: {v}");
         let segments = v["segments"].as_array().unwrap();
         let customers: u64 = segments
             .iter()
@@ -1532,6 +1534,130 @@ fn segment_rfm_kmeans_and_dbscan_profile_every_customer() {
             }
         }
     }
+}
+
+/// The Online Retail log's columns (an order-line log: amount = quantity × unit price).
+const ONLINE_RETAIL_COLUMNS: [&str; 8] = [
+    "--customer-col",
+    "CustomerID",
+    "--date-col",
+    "InvoiceDate",
+    "--quantity-col",
+    "Quantity",
+    "--price-col",
+    "UnitPrice",
+];
+
+#[test]
+fn segment_profiles_say_when_their_churn_risk_rests_on_a_weak_fit() {
+    // On Online Retail MBG/NBD's dropout parameter is hardly determined (a = 0.0019, standard
+    // error 0.0124): the "lost", silent for 278 days, get a churn risk of 0.1%.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("rfm.json");
+    let log = data("online_retail/online_retail.csv.gz");
+    let base = [&["segment", "-t", &log][..], &ONLINE_RETAIL_COLUMNS[..]].concat();
+    let out = retain(&[&base[..], &["--save", saved.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = lines.iter().find(|l| l.contains("segment ")).unwrap();
+    assert!(
+        header.contains("mean CLV 12m *") && header.contains("churn risk *"),
+        "{stdout}"
+    );
+    let lost = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("lost "))
+        .unwrap();
+    let cells: Vec<&str> = lost.split_whitespace().collect();
+    assert_eq!(&cells[cells.len() - 3..], ["0.1%", "278", "1.0"], "{lost}");
+    // The caution follows the table.
+    let caution = lines.last().unwrap();
+    assert!(
+        caution.starts_with(
+            "* caution: MBG/NBD is weakly identified on these data (a = 0.0019 ± 0.0124"
+        ) && caution.contains("the churn risk and CLV built on it are uncertain"),
+        "{stdout}"
+    );
+    // The customer who first bought on the last day is left out of the fit, and said so.
+    assert!(
+        text(&out.stderr).contains("note: 1 customers first bought on the last day"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The saved segmentation carries the caution (the registry shows the profiles).
+    let artifact: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert!(artifact["note"]
+        .as_str()
+        .unwrap()
+        .contains("; caution: MBG/NBD is weakly identified"));
+    assert!(artifact["profiles"][10]["warnings"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("MBG/NBD is weakly identified"));
+
+    let v = json_of(&retain(&[&base[..], &["--format", "json"]].concat()));
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(warnings[0]
+        .as_str()
+        .unwrap()
+        .starts_with("MBG/NBD is weakly identified"));
+    assert!(warnings[1]
+        .as_str()
+        .unwrap()
+        .starts_with("MBG/NBD: a = 0.0019 has a standard error of 0.0124"));
+    let lost = &v["segments"][10];
+    assert_eq!(lost["segment"], "lost");
+    assert!(lost["mean_churn_risk"].as_f64().unwrap() < 0.002, "{lost}");
+}
+
+#[test]
+fn lifecycle_says_when_its_model_was_weakly_identified() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("mbgnbd.json");
+    let log = data("online_retail/online_retail.csv.gz");
+    let transactions = [&["-t", &log][..], &ONLINE_RETAIL_COLUMNS[..]].concat();
+    let fit = retain(
+        &[
+            &["fit", "mbgnbd"][..],
+            &transactions,
+            &["-o", model.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(fit.status.success(), "{}", text(&fit.stderr));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(saved["warnings"].as_array().unwrap().len(), 2);
+    let lifecycle = [
+        &["lifecycle"][..],
+        &transactions,
+        &["--model", model.to_str().unwrap()],
+    ]
+    .concat();
+    let stdout = ok(&lifecycle);
+    assert!(
+        stdout.contains(
+            "\ncaution: MBG/NBD, the model given, is weakly identified on the data it was \
+             fitted on (a, b hardly determined)"
+        ),
+        "{stdout}"
+    );
+    let v = json_of(&retain(&[&lifecycle[..], &["--format", "json"]].concat()));
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 3, "{v}");
+    assert_eq!(warnings[1], saved["warnings"][0]);
+
+    // A well identified model (no warnings in its record): no caution.
+    std::fs::write(
+        &model,
+        r#"{"model":"bgnbd","params":{"r":0.2425929,"alpha":4.4135316,"a":0.7928862,"b":2.4257535}}"#,
+    )
+    .unwrap();
+    let v = json_of(&retain(&[&lifecycle[..], &["--format", "json"]].concat()));
+    assert!(v.get("warnings").is_none(), "{v}");
+    assert!(!ok(&lifecycle).contains("caution"));
 }
 
 /// A quick Telco churn model (2 folds, `rounds` trees) saved to `output`.
