@@ -19,7 +19,7 @@ use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch,
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_data::TimeUnit;
 use retain_models::btyd::{
-    score_customers, ClvOptions, FitOptions, GammaGamma, SavedPurchaseModel, WEEKS_PER_MONTH,
+    score_customers, ClvOptions, FitOptions, GammaGamma, SavedPurchaseModel,
 };
 
 use crate::error::invalid;
@@ -55,14 +55,8 @@ impl Default for ClvSettings {
     }
 }
 
-/// Model time units in a month (lifetimes' factors): 4.345 weeks, 30 days, 1 month.
-pub fn units_per_month(unit: TimeUnit) -> f64 {
-    match unit {
-        TimeUnit::Weeks => WEEKS_PER_MONTH,
-        TimeUnit::Days => 30.0,
-        TimeUnit::Months => 1.0,
-    }
-}
+/// Model time units in a month (lifetimes' factors: 4.345 weeks, 30 days, 1 month).
+pub use retain_scoring::purchase::units_per_month;
 
 /// Every customer's summary and values, in the input's order.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,7 @@
 //! that can: recency at most T, 0 without repeat purchases.
 
 use retain_data::features::repeat_summary;
-use retain_data::PurchaseHistory;
+use retain_data::{PurchaseHistory, TimeUnit};
 use retain_models::btyd::{
     lifetime_value, ClvOptions, GammaGamma, ModelError, RfmData, SavedPurchaseModel,
 };
@@ -52,11 +52,21 @@ pub struct PurchaseScorer {
     pub(crate) schema: retain_models::supervised::FeatureSchema,
     pub model: SavedPurchaseModel,
     pub spend: Option<GammaGamma>,
-    /// Days in the model's time unit (7 for weeks); `None` for BG/BB's opportunities.
-    pub unit_days: Option<f64>,
+    /// The model's time unit; `None` for BG/BB's opportunities.
+    pub unit: Option<TimeUnit>,
     pub reference: Option<ReferenceCustomer>,
     /// The fit's warnings (a weakly identified parameter): every answer repeats them.
     pub warnings: Vec<String>,
+}
+
+/// Model time units in a month, as lifetimes counts them for CLV: 4.345 weeks, 30 days, 1
+/// month.
+pub fn units_per_month(unit: TimeUnit) -> f64 {
+    match unit {
+        TimeUnit::Weeks => retain_models::btyd::WEEKS_PER_MONTH,
+        TimeUnit::Days => 30.0,
+        TimeUnit::Months => 1.0,
+    }
 }
 
 /// Defaults of a purchase prediction when the request does not say.
@@ -84,13 +94,13 @@ impl PurchaseScorer {
         let read = |name: &str, e: serde_json::Error| {
             ScoringError::Artifact(format!("the model's {name} does not read: {e}"))
         };
-        let unit_days = if model.is_discrete() {
+        let unit = if model.is_discrete() {
             None
         } else {
             Some(match field("unit").and_then(Value::as_str) {
-                None | Some("weeks") => 7.0,
-                Some("days") => 1.0,
-                Some("months") => 365.25 / 12.0,
+                None | Some("weeks") => TimeUnit::Weeks,
+                Some("days") => TimeUnit::Days,
+                Some("months") => TimeUnit::Months,
                 Some(other) => {
                     return Err(ScoringError::Artifact(format!(
                         "the model's time unit is {other:?}; expected days, weeks or months"
@@ -132,7 +142,7 @@ impl PurchaseScorer {
             schema: crate::segments::number_schema(&fields),
             model,
             spend,
-            unit_days,
+            unit,
             reference,
             warnings,
         })
@@ -146,7 +156,7 @@ impl PurchaseScorer {
         day: i32,
         how: &JsonScoring,
     ) -> Result<Vec<Prediction>, ScoringError> {
-        let Some(unit_days) = self.unit_days else {
+        let Some(unit) = self.unit else {
             return Err(ScoringError::NotServable(
                 "BG/BB counts transaction opportunities: score a summary with frequency, recency \
                  and T (opportunities), not a log"
@@ -157,7 +167,7 @@ impl PurchaseScorer {
         let customers: Vec<usize> = (0..history.len())
             .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
             .collect();
-        let s = repeat_summary(history, &customers, day, unit_days);
+        let s = repeat_summary(history, &customers, day, unit.days());
         customers
             .iter()
             .enumerate()
@@ -173,20 +183,16 @@ impl PurchaseScorer {
             .collect()
     }
 
-    /// Model time units in a month (lifetimes' factors: 4.345 weeks, 30 days, 1 month).
+    /// Model time units in a month.
     fn units_per_month(&self) -> f64 {
-        match self.unit_days {
-            Some(d) if d == 7.0 => retain_models::btyd::WEEKS_PER_MONTH,
-            Some(d) if d == 1.0 => 30.0,
-            Some(d) => 30.4375 / d,
-            None => 1.0,
-        }
+        self.unit.map_or(1.0, units_per_month)
     }
 
-    /// The horizon of expected purchases when the request gives none: a year.
+    /// The horizon of expected purchases when the request gives none: a year (BG/BB: one
+    /// opportunity).
     pub fn default_horizon(&self) -> f64 {
-        match self.unit_days {
-            Some(_) => 12.0 * self.units_per_month(),
+        match self.unit {
+            Some(unit) => 12.0 * units_per_month(unit),
             None => 1.0,
         }
     }
@@ -260,7 +266,7 @@ impl PurchaseScorer {
                 .into());
             }
             if customer.contains_key(TRANSACTIONS_FIELD) {
-                let Some(unit_days) = self.unit_days else {
+                let Some(unit) = self.unit else {
                     return Err(error(
                         TRANSACTIONS_FIELD,
                         "BG/BB counts transaction opportunities: give frequency, recency and T \
@@ -282,7 +288,7 @@ impl PurchaseScorer {
                     )
                     .into());
                 }
-                let s = repeat_summary(&history, &[0], at, unit_days);
+                let s = repeat_summary(&history, &[0], at, unit.days());
                 out.push(History {
                     x: s.x[0],
                     t_x: s.t_x[0],
@@ -556,7 +562,7 @@ mod tests {
                 q: 3.74,
                 v: 15.44,
             }),
-            unit_days: Some(7.0),
+            unit: Some(TimeUnit::Weeks),
             reference: Some(ReferenceCustomer {
                 frequency: 1.0,
                 recency: 10.0,
