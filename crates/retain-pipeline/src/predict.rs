@@ -170,7 +170,16 @@ mod tests {
             "customer x: recency must be 0 when frequency is 0, found 2"
         );
         let new = new_customer(&model, 39.0, 60).unwrap();
-        assert!((new.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+        let total: f64 = new.probabilities.iter().sum();
+        assert!((total - 1.0).abs() < 1e-4, "{total}");
+        // The distribution's mean is the expectation (the tail past 60 purchases is negligible).
+        let mean: f64 = new
+            .probabilities
+            .iter()
+            .enumerate()
+            .map(|(n, p)| n as f64 * p)
+            .sum();
+        assert!((mean - new.expected_purchases).abs() < 1e-2, "{mean} vs {}", new.expected_purchases);
         let bgbb = SavedPurchaseModel::BgBb(BgBb {
             alpha: 1.2,
             beta: 0.75,
