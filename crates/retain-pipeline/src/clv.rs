@@ -13,10 +13,7 @@
 //! # Ok::<(), retain_pipeline::PipelineError>(())
 //! ```
 
-use std::sync::Arc;
-
-use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
-use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use retain_data::datafusion::arrow::array::RecordBatch;
 use retain_data::TimeUnit;
 use retain_models::btyd::{
     score_customers, ClvOptions, FitOptions, GammaGamma, SavedPurchaseModel,
@@ -168,47 +165,19 @@ pub fn clv(columns: &SummaryColumns, settings: &ClvSettings) -> Result<ClvReport
 impl CustomerValues {
     /// One row per customer: the summary, P(alive), expected purchases and spend, CLV.
     pub fn batch(&self) -> RecordBatch {
-        let f64s = |v: &[f64]| -> ArrayRef { Arc::new(Float64Array::from(v.to_vec())) };
-        let names = [
-            "customer_id",
-            "frequency",
-            "recency",
-            "T",
-            "monetary_value",
-            "p_alive",
-            "expected_purchases",
-            "expected_spend",
-            "clv",
-        ];
-        let schema = Arc::new(Schema::new(
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let kind = if i == 0 {
-                        DataType::Utf8
-                    } else {
-                        DataType::Float64
-                    };
-                    Field::new(*name, kind, false)
-                })
-                .collect::<Vec<_>>(),
-        ));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(self.ids.clone())),
-                f64s(&self.frequency),
-                f64s(&self.recency),
-                f64s(&self.t),
-                f64s(&self.monetary_value),
-                f64s(&self.p_alive),
-                f64s(&self.expected_purchases),
-                f64s(&self.expected_spend),
-                f64s(&self.clv),
+        crate::source::customer_batch(
+            &self.ids,
+            &[
+                ("frequency", &self.frequency),
+                ("recency", &self.recency),
+                ("T", &self.t),
+                ("monetary_value", &self.monetary_value),
+                ("p_alive", &self.p_alive),
+                ("expected_purchases", &self.expected_purchases),
+                ("expected_spend", &self.expected_spend),
+                ("clv", &self.clv),
             ],
         )
-        .expect("columns of one length and the schema's types")
     }
 }
 

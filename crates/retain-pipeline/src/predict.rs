@@ -13,10 +13,7 @@
 //! # Ok::<(), retain_pipeline::PipelineError>(())
 //! ```
 
-use std::sync::Arc;
-
-use retain_data::datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
-use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use retain_data::datafusion::arrow::array::RecordBatch;
 use retain_models::btyd::{score_customers, SavedPurchaseModel};
 
 use crate::fit::PurchaseData;
@@ -111,27 +108,16 @@ pub fn new_customer(
 impl Expectations {
     /// One row per customer: the summary, P(alive) and expected purchases.
     pub fn batch(&self) -> RecordBatch {
-        let f64s = |v: &[f64]| -> ArrayRef { Arc::new(Float64Array::from(v.to_vec())) };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("customer_id", DataType::Utf8, false),
-            Field::new("frequency", DataType::Float64, false),
-            Field::new("recency", DataType::Float64, false),
-            Field::new("T", DataType::Float64, false),
-            Field::new("p_alive", DataType::Float64, false),
-            Field::new("expected_purchases", DataType::Float64, false),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(self.ids.clone())),
-                f64s(&self.frequency),
-                f64s(&self.recency),
-                f64s(&self.t),
-                f64s(&self.p_alive),
-                f64s(&self.expected_purchases),
+        crate::source::customer_batch(
+            &self.ids,
+            &[
+                ("frequency", &self.frequency),
+                ("recency", &self.recency),
+                ("T", &self.t),
+                ("p_alive", &self.p_alive),
+                ("expected_purchases", &self.expected_purchases),
             ],
         )
-        .expect("columns of one length and the schema's types")
     }
 }
 
@@ -179,7 +165,11 @@ mod tests {
             .enumerate()
             .map(|(n, p)| n as f64 * p)
             .sum();
-        assert!((mean - new.expected_purchases).abs() < 1e-2, "{mean} vs {}", new.expected_purchases);
+        assert!(
+            (mean - new.expected_purchases).abs() < 1e-2,
+            "{mean} vs {}",
+            new.expected_purchases
+        );
         let bgbb = SavedPurchaseModel::BgBb(BgBb {
             alpha: 1.2,
             beta: 0.75,

@@ -4,9 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use retain_data::datafusion::arrow::array::{Array, AsArray};
+use std::sync::Arc;
+
+use retain_data::datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray,
+};
 use retain_data::datafusion::arrow::compute::cast;
 use retain_data::datafusion::arrow::datatypes::DataType;
+use retain_data::datafusion::arrow::datatypes::{Field, Schema};
 use retain_data::{
     read_customer_table, CustomerTableOptions, Period, PurchaseHistory, ReadOptions, Summary,
 };
@@ -89,6 +94,19 @@ impl SummaryColumns {
             None => format!("customer row {}", i + 1),
         }
     }
+}
+
+/// One row per customer: the ids, then number columns by name (the per-customer outputs of
+/// CLV and predictions).
+pub fn customer_batch(ids: &[String], columns: &[(&str, &[f64])]) -> RecordBatch {
+    let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from(ids.to_vec()))];
+    for (name, values) in columns {
+        fields.push(Field::new(*name, DataType::Float64, false));
+        arrays.push(Arc::new(Float64Array::from(values.to_vec())));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .expect("columns of one length and the schema's types")
 }
 
 /// A per-customer summary file and the names of its columns.

@@ -200,6 +200,28 @@ pub(crate) fn customer_id(
     }
 }
 
+/// A customer's own purchases as a one-customer history, read at `at`: an error naming the
+/// field when none is on or before it.
+pub(crate) fn history_at(
+    row: usize,
+    customer: &Map<String, Value>,
+    at: i32,
+) -> Result<retain_data::PurchaseHistory, InputError> {
+    let purchases = transactions_from_json(row, customer)?;
+    let history = retain_data::PurchaseHistory::from_customers(vec![(String::new(), purchases)]);
+    if history.days(0).first().is_none_or(|&d| d > at) {
+        return Err(InputError {
+            customer: row,
+            field: TRANSACTIONS_FIELD.into(),
+            problem: format!(
+                "no purchase on or before {}",
+                retain_data::dates::format_day(at)
+            ),
+        });
+    }
+    Ok(history)
+}
+
 /// The field of a customer's own purchases, for models made from a transaction log.
 pub const TRANSACTIONS_FIELD: &str = "transactions";
 

@@ -275,19 +275,8 @@ impl PurchaseScorer {
                     )
                     .into());
                 };
-                let purchases = input::transactions_from_json(row, customer)?;
                 let at = at.unwrap_or_else(crate::today);
-                let history = PurchaseHistory::from_customers(vec![(String::new(), purchases)]);
-                if history.days(0).first().is_none_or(|&d| d > at) {
-                    return Err(error(
-                        TRANSACTIONS_FIELD,
-                        format!(
-                            "no purchase on or before {}",
-                            retain_data::dates::format_day(at)
-                        ),
-                    )
-                    .into());
-                }
+                let history = input::history_at(row, customer, at)?;
                 let s = repeat_summary(&history, &[0], at, unit.days());
                 out.push(History {
                     x: s.x[0],

@@ -140,19 +140,12 @@ impl SegmentScorer {
             }
             let id = input::customer_id(row, customer, None)?;
             if customer.contains_key(TRANSACTIONS_FIELD) {
-                let purchases = input::transactions_from_json(row, customer)?;
                 let at = how.at.unwrap_or_else(crate::today);
-                let history = PurchaseHistory::from_customers(vec![(String::new(), purchases)]);
-                let Some(mut p) = self.assign_history(&history, at).pop() else {
-                    return Err(error(
-                        TRANSACTIONS_FIELD,
-                        format!(
-                            "no purchase on or before {}",
-                            retain_data::dates::format_day(at)
-                        ),
-                    )
-                    .into());
-                };
+                let history = input::history_at(row, customer, at)?;
+                let mut p = self
+                    .assign_history(&history, at)
+                    .pop()
+                    .expect("the customer had bought by the day");
                 p.customer_id = id;
                 out.push(p);
                 continue;

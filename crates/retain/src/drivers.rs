@@ -53,17 +53,7 @@ pub fn run(args: DriverArgs) -> anyhow::Result<()> {
     let (read, options) = options(&args);
     let ranked = drivers_of_file(&args.customers, &read, &options)
         .map_err(|e| with_flags(e, &[(&args.churn_col, "churn-col")]))?;
-    let skipped: Vec<String> = ranked
-        .skipped
-        .iter()
-        .map(|s| {
-            format!(
-                "{} ({} distinct values; raise --max-categories to keep it)",
-                s.name,
-                thousands(s.distinct)
-            )
-        })
-        .collect();
+    let skipped = crate::fmt::skipped_lines(&ranked.skipped);
     let drivers = &ranked.drivers;
     match args.format {
         Format::Json => outln!(

@@ -171,6 +171,21 @@ pub fn write_result(batch: &RecordBatch, output: Option<&Path>) -> anyhow::Resul
     Ok(())
 }
 
+/// "plan (60 distinct values; raise --max-categories to keep it)" for each text column left
+/// out of the attributes.
+pub fn skipped_lines(skipped: &[retain_pipeline::attributes::SkippedColumn]) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ({} distinct values; raise --max-categories to keep it)",
+                s.name,
+                thousands(s.distinct)
+            )
+        })
+        .collect()
+}
+
 /// A batch as a table for people, every value as Arrow displays it (floats at full
 /// precision).
 pub fn batch_table(batch: &RecordBatch) -> String {

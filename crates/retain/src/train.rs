@@ -10,12 +10,12 @@ use retain_data::CustomerTableOptions;
 use retain_models::supervised::{
     Attribution, CrossValidation, FittedModel, GradientBoosting, Task,
 };
-use retain_pipeline::attributes::{AttributeSelection, SkippedColumn};
+use retain_pipeline::attributes::AttributeSelection;
 use retain_pipeline::train::{predictions_batch, Dataset, TrainInput, TrainOptions, Trained};
 use retain_pipeline::PipelineError;
 
 use crate::args::{parse_day, DelimiterArg, Format, TransactionArgs};
-use crate::fmt::{table, thousands, write_result};
+use crate::fmt::{skipped_lines, table, thousands, write_result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum TaskArg {
@@ -269,20 +269,6 @@ pub fn save(args: &TrainArgs, input: &TrainInput, trained: &Trained) -> anyhow::
     retain_data::output::write_file(path, &serde_json::to_vec(&artifact)?)?;
     eprintln!("saved the model to {}", path.display());
     Ok(())
-}
-
-/// "plan (60 distinct values; raise --max-categories to keep it)" for each column left out.
-fn skipped_lines(skipped: &[SkippedColumn]) -> Vec<String> {
-    skipped
-        .iter()
-        .map(|s| {
-            format!(
-                "{} ({} distinct values; raise --max-categories to keep it)",
-                s.name,
-                thousands(s.distinct)
-            )
-        })
-        .collect()
 }
 
 /// "auc 0.842 ± 0.015, log_loss …": the cross-validated metrics on one line.
