@@ -87,6 +87,9 @@ pub struct BatchOptions {
     pub na_values: Vec<String>,
     /// Reasons stored per customer.
     pub reasons: usize,
+    /// The day a log, or customers given with their transactions, are read at (default: the
+    /// log's last day; today for customers).
+    pub at: Option<i32>,
     /// Purchase models: the horizon (model time units), CLV's months and monthly discount
     /// (defaults as [`crate::JsonScoring`]'s).
     pub horizon: Option<f64>,
@@ -101,6 +104,7 @@ impl Default for BatchOptions {
             delimiter: Delimiter::Auto,
             na_values: Vec::new(),
             reasons: 3,
+            at: None,
             horizon: None,
             clv_months: None,
             discount: None,
@@ -109,11 +113,11 @@ impl Default for BatchOptions {
 }
 
 impl BatchOptions {
-    /// How each customer is answered, at `at`.
+    /// How each customer is answered, at `at` (else the options' day).
     fn scoring(&self, at: Option<i32>) -> crate::JsonScoring {
         crate::JsonScoring {
             reasons: self.reasons,
-            at,
+            at: at.or(self.at),
             horizon: self.horizon,
             clv_months: self.clv_months,
             discount: self.discount,
@@ -177,28 +181,25 @@ pub enum BatchInput {
     File(PathBuf),
     /// Customers as JSON objects, as the predict endpoint takes them; each needs its id.
     Customers(Vec<serde_json::Map<String, serde_json::Value>>),
-    /// A transaction log, for a model trained from one: every customer who had bought by `at`
-    /// (default: the log's last day), with features made by the model's recipe, and their
-    /// attributes from `attributes` (a customer table) when the model reads them.
+    /// A transaction log: every customer who had bought by the options' `at` (default: the
+    /// log's last day), with features made by the model's recipe (a model trained from a log),
+    /// summarised (a purchase model) or segmented; their attributes from `attributes` (a
+    /// customer table) when the model reads them.
     Log {
         files: Vec<PathBuf>,
         read: ReadOptions,
-        at: Option<i32>,
         attributes: Option<PathBuf>,
     },
 }
 
 impl BatchInput {
     /// What a run records as its source.
-    fn source(&self) -> String {
+    fn source(&self, at: Option<i32>) -> String {
         match self {
             BatchInput::File(path) => path.display().to_string(),
             BatchInput::Customers(c) => format!("request body ({} customers)", c.len()),
             BatchInput::Log {
-                files,
-                at,
-                attributes,
-                ..
+                files, attributes, ..
             } => {
                 let mut source: Vec<String> =
                     files.iter().map(|p| p.display().to_string()).collect();
@@ -207,7 +208,7 @@ impl BatchInput {
                     Some(day) => format!(
                         "{} at {}",
                         source.join(", "),
-                        retain_data::dates::format_day(*day)
+                        retain_data::dates::format_day(day)
                     ),
                     None => source.join(", "),
                 }
@@ -233,12 +234,11 @@ impl BatchInput {
             BatchInput::Log {
                 files,
                 read,
-                at,
                 attributes,
             } => {
                 let paths: Vec<PathBuf> = files.iter().chain(attributes).cloned().collect();
-                // How the log is read and the day scored decide the features, as the bytes do.
-                let how = format!("{read:?} at {at:?}");
+                // How the log is read decides the features, as the bytes do.
+                let how = format!("{read:?}");
                 tokio::task::spawn_blocking(move || {
                     let files = retain_store::fingerprint_files(&paths).map_err(|source| {
                         BatchError::Io {
@@ -281,6 +281,7 @@ pub async fn score_batch(
     // existed are found again.
     let mut settings = serde_json::json!({"reasons": options.reasons, "id_col": options.id_col});
     for (name, value) in [
+        ("at", serde_json::json!(options.at)),
         ("horizon", serde_json::json!(options.horizon)),
         ("clv_months", serde_json::json!(options.clv_months)),
         ("discount", serde_json::json!(options.discount)),
@@ -290,7 +291,7 @@ pub async fn score_batch(
         }
     }
     let settings = settings.to_string();
-    let source = input.source();
+    let source = input.source(options.at);
     let run = NewRun {
         model: &model.name,
         version,
@@ -317,9 +318,8 @@ pub async fn score_batch(
             BatchInput::Log {
                 files,
                 read,
-                at,
                 attributes,
-            } => score_log(&scorer, &files, read, at, attributes.as_deref(), &options),
+            } => score_log(&scorer, &files, read, attributes.as_deref(), &options),
         })
         .await
         .expect("scoring does not panic")?
@@ -414,7 +414,6 @@ fn score_log(
     scorer: &Scorer,
     files: &[PathBuf],
     read: ReadOptions,
-    at: Option<i32>,
     attributes: Option<&Path>,
     options: &BatchOptions,
 ) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
@@ -425,7 +424,7 @@ fn score_log(
             ..read
         },
     )?;
-    let Some(at) = at.or_else(|| history.span().map(|s| s.1)) else {
+    let Some(at) = options.at.or_else(|| history.span().map(|s| s.1)) else {
         return Err(ScoringError::Artifact("the log has no usable transactions".into()).into());
     };
     if let Some(purchase) = scorer.purchase() {

@@ -30,7 +30,7 @@ pub struct PredictRequest {
     /// it was trained with; its features are made from them as at training.
     #[schema(value_type = Vec<Object>, min_items = 1, max_items = 100000)]
     pub customers: Vec<serde_json::Map<String, serde_json::Value>>,
-    /// For a model trained from a transaction log: the day scored (default: today, UTC);
+    /// For customers given with their transactions: the day scored (default: today, UTC);
     /// purchases after it are not read.
     #[schema(value_type = Option<String>, format = Date, example = "2011-12-09")]
     pub at: Option<String>,
@@ -44,6 +44,64 @@ pub struct PredictRequest {
     /// Purchase models with a spend model: CLV's monthly discount rate (default 0.01).
     #[schema(minimum = 0, maximum = 1)]
     pub discount: Option<f64>,
+}
+
+/// How customers are answered beyond their own fields, as a prediction or a batch job's
+/// request gives it (`at`, `horizon`, `clv_months`, `discount`; documented on each request).
+#[derive(Debug, Clone, Default)]
+pub struct AnswerSettings {
+    pub at: Option<String>,
+    pub horizon: Option<f64>,
+    pub clv_months: Option<u32>,
+    pub discount: Option<f64>,
+}
+
+/// Checked settings: the day, horizon, CLV months and discount.
+pub struct CheckedSettings {
+    pub at: Option<i32>,
+    pub horizon: Option<f64>,
+    pub clv_months: Option<u32>,
+    pub discount: Option<f64>,
+}
+
+impl AnswerSettings {
+    /// The settings, or a 422 naming the first out of range.
+    pub fn check(&self) -> Result<CheckedSettings, ApiError> {
+        let bad = |field: &str, message: String| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).field(field)
+        };
+        let at = match &self.at {
+            None => None,
+            Some(text) => Some(
+                retain_scoring::parse_day(text)
+                    .ok_or_else(|| bad("at", "expected a date as YYYY-MM-DD".into()))?,
+            ),
+        };
+        if let Some(h) = self.horizon {
+            if !(0.0..=100_000.0).contains(&h) {
+                return Err(bad("horizon", format!("expected 0 to 100000, found {h}")));
+            }
+        }
+        if let Some(m) = self.clv_months {
+            if !(1..=MAX_CLV_MONTHS).contains(&m) {
+                return Err(bad(
+                    "clv_months",
+                    format!("expected 1 to {MAX_CLV_MONTHS}, found {m}"),
+                ));
+            }
+        }
+        if let Some(d) = self.discount {
+            if !(0.0..=1.0).contains(&d) {
+                return Err(bad("discount", format!("expected 0 to 1, found {d}")));
+            }
+        }
+        Ok(CheckedSettings {
+            at,
+            horizon: self.horizon,
+            clv_months: self.clv_months,
+            discount: self.discount,
+        })
+    }
 }
 
 /// CLV months at most: the cost of a CLV grows with its months.
@@ -148,46 +206,20 @@ pub async fn predict(
         )
         .field("reasons"));
     }
-    let at = match &request.at {
-        None => None,
-        Some(text) => Some(retain_scoring::parse_day(text).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "expected a date as YYYY-MM-DD".to_string(),
-            )
-            .field("at")
-            .answered_by(&name, version)
-        })?),
-    };
-    let bad = |field: &str, message: String| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-            .field(field)
-            .answered_by(&name, version)
-    };
-    if let Some(h) = request.horizon {
-        if !(0.0..=100_000.0).contains(&h) {
-            return Err(bad("horizon", format!("expected 0 to 100000, found {h}")));
-        }
-    }
-    if let Some(m) = request.clv_months {
-        if !(1..=MAX_CLV_MONTHS).contains(&m) {
-            return Err(bad(
-                "clv_months",
-                format!("expected 1 to {MAX_CLV_MONTHS}, found {m}"),
-            ));
-        }
-    }
-    if let Some(d) = request.discount {
-        if !(0.0..=1.0).contains(&d) {
-            return Err(bad("discount", format!("expected 0 to 1, found {d}")));
-        }
-    }
-    let how = JsonScoring {
-        reasons,
-        at,
+    let settings = AnswerSettings {
+        at: request.at.clone(),
         horizon: request.horizon,
         clv_months: request.clv_months,
         discount: request.discount,
+    }
+    .check()
+    .map_err(|e| e.answered_by(&name, version))?;
+    let how = JsonScoring {
+        reasons,
+        at: settings.at,
+        horizon: settings.horizon,
+        clv_months: settings.clv_months,
+        discount: settings.discount,
     };
     let customers = request.customers;
     // Scoring is CPU work: off the async threads when the batch is large.
@@ -339,9 +371,20 @@ pub async fn start_batch_job(
     // The model must exist now: a typo is answered at once, not by a failed job.
     model.resolve(&state.store).await?;
     let input = crate::jobs::input_of(&mut request, state.config.data_dir.as_ref())?;
+    let settings = AnswerSettings {
+        at: request.at.clone(),
+        horizon: request.horizon,
+        clv_months: request.clv_months,
+        discount: request.discount,
+    }
+    .check()?;
     let options = BatchOptions {
         id_col: request.id_col,
         reasons: request.reasons.unwrap_or(3),
+        at: settings.at,
+        horizon: settings.horizon,
+        clv_months: settings.clv_months,
+        discount: settings.discount,
         ..BatchOptions::default()
     };
     let data_dir = state.config.data_dir.clone();

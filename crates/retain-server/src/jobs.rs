@@ -43,6 +43,20 @@ pub struct BatchJobRequest {
     #[serde(default, deserialize_with = "crate::error::optional_whole_number")]
     #[schema(minimum = 0, maximum = 1000)]
     pub reasons: Option<usize>,
+    /// For customers given with their transactions: the day scored (default: today, UTC);
+    /// purchases after it are not read.
+    #[schema(value_type = Option<String>, format = Date, example = "2011-12-09")]
+    pub at: Option<String>,
+    /// Purchase models: the horizon of expected purchases and of the probability of none, in
+    /// the model's time unit (default: a year; BG/BB: one opportunity).
+    #[schema(minimum = 0, maximum = 100000)]
+    pub horizon: Option<f64>,
+    /// Purchase models with a spend model: months of CLV (default 12).
+    #[schema(minimum = 1, maximum = 120)]
+    pub clv_months: Option<u32>,
+    /// Purchase models with a spend model: CLV's monthly discount rate (default 0.01).
+    #[schema(minimum = 0, maximum = 1)]
+    pub discount: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

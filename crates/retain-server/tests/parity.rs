@@ -180,10 +180,12 @@ async fn training_batch_and_api_features_and_scores_are_identical() {
         BatchInput::Log {
             files: log.files.clone(),
             read: log.read.clone(),
-            at: Some(cutoff),
             attributes: Some(attributes.clone()),
         },
-        &BatchOptions::default(),
+        &BatchOptions {
+            at: Some(cutoff),
+            ..BatchOptions::default()
+        },
     )
     .await
     .unwrap();

@@ -162,7 +162,7 @@ async fn purchase_models_answer_p_alive_purchases_and_clv_with_reasons() {
         .post(
             "/v1/batch-jobs",
             &server.admin,
-            &json!({"model": "cdnow-clv", "customers": [customer]}),
+            &json!({"model": "cdnow-clv", "customers": [customer], "horizon": 39}),
         )
         .await;
     assert_eq!(status, 202, "{job}");

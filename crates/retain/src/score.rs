@@ -30,7 +30,8 @@ pub struct ScoreArgs {
     /// customer who had bought by --at, with features made as at training.
     #[command(flatten)]
     pub log: TransactionArgs,
-    /// With a log: the day whose features are scored (default: the log's last day).
+    /// The day scored: a log's customers as they were at its end (default: the log's last
+    /// day).
     #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
     pub at: Option<i32>,
     /// Customer id column (default: the training table's id column, else customer_id).
@@ -67,6 +68,7 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         delimiter: args.table_delimiter.into(),
         na_values: args.na.clone(),
         reasons: args.reasons,
+        at: args.at,
         horizon: args.horizon,
         clv_months: args.clv_months,
         discount: args.discount,
@@ -82,7 +84,6 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         BatchInput::Log {
             files: args.log.files.clone(),
             read: args.log.read_options(Period::Day),
-            at: args.at,
             attributes: args.customers.clone(),
         }
     };
