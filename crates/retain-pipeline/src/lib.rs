@@ -7,6 +7,7 @@
 mod columns;
 mod error;
 
+pub mod analysis;
 pub mod attributes;
 pub mod clv;
 pub mod cohorts;

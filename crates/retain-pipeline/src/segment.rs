@@ -416,16 +416,16 @@ pub fn segment_log(log: &Log, options: &SegmentOptions) -> Result<Segments> {
 }
 
 /// Each customer's segment, in the segments' order.
-struct Grouped {
-    segment: Vec<String>,
-    scores: Option<[Vec<u8>; 3]>,
+pub(crate) struct Grouped {
+    pub(crate) segment: Vec<String>,
+    pub(crate) scores: Option<[Vec<u8>; 3]>,
     /// Segment names from the highest value down (clusters) or in the map's order (RFM).
-    order: Vec<String>,
-    note: String,
+    pub(crate) order: Vec<String>,
+    pub(crate) note: String,
     segmentation: Option<Segmentation>,
 }
 
-fn group(
+pub(crate) fn group(
     recency_days: &[f64],
     purchase_days: &[f64],
     spend: &[f64],

@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 pub mod data_dir;
 mod error;
 mod jobs;
@@ -167,6 +168,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/customers/{customer_id}/predictions",
             get(api::customer_predictions),
+        )
+        .route("/", get(dashboard::index))
+        .route("/assets/{name}", get(dashboard::asset))
+        .route("/v1/analyses", get(dashboard::list_analyses))
+        .route(
+            "/v1/analyses/{analysis_id}/pages/{page}",
+            get(dashboard::analysis_page),
+        )
+        .route(
+            "/v1/analyses/{analysis_id}/customers",
+            get(dashboard::analysis_customers),
+        )
+        .route(
+            "/v1/analyses/{analysis_id}/customers/{customer_id}",
+            get(dashboard::analysis_customer),
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))

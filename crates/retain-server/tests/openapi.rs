@@ -99,6 +99,8 @@ fn path_values(name: &str) -> [&'static str; 2] {
         "job_id" => ["0000", "%ff"],
         "run_id" => ["none", "%00"],
         "customer_id" => ["c1", "%e2%82"],
+        "analysis_id" => ["none", "%00"],
+        "page" => ["overview", "%00"],
         other => panic!("no values for path parameter {other}"),
     }
 }
@@ -170,6 +172,14 @@ async fn every_status_the_server_sends_is_documented() {
                     ]
                 }
                 "/v1/runs/{run_id}" => vec!["", "?limit=0", "?limit=x"],
+                "/v1/analyses/{analysis_id}/customers" => vec![
+                    "",
+                    "?limit=0",
+                    "?min_churn_risk=2",
+                    "?sort=x",
+                    "?format=csv",
+                    "?unexpected=1",
+                ],
                 _ => vec!["", "?unexpected=1"],
             };
             let requests: Vec<Option<(&str, String)>> = if operation.get("requestBody").is_some() {

@@ -4,10 +4,13 @@
 //! (`sqlite://retain.db`, created on first use) or a PostgreSQL database (`postgres://…`); both
 //! run the same SQL through sqlx's `Any` driver, and the same tests run against both.
 //!
+//! It also keeps the analyses the dashboard shows (pages, customers, their reasons).
+//!
 //! Every write that must be seen whole is one transaction: a version with its metadata, an alias
 //! move with its history row, a run with all its predictions (the run row goes in last, and
 //! readers join on it, so a run killed half-way is never visible).
 
+mod analyses;
 mod predictions;
 mod registry;
 mod tokens;
@@ -15,6 +18,9 @@ mod tokens;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
+pub use analyses::{
+    AnalysisCustomer, AnalysisInfo, CustomerQuery, CustomerSort, NewAnalysis, StoredCustomer,
+};
 pub use predictions::{NewRun, Run, RunOutcome, StoredPrediction};
 pub use registry::{Alias, AliasMove, ModelSummary, ModelVersion, Registered, VersionInfo};
 pub use tokens::{Scope, TokenInfo};
@@ -154,6 +160,52 @@ impl Store {
                 PRIMARY KEY (run_id, customer_id))"
                 .into(),
             "CREATE INDEX IF NOT EXISTS predictions_by_customer ON predictions (customer_id)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS analyses (
+                analysis_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                source TEXT NOT NULL,
+                as_of TEXT NOT NULL,
+                customers BIGINT NOT NULL,
+                pages TEXT NOT NULL,
+                model TEXT NOT NULL,
+                kpis TEXT NOT NULL,
+                created_at TEXT NOT NULL)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS analysis_pages (
+                analysis_id TEXT NOT NULL,
+                page TEXT NOT NULL,
+                body TEXT NOT NULL,
+                PRIMARY KEY (analysis_id, page))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS analysis_customers (
+                analysis_id TEXT NOT NULL,
+                customer_id TEXT NOT NULL,
+                segment TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                churn_risk DOUBLE PRECISION NOT NULL,
+                p_alive DOUBLE PRECISION,
+                expected_purchases DOUBLE PRECISION,
+                clv DOUBLE PRECISION,
+                historic_value DOUBLE PRECISION NOT NULL,
+                value_at_risk DOUBLE PRECISION NOT NULL,
+                next_purchase TEXT,
+                reasons TEXT NOT NULL,
+                purchases TEXT NOT NULL,
+                PRIMARY KEY (analysis_id, customer_id))"
+                .into(),
+            // The at-risk table's orders: the first rows of a sort come off an index.
+            "CREATE INDEX IF NOT EXISTS analysis_customers_by_value_at_risk
+                ON analysis_customers (analysis_id, value_at_risk)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS analysis_customers_by_churn_risk
+                ON analysis_customers (analysis_id, churn_risk)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS analysis_customers_by_clv
+                ON analysis_customers (analysis_id, clv)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS analysis_customers_by_segment
+                ON analysis_customers (analysis_id, segment, value_at_risk)"
                 .into(),
             "CREATE TABLE IF NOT EXISTS tokens (
                 token_sha256 TEXT PRIMARY KEY,

@@ -260,6 +260,15 @@ impl Store {
         Ok(models)
     }
 
+    /// Every version of every model, by model name, oldest first within a model.
+    pub async fn all_versions(&self) -> Result<Vec<ModelVersion>> {
+        let mut all = Vec::new();
+        for model in self.models().await? {
+            all.extend(self.versions(&model.name).await?);
+        }
+        Ok(all)
+    }
+
     /// The versions of `name`, oldest first.
     pub async fn versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         let rows = sqlx::query(

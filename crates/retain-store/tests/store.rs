@@ -2,7 +2,10 @@
 //! database on the server named by RETAIN_TEST_POSTGRES, which `.ci/run` starts; without it the
 //! PostgreSQL run is skipped locally and fails under CI).
 
-use retain_store::{NewRun, RunOutcome, Scope, Store, StoreError, StoredPrediction, VersionInfo};
+use retain_store::{
+    AnalysisCustomer, CustomerQuery, CustomerSort, NewAnalysis, NewRun, RunOutcome, Scope, Store,
+    StoreError, StoredCustomer, StoredPrediction, VersionInfo,
+};
 
 fn info(kind: &str) -> VersionInfo {
     VersionInfo {
@@ -400,6 +403,189 @@ async fn registration_with_an_alias_is_one_transaction(store: &Store, url: &str)
     assert_eq!(moved.map(|m| m.previous), Some(Some(1)));
 }
 
+fn analysis_customers(n: usize) -> Vec<StoredCustomer> {
+    (0..n)
+        .map(|i| {
+            let risk = (i % 100) as f64 / 100.0;
+            let value = (i % 37) as f64 * 10.0;
+            StoredCustomer {
+                customer: AnalysisCustomer {
+                    customer_id: format!("C{i:06}"),
+                    segment: ["champions", "at risk", "hibernating"][i % 3].into(),
+                    stage: ["active", "at risk", "lapsed"][i % 3].into(),
+                    churn_risk: risk,
+                    p_alive: Some(1.0 - risk),
+                    expected_purchases: Some(2.0 * (1.0 - risk)),
+                    // Every seventh customer has no CLV (no spend model).
+                    clv: (i % 7 != 0).then_some(value * (1.0 - risk)),
+                    historic_value: value,
+                    value_at_risk: risk * value,
+                    next_purchase: (risk < 0.5).then(|| "2024-02-01".to_string()),
+                    reasons: serde_json::json!([{"feature": "recency", "value": 3.0, "contribution": 0.1}]),
+                },
+                purchases: serde_json::json!({"days": ["2024-01-01"], "amounts": [value]}),
+            }
+        })
+        .collect()
+}
+
+fn new_analysis(name: &str, as_of: &str) -> NewAnalysis {
+    NewAnalysis {
+        name: name.into(),
+        source: "log.csv".into(),
+        as_of: as_of.into(),
+        pages: vec![
+            ("overview".into(), r#"{"page":"overview"}"#.into()),
+            ("at-risk".into(), r#"{"page":"at-risk"}"#.into()),
+        ],
+        model: serde_json::json!({"model": "mbgnbd"}),
+        kpis: serde_json::json!({"customers": 3000.0}),
+    }
+}
+
+async fn analyses(store: &Store) {
+    let rows = analysis_customers(3_000);
+    let first = store
+        .write_analysis(&new_analysis("shop", "2024-01-31"), &rows)
+        .await
+        .unwrap();
+    let second = store
+        .write_analysis(&new_analysis("shop", "2024-02-29"), &rows[..10])
+        .await
+        .unwrap();
+    assert_eq!((first.customers, first.pages.len()), (3_000, 2));
+    let listed = store.analyses().await.unwrap();
+    assert_eq!(listed[0], second, "newest first");
+    assert_eq!(
+        store
+            .analysis_page(&first.analysis_id, "at-risk")
+            .await
+            .unwrap(),
+        r#"{"page":"at-risk"}"#
+    );
+    let error = store
+        .analysis_page(&first.analysis_id, "value")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("has no page \"value\"; it has overview, at-risk"),
+        "{error}"
+    );
+    assert!(matches!(
+        store.analysis("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let kpis = store.analysis_kpis("shop").await.unwrap();
+    assert_eq!(
+        kpis.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+        ["2024-01-31", "2024-02-29"]
+    );
+
+    // Filters and orders, checked against the same rows filtered here.
+    let query = CustomerQuery {
+        segment: Some("at risk".into()),
+        min_churn_risk: Some(0.5),
+        min_value: Some(100.0),
+        limit: 25,
+        offset: 5,
+        ..CustomerQuery::default()
+    };
+    let (total, page) = store
+        .analysis_customers(&first.analysis_id, &query)
+        .await
+        .unwrap();
+    let mut expected: Vec<&AnalysisCustomer> = rows
+        .iter()
+        .map(|r| &r.customer)
+        .filter(|c| c.segment == "at risk" && c.churn_risk >= 0.5 && c.historic_value >= 100.0)
+        .collect();
+    expected.sort_by(|a, b| {
+        b.value_at_risk
+            .total_cmp(&a.value_at_risk)
+            .then(a.customer_id.cmp(&b.customer_id))
+    });
+    assert_eq!(total as usize, expected.len());
+    assert_eq!(page.iter().collect::<Vec<_>>(), expected[5..30].to_vec());
+    // CLV ascending puts the customers without one last.
+    let by_clv = CustomerQuery {
+        sort: CustomerSort::Clv,
+        ascending: true,
+        limit: 3_000,
+        ..CustomerQuery::default()
+    };
+    let (_, all) = store
+        .analysis_customers(&first.analysis_id, &by_clv)
+        .await
+        .unwrap();
+    let nulls = all.iter().position(|c| c.clv.is_none()).unwrap();
+    assert!(all[nulls..].iter().all(|c| c.clv.is_none()));
+    assert!(all[..nulls].windows(2).all(|w| w[0].clv <= w[1].clv));
+
+    let one = store
+        .analysis_customer(&first.analysis_id, "C000042")
+        .await
+        .unwrap();
+    assert_eq!(one.customer, rows[42].customer);
+    assert_eq!(one.purchases, rows[42].purchases);
+    let across = store
+        .customer_across_analyses("shop", "C000005")
+        .await
+        .unwrap();
+    assert_eq!(
+        across
+            .iter()
+            .map(|(a, _)| a.as_of.as_str())
+            .collect::<Vec<_>>(),
+        ["2024-01-31", "2024-02-29"]
+    );
+    let error = store
+        .write_analysis(
+            &new_analysis("shop", "2024-03-31"),
+            &[rows[1].clone(), rows[1].clone()],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("C000001 appears twice"),
+        "{error}"
+    );
+}
+
+async fn an_interrupted_analysis_is_never_half_visible(store: &Store) {
+    let rows = analysis_customers(200_000);
+    let before = store.analyses().await.unwrap().len();
+    let writer = {
+        let (store, rows) = (store.clone(), rows.clone());
+        tokio::spawn(async move {
+            store
+                .write_analysis(&new_analysis("big", "2024-01-31"), &rows)
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    writer.abort();
+    let outcome = writer.await;
+    let after = store.analyses().await.unwrap();
+    match outcome {
+        Ok(Ok(stored)) => {
+            assert_eq!(after.len(), before + 1);
+            assert_eq!(
+                store.analysis(&stored.analysis_id).await.unwrap().customers,
+                200_000
+            );
+        }
+        _ => {
+            assert_eq!(after.len(), before, "a cut-off analysis is not listed");
+            assert!(store
+                .customer_across_analyses("big", "C150000")
+                .await
+                .unwrap()
+                .is_empty());
+        }
+    }
+}
+
 async fn suite(url: &str) {
     let store = Store::open(url).await.unwrap();
     registry(&store).await;
@@ -409,6 +595,8 @@ async fn suite(url: &str) {
     runs(&store).await;
     an_interrupted_run_is_never_half_visible(&store).await;
     tokens(&store).await;
+    analyses(&store).await;
+    an_interrupted_analysis_is_never_half_visible(&store).await;
     // Reopening finds everything (tables are created only when missing).
     let reopened = Store::open(url).await.unwrap();
     assert_eq!(reopened.resolve("churn", "production").await.unwrap(), 1);

@@ -6,6 +6,7 @@
 #[macro_use]
 mod out;
 
+mod analyze;
 mod args;
 mod bench;
 mod clv;
@@ -101,6 +102,11 @@ enum Command {
     /// API tokens for `retain serve`.
     #[command(subcommand)]
     Token(registry::TokenCommand),
+    /// Everything the dashboard shows of a transaction log (segments, value, retention, churn
+    /// risk with reasons, per customer and in aggregate), computed and stored as an analysis.
+    Analyze(analyze::AnalyzeArgs),
+    /// The stored analyses as one self-contained HTML file that opens with no network.
+    Report(analyze::ReportArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -134,6 +140,8 @@ fn main() -> std::process::ExitCode {
             Command::Score(args) => score::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Runs(args) => score::runs(args).await,
+            Command::Analyze(args) => analyze::run(args).await,
+            Command::Report(args) => analyze::report(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

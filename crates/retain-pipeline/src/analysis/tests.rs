@@ -1,0 +1,201 @@
+use std::path::Path;
+
+use retain_data::dates::days_from_civil;
+use retain_data::{AmountSpec, ReadOptions, TransactionColumns};
+
+use super::page::Chart;
+use super::*;
+
+/// The CDNOW 1/10 sample: customer in column 2, date in 3, dollars in 5.
+fn cdnow() -> Log {
+    Log {
+        files: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cdnow/CDNOW_sample.txt")],
+        read: ReadOptions {
+            columns: TransactionColumns {
+                customer: "2".into(),
+                date: "3".into(),
+                amount: AmountSpec::Column("5".into()),
+            },
+            ..ReadOptions::default()
+        },
+    }
+}
+
+fn analysis() -> &'static Analysis {
+    static ANALYSIS: std::sync::OnceLock<Analysis> = std::sync::OnceLock::new();
+    ANALYSIS.get_or_init(|| analyze_log(&cdnow(), &AnalysisOptions::named("CDNOW")).unwrap())
+}
+
+#[test]
+fn every_cdnow_customer_is_valued_and_every_dollar_counted() {
+    let a = analysis();
+    assert_eq!(a.as_of, days_from_civil(1998, 6, 30));
+    assert_eq!(a.customers.len(), 2357);
+    // The demo's revenue over all periods.
+    let spent: f64 = a.customers.iter().map(|c| c.customer.historic_value).sum();
+    assert!((spent - 244_091.94).abs() < 1e-6, "{spent}");
+    for c in &a.customers {
+        let c = &c.customer;
+        let p = c.p_alive.unwrap();
+        assert!((c.churn_risk - (1.0 - p)).abs() < 1e-15);
+        assert!((c.value_at_risk - c.churn_risk * c.historic_value).abs() < 1e-9);
+        assert_eq!(c.next_purchase.is_some(), p >= 0.5, "{}", c.customer_id);
+        assert!(c.clv.unwrap() >= 0.0);
+    }
+    let pages: Vec<&str> = a.pages.iter().map(|p| p.page.as_str()).collect();
+    assert_eq!(
+        pages,
+        ["overview", "segments", "value", "retention", "at-risk"]
+    );
+    assert_eq!(a.kpis.customers, 2357.0);
+    assert!(a.kpis.clv.unwrap() > 0.0);
+}
+
+#[test]
+fn the_reasons_add_up_to_the_churn_risk_above_the_average_customers() {
+    let a = analysis();
+    let reference = {
+        let SavedPurchaseModel::MbgNbd(m) = a.model.model else {
+            panic!("MBG/NBD by default")
+        };
+        m
+    };
+    // The reference customer from any customer: risk − Σ contributions is the same for all.
+    let base: Vec<f64> = a
+        .customers
+        .iter()
+        .map(|c| {
+            let c = &c.customer;
+            let sum: f64 = c
+                .reasons
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["contribution"].as_f64().unwrap())
+                .sum();
+            assert_eq!(c.reasons.as_array().unwrap().len(), 3);
+            c.churn_risk - sum
+        })
+        .collect();
+    let _ = reference;
+    for b in &base {
+        assert!((b - base[0]).abs() < 1e-9, "{b} against {}", base[0]);
+    }
+}
+
+#[test]
+fn the_next_purchase_is_the_median_wait_of_a_customer_still_alive() {
+    // Lomax survival ((α + T)/(α + T + w))^(r + x) is one half at the median wait.
+    for (r, alpha, x, t) in [
+        (0.525, 6.18, 0.0, 30.0),
+        (0.243, 4.41, 5.0, 70.0),
+        (1.5, 0.3, 12.0, 2.0),
+    ] {
+        let w = median_wait(r, alpha, x, t);
+        let survival = ((alpha + t) / (alpha + t + w)).powf(r + x);
+        assert!((survival - 0.5).abs() < 1e-12, "{survival}");
+        // and by bisection on the survival function
+        let (mut lo, mut hi) = (0.0f64, 1e9f64);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if ((alpha + t) / (alpha + t + mid)).powf(r + x) > 0.5 {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        assert!((lo - w).abs() < 1e-6 * w.max(1.0));
+    }
+}
+
+#[test]
+fn charts_carry_what_they_draw() {
+    let a = analysis();
+    for page in &a.pages {
+        for panel in &page.panels {
+            assert!(
+                !panel.alt.is_empty() && !panel.title.is_empty(),
+                "{}",
+                panel.id
+            );
+            assert!(!panel.table.rows.is_empty(), "{}: empty table", panel.id);
+            if let Some(chart) = &panel.chart {
+                if !matches!(chart, Chart::Kpis { .. }) {
+                    assert!(chart.marks() > 0, "{}: nothing to draw", panel.id);
+                    assert!(
+                        chart.marks() <= 10_000,
+                        "{}: {} marks",
+                        panel.id,
+                        chart.marks()
+                    );
+                }
+            }
+        }
+    }
+    let retention = a.pages.iter().find(|p| p.page == "retention").unwrap();
+    let shares = retention
+        .panels
+        .iter()
+        .find(|p| p.id == "cohort-shares")
+        .unwrap();
+    // CDNOW's customers all first bought in Q1 1997: three monthly cohorts, over 18 months.
+    let Some(Chart::Heatmap { y, cells, .. }) = &shares.chart else {
+        panic!()
+    };
+    assert_eq!(y, &["1997-01", "1997-02", "1997-03"]);
+    assert_eq!(cells.len(), 18 + 17 + 16);
+    let km = retention
+        .panels
+        .iter()
+        .find(|p| p.id == "survival-by-cohort")
+        .unwrap();
+    let Some(Chart::Line { series, .. }) = &km.chart else {
+        panic!()
+    };
+    for s in series {
+        let v: Vec<f64> = s.values.iter().flatten().copied().collect();
+        assert!(
+            v.windows(2).all(|w| w[1] <= w[0] + 1e-15),
+            "{}: survival rises",
+            s.name
+        );
+        assert!(v.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    }
+}
+
+#[test]
+fn the_customer_page_ends_at_the_stored_p_alive() {
+    let a = analysis();
+    let info = retain_store::AnalysisInfo {
+        analysis_id: "x".into(),
+        name: "CDNOW".into(),
+        source: "CDNOW_sample.txt".into(),
+        as_of: "1998-06-30".into(),
+        customers: 2357,
+        pages: vec![],
+        created_at: String::new(),
+    };
+    for stored in a.customers.iter().step_by(97) {
+        let page = customer_page(
+            &info,
+            &a.model,
+            stored,
+            &[(info.clone(), stored.customer.clone())],
+        )
+        .unwrap();
+        let path = page
+            .panels
+            .iter()
+            .find(|p| p.id == "p-alive-history")
+            .unwrap();
+        let Some(Chart::Line { series, .. }) = &path.chart else {
+            panic!()
+        };
+        let last = series[0].values.last().unwrap().unwrap();
+        assert!(
+            (last - stored.customer.p_alive.unwrap()).abs() < 1e-12,
+            "{}",
+            stored.customer.customer_id
+        );
+    }
+}

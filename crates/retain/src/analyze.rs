@@ -1,0 +1,141 @@
+//! `retain analyze`: everything the dashboard shows of a transaction log, computed and stored
+//! as an analysis; and `retain report`: the stored analyses as one self-contained HTML file.
+//! The analysis is `retain_pipeline::analysis`'s, the page `retain_ui`'s; here are the flags.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use retain_data::dates::format_day;
+use retain_pipeline::analysis::{
+    analyze_log, report_data, AnalysisOptions, EarlierAnalysis, Kpis, ReportOptions,
+};
+
+use crate::args::{parse_day, TransactionArgs};
+use crate::failure::with_flags;
+use crate::fmt::thousands;
+use crate::registry::StoreArgs;
+
+/// Arguments of `retain analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub transactions: TransactionArgs,
+    /// What the analysis is of: analyses of one name are compared run to run (default: the
+    /// first file's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The day the customers are seen at (default: the last purchase in the log).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<i32>,
+    /// Months of CLV and of expected purchases.
+    #[arg(long, default_value_t = 12)]
+    pub clv_months: u32,
+    /// Monthly discount rate of the CLV.
+    #[arg(long, default_value_t = 0.01)]
+    pub discount: f64,
+    /// Days without a purchase after which a customer counts as churned in the survival curves.
+    #[arg(long, default_value_t = 180)]
+    pub inactive_days: i32,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let log = args.transactions.source();
+    let name = args.name.clone().unwrap_or_else(|| {
+        log.files
+            .first()
+            .and_then(|f| f.file_name())
+            .map_or("transactions".into(), |f| f.to_string_lossy().into_owned())
+    });
+    let earlier = earlier_analyses(&store, &name).await?;
+    let options = AnalysisOptions {
+        at: args.at,
+        clv_months: args.clv_months,
+        discount: args.discount,
+        inactive_days: args.inactive_days,
+        earlier,
+        ..AnalysisOptions::named(&name)
+    };
+    let analysis = tokio::task::block_in_place(|| analyze_log(&log, &options))
+        .map_err(|e| with_flags(e, &[]))?;
+    let source = log
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let stored = store
+        .write_analysis(&analysis.to_store(&source), &analysis.customers)
+        .await?;
+    outln!(
+        "stored analysis {} of {name} as of {}: {} customers, pages {}",
+        stored.analysis_id,
+        format_day(analysis.as_of),
+        thousands(analysis.customers.len() as u64),
+        stored.pages.join(", ")
+    )?;
+    outln!(
+        "see it with `retain serve --store {}` (http://127.0.0.1:8080/) or `retain report --store {} -o report.html`",
+        args.store.store, args.store.store
+    )?;
+    Ok(())
+}
+
+/// The headline numbers of the analyses of `name` already stored, oldest first.
+pub async fn earlier_analyses(
+    store: &retain_store::Store,
+    name: &str,
+) -> anyhow::Result<Vec<EarlierAnalysis>> {
+    store
+        .analysis_kpis(name)
+        .await?
+        .into_iter()
+        .map(|(as_of, _, kpis)| {
+            Ok(EarlierAnalysis {
+                as_of,
+                kpis: serde_json::from_value::<Kpis>(kpis)
+                    .context("the store's headline numbers of an earlier analysis")?,
+            })
+        })
+        .collect()
+}
+
+/// Arguments of `retain report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The HTML file to write.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "report.html")]
+    pub output: PathBuf,
+    /// Customers per analysis in the at-risk table (by value at risk).
+    #[arg(long, default_value_t = 2000)]
+    pub customers: i64,
+    /// Customer pages per analysis (the first customers of the at-risk table).
+    #[arg(long, default_value_t = 50)]
+    pub customer_pages: usize,
+}
+
+pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let options = ReportOptions {
+        customers: args.customers,
+        customer_pages: args.customer_pages,
+        ..ReportOptions::default()
+    };
+    let data = report_data(&store, &options)
+        .await
+        .map_err(|e| with_flags(e, &[]))?;
+    let html = retain_ui::report(&data);
+    retain_data::output::write_file(&args.output, html.as_bytes())?;
+    outln!(
+        "wrote {} ({} KB): {} analyses; open it in a browser, no network needed",
+        args.output.display(),
+        html.len() / 1024,
+        data["analyses"].as_array().map_or(0, Vec::len)
+    )?;
+    Ok(())
+}
