@@ -143,13 +143,15 @@
 
   // ---------------------------------------------------------------- CSV and downloads
 
+  // CSV as the server writes it (Rust csv crate defaults): quote only when needed, \n line ends,
+  // numbers as their shortest round-trip text, null → empty.
   function csvCell(v) {
     if (v === null || v === undefined) return '';
     const s = String(v);
-    return /[",\r\n]|^\s|\s$/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+    return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
   function csvText(header, rows) {
-    return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+    return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
   }
   /** Blob + object URL + <a download>: works from file:// and under connect-src 'none'. */
   function download(blob, filename) {
@@ -160,12 +162,18 @@
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 30000);
   }
+  /** Reasons for people: "recency +0.44; frequency −0.08". */
   function reasonsText(reasons) {
     return (reasons || []).map((r) => r.feature + ' ' + (r.contribution < 0 ? '\u2212' : '+') +
       Math.abs(r.contribution).toFixed(2)).join('; ');
   }
+  /** Reasons in the CSV, as the server writes them (Rust `{:+.4}`): "recency +0.4400; frequency -0.0800". */
+  function reasonsCsv(reasons) {
+    return (reasons || []).map((r) => r.feature + ' ' + (r.contribution < 0 || Object.is(r.contribution, -0) ? '-' : '+') +
+      Math.abs(r.contribution).toFixed(4)).join('; ');
+  }
   function rowsCsv(rows) {
-    return csvText(ROW_KEYS, rows.map((r) => ROW_KEYS.map((k) => (k === 'reasons' ? reasonsText(r.reasons) : r[k]))));
+    return csvText(ROW_KEYS, rows.map((r) => ROW_KEYS.map((k) => (k === 'reasons' ? reasonsCsv(r.reasons) : r[k]))));
   }
 
   // ---------------------------------------------------------------- data sources
@@ -205,12 +213,13 @@
   }
 
   /** Filter + sort of customer rows, the browser twin of the server's /customers query.
-   *  min_value applies to value_at_risk; nulls sort last either way; ties by customer_id ascending. */
+   *  min_value applies to historic_value (what the customer has spent); nulls sort last either way;
+   *  ties by customer_id ascending. */
   function filterRows(rows, q) {
     const minRisk = q.min_churn_risk === '' || q.min_churn_risk == null ? null : Number(q.min_churn_risk);
     const minValue = q.min_value === '' || q.min_value == null ? null : Number(q.min_value);
     const out = rows.filter((r) => (!q.segment || r.segment === q.segment) && (!q.stage || r.stage === q.stage) &&
-      (minRisk === null || r.churn_risk >= minRisk) && (minValue === null || r.value_at_risk >= minValue));
+      (minRisk === null || r.churn_risk >= minRisk) && (minValue === null || r.historic_value >= minValue));
     const key = q.sort || 'value_at_risk';
     const dir = q.order === 'asc' ? 1 : -1;
     const cmpId = (a, b) => (a.customer_id < b.customer_id ? -1 : a.customer_id > b.customer_id ? 1 : 0);
@@ -645,7 +654,8 @@
     if (c.y_min != null) yExtra.min = c.y_min;
     if (c.y_max != null) yExtra.max = c.y_max;
     const xExtra = xType === 'category' ? { data: xs, boundaryGap: false }
-      : xType === 'time' ? { min: 'dataMin', max: 'dataMax', splitNumber: Math.max(3, Math.round(ctx.width / 130)), splitLine: { show: false } }
+      : xType === 'time' ? { min: 'dataMin', max: 'dataMax', splitNumber: Math.max(3, Math.round(ctx.width / 130)), splitLine: { show: false },
+        axisLabel: { color: MUTED, hideOverlap: true, formatter: { year: '{yyyy}', month: '{MMM}', day: '{MMM} {d}' } } }
         : { splitLine: { show: false } };
     return base(c, ctx, {
       xAxis: bottomAxis(xType, c.x_label, xExtra),
@@ -678,7 +688,9 @@
     return {
       silent: true, symbol: ['none', 'none'], animation: false,
       lineStyle: { type: 'dashed', color: '#7b8794', width: 1 },
-      label: { show: list.length <= 4, formatter: '{b}', position: 'end', distance: 4, color: '#52606d', fontSize: 11 },
+      // along the line, inside the plot: horizontal labels above it would collide with the y axis name
+      label: { show: list.length <= 4, formatter: '{b}', position: 'insideEndTop', color: '#52606d', fontSize: 11,
+        backgroundColor: 'rgba(255,255,255,0.85)', padding: [1, 3] },
       data: list.map((m) => ({ name: m.label || '', xAxis: m.x })),
     };
   }
@@ -753,7 +765,7 @@
       field('Segment', select('at-risk-segment', [['', 'All segments'], ...(filters.segments || []).map((s) => [s, s])], '')),
       field('Stage', select('at-risk-stage', [['', 'All stages'], ...(filters.stages || []).map((s) => [s, s])], '')),
       field('Min churn risk (0–1)', h('input', { id: 'at-risk-min-risk', type: 'number', min: '0', max: '1', step: 'any', inputmode: 'decimal', placeholder: 'e.g. 0.5' })),
-      field('Min value at risk', h('input', { id: 'at-risk-min-value', type: 'number', min: '0', step: 'any', inputmode: 'decimal', placeholder: 'e.g. 100' })),
+      field('Min historic value', h('input', { id: 'at-risk-min-value', type: 'number', min: '0', step: 'any', inputmode: 'decimal', placeholder: 'e.g. 100' })),
       field('Sort by', select('at-risk-sort', SORTS, 'value_at_risk')),
       field('Order', select('at-risk-order', [['desc', 'Highest first'], ['asc', 'Lowest first']], 'desc')),
       h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'button primary', id: 'at-risk-apply' }, 'Apply')));
@@ -771,6 +783,9 @@
     const pos = h('span', { class: 'pager-pos', 'aria-live': 'polite' });
     const exportBtn = h('button', { type: 'button', class: 'button', id: 'at-risk-export' }, 'Export CSV');
     const status = h('p', { class: 'form-error', role: 'alert' });
+    // A report embeds customer pages for a few customers only: link just those.
+    const pageIds = new Set(source.customerIds(a.analysis_id));
+    const withPage = (id) => !EMBEDDED || pageIds.has(String(id));
 
     async function load() {
       table.setAttribute('aria-busy', 'true');
@@ -792,7 +807,7 @@
       scope.textContent = res.held != null && res.overall > res.held
         ? 'This report holds the ' + NF.int.format(res.held) + ' customers with the highest value at risk (of ' +
           NF.int.format(res.overall) + '); filters apply to those.' : '';
-      tbody.replaceChildren(...(res.rows || []).map(customerRow));
+      tbody.replaceChildren(...(res.rows || []).map((r) => customerRow(r, withPage)));
       if (!(res.rows || []).length) tbody.append(h('tr', {}, h('td', { colspan: '11', class: 'empty' }, 'No customers match these filters.')));
       const from = total ? q.offset + 1 : 0;
       pos.textContent = 'Rows ' + NF.int.format(from) + '–' + NF.int.format(q.offset + (res.rows || []).length) + ' of ' + NF.int.format(total);
@@ -832,11 +847,11 @@
     return { node, pending, after: load };
   }
 
-  function customerRow(r) {
+  function customerRow(r, withPage) {
     const risk = h('span', { class: 'risk-bar', 'aria-hidden': 'true' }, h('span'));  // a glanceable bar; the % is the value
     risk.firstChild.style.width = Math.round(Math.max(0, Math.min(1, r.churn_risk || 0)) * 100) + '%';
     return h('tr', {},
-      h('td', {}, h('a', { href: href('customer', String(r.customer_id)) }, String(r.customer_id))),
+      h('td', {}, withPage(r.customer_id) ? h('a', { href: href('customer', String(r.customer_id)) }, String(r.customer_id)) : String(r.customer_id)),
       h('td', {}, fmt(r.segment)), h('td', {}, fmt(r.stage)),
       h('td', { class: 'num' }, risk, fmt(r.churn_risk, 'share')),
       h('td', { class: 'num' }, fmt(r.p_alive, 'share')),

@@ -8,8 +8,10 @@ use anyhow::Context;
 use clap::Args;
 use retain_data::dates::format_day;
 use retain_pipeline::analysis::{
-    analyze_log, report_data, AnalysisOptions, EarlierAnalysis, Kpis, ReportOptions,
+    analyze_contracts, analyze_log, report_data, AnalysisOptions, ContractAnalysisOptions,
+    ContractColumns, EarlierAnalysis, Kpis, ReportOptions,
 };
+use retain_pipeline::train::TrainInput;
 
 use crate::args::{parse_day, TransactionArgs};
 use crate::failure::with_flags;
@@ -21,6 +23,12 @@ use crate::registry::StoreArgs;
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub transactions: TransactionArgs,
+    /// A contracts table instead of a log: one row per customer with their tenure, whether
+    /// they left, a group and their charge (IBM's Telco table).
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    pub contracts: Option<PathBuf>,
+    #[command(flatten)]
+    pub contract_columns: ContractColumnArgs,
     /// What the analysis is of: analyses of one name are compared run to run (default: the
     /// first file's name).
     #[arg(long)]
@@ -41,8 +49,37 @@ pub struct AnalyzeArgs {
     pub store: StoreArgs,
 }
 
+/// The columns of `--contracts`.
+#[derive(Debug, Args)]
+pub struct ContractColumnArgs {
+    /// Contracts: the customer id column.
+    #[arg(long = "contract-id-col", value_name = "COL", default_value = "customer_id")]
+    pub id_col: String,
+    /// Contracts: whole months as a customer.
+    #[arg(long, value_name = "COL", default_value = "tenure")]
+    pub duration_col: String,
+    /// Contracts: whether the customer left (1/0, true/false, yes/no).
+    #[arg(long, value_name = "COL", default_value = "churned")]
+    pub churned_col: String,
+    /// Contracts: the groups (a curve and a profile each), e.g. the contract type.
+    #[arg(long, value_name = "COL", default_value = "contract")]
+    pub group_col: String,
+    /// Contracts: what the customer pays a month.
+    #[arg(long, value_name = "COL", default_value = "monthly_charges")]
+    pub charge_col: String,
+    /// Contracts: what the customer has paid in all (default: charge × tenure).
+    #[arg(long, value_name = "COL")]
+    pub total_col: Option<String>,
+}
+
 pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let store = args.store.open().await?;
+    if let Some(path) = &args.contracts {
+        return contracts(&args, path, &store).await;
+    }
+    if args.transactions.files.is_empty() {
+        anyhow::bail!("retain analyze needs a transaction log (-t FILE) or a contracts table (--contracts FILE)");
+    }
     let log = args.transactions.source();
     let name = args.name.clone().unwrap_or_else(|| {
         log.files
@@ -80,6 +117,62 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     outln!(
         "see it with `retain serve --store {}` (http://127.0.0.1:8080/) or `retain report --store {} -o report.html`",
         args.store.store, args.store.store
+    )?;
+    Ok(())
+}
+
+/// `retain analyze --contracts`: the table's analysis, stored.
+async fn contracts(
+    args: &AnalyzeArgs,
+    path: &std::path::Path,
+    store: &retain_store::Store,
+) -> anyhow::Result<()> {
+    let c = &args.contract_columns;
+    let name = args.name.clone().unwrap_or_else(|| {
+        path.file_name().map_or("contracts".into(), |f| f.to_string_lossy().into_owned())
+    });
+    let read = retain_data::CustomerTableOptions {
+        id_col: Some(c.id_col.clone()),
+        ..Default::default()
+    };
+    let options = ContractAnalysisOptions {
+        name: name.clone(),
+        as_of: args.at.unwrap_or_else(retain_scoring::today),
+        columns: ContractColumns {
+            duration_col: c.duration_col.clone(),
+            churned_col: c.churned_col.clone(),
+            group_col: c.group_col.clone(),
+            charge_col: c.charge_col.clone(),
+            total_col: c.total_col.clone(),
+        },
+        reasons: 3,
+        earlier: earlier_analyses(store, &name).await?,
+    };
+    let analysis = tokio::task::block_in_place(|| {
+        let input = TrainInput::read(Some((path, &read)), None)?;
+        analyze_contracts(&input, &options)
+    })
+    .map_err(|e| {
+        with_flags(
+            e,
+            &[
+                ("duration_col", "--duration-col"),
+                ("churned_col", "--churned-col"),
+                ("group_col", "--group-col"),
+                ("charge_col", "--charge-col"),
+                ("total_col", "--total-col"),
+            ],
+        )
+    })?;
+    let stored = store
+        .write_analysis(&analysis.to_store(&path.display().to_string()), &analysis.customers)
+        .await?;
+    outln!(
+        "stored analysis {} of {name}: {} customers ({} current), pages {}",
+        stored.analysis_id,
+        thousands(analysis.kpis.customers as u64),
+        thousands(analysis.customers.len() as u64),
+        stored.pages.join(", ")
     )?;
     Ok(())
 }

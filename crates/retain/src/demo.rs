@@ -181,7 +181,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (btyd, bg) = btyd_section(&summary, &data, read_for_activity.clone(), &args.out)?;
     let telco = retention_section(&data, read_for_activity, &bg, &args.out)?;
     let models = models_section(&log, &telco, &args.out)?;
-    let store = serving_section(&telco, &args.out).await?;
+    let mut store = serving_section(&telco, &args.out).await?;
+    store.extend(dashboard_section(&log, &telco, &args.out).await?);
     outln!("\noutputs in {}/:", args.out.display())?;
     outln!("  {}  the bundled transactions", data.display())?;
     outln!("  {}  the bundled Telco churn table", telco.display())?;
@@ -276,6 +277,77 @@ async fn serving_section(
     Ok(vec![(
         db,
         "the store: registered models, the scored run, the demo token",
+    )])
+}
+
+/// The analyst's view: the CDNOW analysis stored for the dashboard, and the report.
+async fn dashboard_section(
+    log: &Log,
+    telco: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<(PathBuf, &'static str)>> {
+    use retain_pipeline::analysis::{analyze_log, report_data, AnalysisOptions, ReportOptions};
+    let url = format!("sqlite://{}", out.join("retain.db").display());
+    let store = retain_store::Store::open(&url).await?;
+    let name = "CDNOW sample";
+    let options = AnalysisOptions {
+        earlier: crate::analyze::earlier_analyses(&store, name).await?,
+        ..AnalysisOptions::named(name)
+    };
+    let analysis = tokio::task::block_in_place(|| analyze_log(log, &options))?;
+    let stored = store
+        .write_analysis(&analysis.to_store("CDNOW_sample.txt"), &analysis.customers)
+        .await?;
+    // IBM's Telco contracts: survival by contract, churn risk from a classifier with reasons.
+    let telco_name = "IBM Telco";
+    let telco_options = retain_pipeline::analysis::ContractAnalysisOptions {
+        name: telco_name.into(),
+        as_of: retain_scoring::today(),
+        columns: retain_pipeline::analysis::ContractColumns::default(),
+        reasons: REASONS,
+        earlier: crate::analyze::earlier_analyses(&store, telco_name).await?,
+    };
+    let telco_read = CustomerTableOptions {
+        id_col: Some("customerID".into()),
+        ..CustomerTableOptions::default()
+    };
+    let contracts = tokio::task::block_in_place(|| {
+        let input = TrainInput::read(Some((telco, &telco_read)), None)?;
+        retain_pipeline::analysis::analyze_contracts(&input, &telco_options)
+    })?;
+    let telco_stored = store
+        .write_analysis(&contracts.to_store("telco_churn.csv"), &contracts.customers)
+        .await?;
+    let report = out.join("report.html");
+    let html = retain_ui::report(&report_data(&store, &ReportOptions::default()).await?);
+    retain_data::output::write_file(&report, html.as_bytes())?;
+    let k = &analysis.kpis;
+    outln!("\nthe analyst's view (`retain analyze`, `retain serve`, `retain report`):")?;
+    outln!(
+        "  stored analysis {} of the {name} at its last day (MBG/NBD, Gamma-Gamma): {} customers, {} active, {} at risk, predicted 12-month CLV {:.2}",
+        stored.analysis_id,
+        thousands(k.customers as u64),
+        thousands(k.active as u64),
+        thousands(k.at_risk as u64),
+        k.clv.unwrap_or(f64::NAN)
+    )?;
+    let t = &contracts.kpis;
+    outln!(
+        "  stored analysis {} of {telco_name}: {} customers, {} current, {} at risk (churn risk >= 50%)",
+        telco_stored.analysis_id,
+        thousands(t.customers as u64),
+        thousands(t.active as u64),
+        thousands(t.at_risk as u64)
+    )?;
+    outln!("  the dashboard: `retain serve --store {url}` and open http://127.0.0.1:8080/ (sign in with the demo token)")?;
+    outln!(
+        "  the same views in one file that opens with no network: {} ({} KB)",
+        report.display(),
+        html.len() / 1024
+    )?;
+    Ok(vec![(
+        report,
+        "the report: every page of both analyses in one HTML file",
     )])
 }
 

@@ -13,13 +13,19 @@ use super::page::*;
 use crate::error::invalid;
 use crate::Result;
 
-/// What the customer page needs of the analysis: its purchase model and day.
+/// What the customer page needs of the analysis: its purchase model (none for a contracts
+/// table), the day, and what the reasons are measured in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerModel {
-    pub model: SavedPurchaseModel,
+    pub model: Option<SavedPurchaseModel>,
     /// The model's time unit ("weeks").
     pub unit: String,
     pub as_of: String,
+    /// How the churn risk's reasons were computed, for the reader.
+    pub reasons: String,
+    /// The reasons are in log-odds (a churn classifier's), not in churn risk itself.
+    #[serde(default)]
+    pub reasons_in_log_odds: bool,
 }
 
 /// Points of the P(alive) path, at most.
@@ -148,6 +154,7 @@ pub fn customer_page(
         table,
     });
 
+    if !days.is_empty() {
     let mut purchases = Table::new(&[
         ("day", "Day", Format::Date),
         ("amount", "Amount", Format::Money),
@@ -176,17 +183,18 @@ pub fn customer_page(
         }),
         table: purchases,
     });
+    }
 
     // P(alive) at each step from the first purchase to the analysis day, summarised as the
     // model was fitted: repeat purchase days, recency and age in the model's unit.
-    if let Some(&first) = days.first() {
+    if let (Some(&first), Some(m)) = (days.first(), &model.model) {
         let span = (as_of - first).max(0);
         let step = ((span as f64 / PATH_POINTS as f64).ceil() as i32).max(1);
         let mut points: Vec<i32> = (0..=span / step).map(|i| first + i * step).collect();
         if points.last() != Some(&as_of) {
             points.push(as_of);
         }
-        let m = model.model.model();
+        let m = m.model();
         let mut path = Table::new(&[
             ("day", "Day", Format::Date),
             ("p_alive", "P(alive)", Format::Share),
@@ -255,10 +263,11 @@ pub fn customer_page(
         })
         .unwrap_or_default();
     if !reasons.is_empty() {
+        let change_format = if model.reasons_in_log_odds { Format::Number } else { Format::Share };
         let mut table = Table::new(&[
             ("feature", "Input", Format::Text),
             ("value", "Customer's value", Format::Number),
-            ("contribution", "Change in churn risk", Format::Share),
+            ("contribution", "Change in churn risk", change_format),
         ]);
         for (f, v, d) in &reasons {
             table.push(vec![json!(f), num(*v), num(*d)]);
@@ -270,15 +279,15 @@ pub fn customer_page(
                 "Bar chart of what moved the churn risk from the average customer's: {}.",
                 reasons
                     .iter()
-                    .map(|(f, _, d)| format!("{f} {:+.1} points", d * 100.0))
+                    .map(|(f, _, d)| if model.reasons_in_log_odds {
+                        format!("{f} {d:+.2} log-odds")
+                    } else {
+                        format!("{f} {:+.1} points", d * 100.0)
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            caption: Some(
-                "Shapley values over repeat purchases (frequency), recency and age (T) in weeks, \
-                 from the fit's average customer; positive raises the risk."
-                    .into(),
-            ),
+            caption: Some(model.reasons.clone()),
             width: Width::Half,
             chart: Some(Chart::Bar {
                 categories: reasons.iter().map(|r| r.0.clone()).collect(),
@@ -290,7 +299,7 @@ pub fn customer_page(
                 horizontal: true,
                 x_label: "input".into(),
                 y_label: "change in churn risk".into(),
-                format: Format::Share,
+                format: change_format,
             }),
             table,
         });

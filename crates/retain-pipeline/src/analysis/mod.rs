@@ -22,6 +22,7 @@
 //! wait, T + (α + T)(2^(1/(r + x)) − 1); it is left out when P(alive) < 0.5, where "probably
 //! gone" is the better answer.
 
+mod contracts;
 mod customer;
 mod models;
 pub mod page;
@@ -39,6 +40,7 @@ use retain_scoring::JsonScoring;
 use retain_store::{AnalysisCustomer, NewAnalysis, StoredCustomer};
 use serde::{Deserialize, Serialize};
 
+pub use contracts::{analyze_contracts, ContractAnalysisOptions, ContractColumns};
 pub use customer::{customer_page, CustomerModel};
 pub use models::models_page;
 pub use page::Page;
@@ -393,9 +395,13 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
         pages,
         customers: stored,
         model: CustomerModel {
-            model: saved,
+            model: Some(saved),
             unit: "weeks".into(),
             as_of: format_day(at),
+            reasons: "Shapley values over repeat purchases (frequency), recency and age (T) in \
+                      weeks, from the fit's average customer; positive raises the risk."
+                .into(),
+            reasons_in_log_odds: false,
         },
         kpis,
     })

@@ -148,7 +148,7 @@ pub(crate) fn all(
                 options.inactive_days,
                 format_day(at)
             )],
-            retention_panels(history, c, at, options)?,
+            retention_panels(history, at, options)?,
         ),
         at_risk,
     ])
@@ -169,7 +169,7 @@ fn overview(
         Some(365) | None => "Churn rate (year over year)".to_string(),
         Some(w) => format!("Churn rate ({w}-day windows)"),
     };
-    let items: Vec<(String, Option<f64>, Option<f64>, Format, Better)> = vec![
+    let items: Vec<Headline> = vec![
         (
             "Customers".into(),
             Some(kpis.customers),
@@ -213,51 +213,7 @@ fn overview(
             Better::Down,
         ),
     ];
-    let mut table = Table::new(&[
-        ("metric", "Metric", Format::Text),
-        ("value", "Value", Format::Number),
-        ("previous", "Previous analysis", Format::Number),
-    ]);
-    for (label, value, prev, _, _) in &items {
-        table.push(vec![
-            json!(label),
-            value.map_or(Value::Null, num),
-            prev.map_or(Value::Null, num),
-        ]);
-    }
-    let alt = items
-        .iter()
-        .map(|(label, value, _, format, _)| {
-            format!(
-                "{label} {}",
-                value.map_or("–".into(), |v| people(v, *format))
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let headline = Panel {
-        id: "kpis".into(),
-        title: "Headline numbers".into(),
-        alt,
-        caption: Some(match options.earlier.last() {
-            Some(e) => format!("Changes are against the analysis as of {}.", e.as_of),
-            None => "The first analysis of this name: no earlier one to compare with.".into(),
-        }),
-        width: Width::Full,
-        chart: Some(Chart::Kpis {
-            items: items
-                .into_iter()
-                .map(|(label, value, previous, format, better)| Kpi {
-                    label,
-                    value,
-                    previous,
-                    format,
-                    better,
-                })
-                .collect(),
-        }),
-        table,
-    };
+    let headline = headline_panel(items, options.earlier.last());
 
     // Revenue and active customers by month, over the whole log.
     let mut revenue: BTreeMap<i32, f64> = BTreeMap::new();
@@ -418,6 +374,43 @@ fn overview(
         table: over_runs,
     };
     vec![headline, revenue_panel, active_panel, runs_panel]
+}
+
+/// A headline number: label, value, the previous analysis's, format, which way is good.
+pub(crate) type Headline = (String, Option<f64>, Option<f64>, Format, Better);
+
+/// The headline numbers as tiles, with their changes since `earlier`.
+pub(crate) fn headline_panel(items: Vec<Headline>, earlier: Option<&super::EarlierAnalysis>) -> Panel {
+    let mut table = Table::new(&[
+        ("metric", "Metric", Format::Text),
+        ("value", "Value", Format::Number),
+        ("previous", "Previous analysis", Format::Number),
+    ]);
+    for (label, value, prev, _, _) in &items {
+        table.push(vec![json!(label), value.map_or(Value::Null, num), prev.map_or(Value::Null, num)]);
+    }
+    let alt = items
+        .iter()
+        .map(|(label, value, _, format, _)| format!("{label} {}", value.map_or("–".into(), |v| people(v, *format))))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Panel {
+        id: "kpis".into(),
+        title: "Headline numbers".into(),
+        alt,
+        caption: Some(match earlier {
+            Some(e) => format!("Changes are against the analysis as of {}.", e.as_of),
+            None => "The first analysis of this name: no earlier one to compare with.".into(),
+        }),
+        width: Width::Full,
+        chart: Some(Chart::Kpis {
+            items: items
+                .into_iter()
+                .map(|(label, value, previous, format, better)| Kpi { label, value, previous, format, better })
+                .collect(),
+        }),
+        table,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1262,7 +1255,6 @@ fn period_name(period: Period) -> &'static str {
 
 fn retention_panels(
     history: &PurchaseHistory,
-    c: &Customers,
     at: i32,
     options: &AnalysisOptions,
 ) -> Result<Vec<Panel>> {
@@ -1328,14 +1320,13 @@ fn retention_panels(
         }),
         table: rates,
     });
-    panels.extend(survival_panels(history, c, at, options)?);
+    panels.extend(survival_panels(history, at, options)?);
     Ok(panels)
 }
 
 /// Kaplan-Meier by year of acquisition with the log-rank test, and sBG over whole months.
 fn survival_panels(
     history: &PurchaseHistory,
-    c: &Customers,
     at: i32,
     options: &AnalysisOptions,
 ) -> Result<Vec<Panel>> {
@@ -1391,20 +1382,76 @@ fn survival_panels(
     let time: Vec<f64> = lifetimes.iter().map(|l| l.1).collect();
     let churned: Vec<bool> = lifetimes.iter().map(|l| l.2).collect();
     let groups: Vec<usize> = lifetimes.iter().map(|l| group_index(l.0)).collect();
+    // sBG over whole months: a customer who churned did so in month ⌊days / 30.44⌋ + 1 (the
+    // first month is 1); one still buying has completed ⌊days / 30.44⌋ months.
+    let months: Vec<f64> = time
+        .iter()
+        .zip(&churned)
+        .map(|(t, &c)| (t / 30.4375).floor() + if c { 1.0 } else { 0.0 })
+        .collect();
+    let zero = churned.iter().zip(&time).filter(|(&c, &t)| c && t == 0.0).count();
+    lifeline_panels(&Lifelines {
+        title: format!("Survival by {grouping} of first purchase"),
+        who: "customers by when they first bought".into(),
+        group_label: "Acquired".into(),
+        note: format!(
+            "A lifetime runs from the first purchase to the last: the {} who never bought \
+             again and stopped churn at day 0.",
+            people(zero as f64 / time.len().max(1) as f64, Format::Share)
+        ),
+        unit: "days",
+        time,
+        churned,
+        groups,
+        names,
+        months,
+    })
+}
+
+/// Lifetimes to draw: durations in `unit` with churn flags and groups, and the same lifetimes
+/// in whole months for sBG (churned in month m ≥ 1, or m months completed).
+pub(crate) struct Lifelines {
+    pub title: String,
+    /// Whose curves these are, for the text alternative.
+    pub who: String,
+    pub group_label: String,
+    /// What the reader should know about the lifetimes.
+    pub note: String,
+    /// "days" or "months".
+    pub unit: &'static str,
+    pub time: Vec<f64>,
+    pub churned: Vec<bool>,
+    pub groups: Vec<usize>,
+    pub names: Vec<String>,
+    pub months: Vec<f64>,
+}
+
+/// Kaplan-Meier per group with 95% bands and the log-rank test, and sBG fitted on the whole
+/// months and projected a year ahead.
+pub(crate) fn lifeline_panels(l: &Lifelines) -> Result<Vec<Panel>> {
+    let (time, churned, groups, names, months) = (&l.time, &l.churned, &l.groups, &l.names, &l.months);
+    let unit = l.unit;
     let max_time = time.iter().copied().fold(0.0, f64::max);
-    let step = if max_time > 3.0 * 365.0 { 30.0 } else { 7.0 };
+    let step = match unit {
+        "days" if max_time > 3.0 * 365.0 => 30.0,
+        "days" => 7.0,
+        _ => 1.0,
+    };
     let grid: Vec<f64> = (0..=(max_time / step).ceil() as usize)
         .map(|i| i as f64 * step)
         .collect();
     let mut series = Vec::new();
     let mut table = Table::new(&[
-        ("group", "Acquired", Format::Text),
+        ("group", l.group_label.as_str(), Format::Text),
         ("customers", "Customers", Format::Int),
         ("churned", "Churned", Format::Int),
-        ("median_days", "Median lifetime (days)", Format::Number),
+        ("median", &format!("Median lifetime ({unit})"), Format::Number),
     ]);
     for (g, name) in names.iter().enumerate() {
         let rows: Vec<usize> = (0..time.len()).filter(|&i| groups[i] == g).collect();
+        if rows.is_empty() {
+            continue;
+        }
         let t: Vec<f64> = rows.iter().map(|&i| time[i]).collect();
         let e: Vec<bool> = rows.iter().map(|&i| churned[i]).collect();
         let km = KaplanMeier::fit(&t, &e, 0.95)?;
@@ -1437,7 +1484,7 @@ fn survival_panels(
         ]);
     }
     let test = if names.len() > 1 {
-        Some(log_rank(&time, &churned, &groups, names.len())?)
+        Some(log_rank(time, churned, groups, names.len())?)
     } else {
         None
     };
@@ -1454,32 +1501,23 @@ fn survival_panels(
     );
     let km_panel = Panel {
         id: "survival-by-cohort".into(),
-        title: format!("Survival by {grouping} of first purchase"),
+        title: l.title.clone(),
         alt: format!(
-            "Step chart of Kaplan-Meier survival with 95% bands for {} groups of customers by \
-             when they first bought; {test_text}.",
-            names.len()
+            "Step chart of Kaplan-Meier survival with 95% bands for {} groups of {}; {test_text}.",
+            names.len(),
+            l.who
         ),
         caption: Some(format!(
-            "Kaplan-Meier with 95% bands (Greenwood, log-log), read every {step:.0} days; \
-             {test_text}. A lifetime runs from the first purchase to the last: the {} who never \
-             bought again and stopped churn at day 0.",
-            people(
-                churned
-                    .iter()
-                    .zip(&time)
-                    .filter(|(&c, &t)| c && t == 0.0)
-                    .count() as f64
-                    / time.len().max(1) as f64,
-                Format::Share
-            )
+            "Kaplan-Meier with 95% bands (Greenwood, log-log), read every {step:.0} {unit}; \
+             {test_text}. {}",
+            l.note
         )),
         width: Width::Full,
         chart: Some(Chart::Line {
             x_type: XType::Value,
             x: grid.iter().map(|&x| json!(x)).collect(),
             series,
-            x_label: "days since first purchase".into(),
+            x_label: format!("{unit} as a customer"),
             y_label: "still a customer".into(),
             format: Format::Share,
             y_min: Some(0.0),
@@ -1489,15 +1527,8 @@ fn survival_panels(
         table,
     };
 
-    // sBG over whole months: a customer who churned did so in month ⌊days / 30.44⌋ + 1 (the
-    // first month is 1); one still buying has completed ⌊days / 30.44⌋ months.
-    let months: Vec<f64> = time
-        .iter()
-        .zip(&churned)
-        .map(|(t, &c)| (t / 30.4375).floor() + if c { 1.0 } else { 0.0 })
-        .collect();
     let mut panels = vec![km_panel];
-    let fitted = Lifetimes::from_customers(&months, &churned)
+    let fitted = Lifetimes::from_customers(months, churned)
         .and_then(|data| ShiftedBetaGeometric::fit(&data, &FitOptions::default()));
     match fitted {
         Err(e) => {
@@ -1509,7 +1540,7 @@ fn survival_panels(
         Ok(fit) => {
             let observed_to = months.iter().copied().fold(0.0, f64::max) as usize;
             let horizon = observed_to + 12;
-            let km = KaplanMeier::fit(&months, &churned, 0.95)?;
+            let km = KaplanMeier::fit(months, churned, 0.95)?;
             let observed: Vec<f64> = (0..=horizon)
                 .map(|m| {
                     if m > observed_to {
@@ -1567,7 +1598,6 @@ fn survival_panels(
             });
         }
     }
-    let _ = c;
     Ok(panels)
 }
 

@@ -55,7 +55,7 @@ fn every_cdnow_customer_is_valued_and_every_dollar_counted() {
 fn the_reasons_add_up_to_the_churn_risk_above_the_average_customers() {
     let a = analysis();
     let reference = {
-        let SavedPurchaseModel::MbgNbd(m) = a.model.model else {
+        let Some(SavedPurchaseModel::MbgNbd(m)) = a.model.model else {
             panic!("MBG/NBD by default")
         };
         m
@@ -198,4 +198,55 @@ fn the_customer_page_ends_at_the_stored_p_alive() {
             stored.customer.customer_id
         );
     }
+}
+
+#[test]
+fn telco_contracts_are_analysed_by_contract_with_a_churn_classifier() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/telco_churn/Telco-Customer-Churn.csv");
+    let read = retain_data::CustomerTableOptions {
+        id_col: Some("customerID".into()),
+        ..Default::default()
+    };
+    let input = crate::train::TrainInput::read(Some((&path, &read)), None).unwrap();
+    let options = ContractAnalysisOptions {
+        name: "Telco".into(),
+        as_of: days_from_civil(2024, 1, 1),
+        columns: ContractColumns::default(),
+        reasons: 3,
+        earlier: vec![],
+    };
+    let a = analyze_contracts(&input, &options).unwrap();
+    // IBM's table: 7,043 customers, 1,869 of whom left; the current 5,174 are stored.
+    assert_eq!(a.kpis.customers, 7043.0);
+    assert!((a.kpis.churn_rate.unwrap() - 1869.0 / 7043.0).abs() < 1e-12);
+    assert_eq!(a.customers.len(), 5174);
+    for c in &a.customers {
+        let c = &c.customer;
+        assert!((0.0..=1.0).contains(&c.churn_risk));
+        assert_eq!(c.reasons.as_array().unwrap().len(), 3);
+        assert!(["Month-to-month", "One year", "Two year"].contains(&c.segment.as_str()));
+    }
+    let retention = a.pages.iter().find(|p| p.page == "retention").unwrap();
+    let km = &retention.panels[0];
+    // Contract type separates survival beyond doubt (lifelines: chi² in the thousands).
+    assert!(km.caption.as_deref().unwrap().contains("p < 0.001"), "{:?}", km.caption);
+    let Some(Chart::Line { series, .. }) = &km.chart else { panic!() };
+    assert_eq!(series.len(), 3);
+    // Month-to-month customers leave fastest.
+    let at = |s: &page::Series, m: usize| s.values[m].unwrap();
+    assert!(at(&series[0], 24) < at(&series[1], 24) && at(&series[1], 24) < at(&series[2], 24));
+    // A contract customer's page has no purchases, only the risk and its reasons.
+    let info = retain_store::AnalysisInfo {
+        analysis_id: "x".into(),
+        name: "Telco".into(),
+        source: "telco.csv".into(),
+        as_of: "2024-01-01".into(),
+        customers: 5174,
+        pages: vec![],
+        created_at: String::new(),
+    };
+    let stored = &a.customers[0];
+    let page = customer_page(&info, &a.model, stored, &[]).unwrap();
+    let ids: Vec<&str> = page.panels.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["customer-summary", "reasons", "across-analyses"]);
 }
