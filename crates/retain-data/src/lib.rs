@@ -32,6 +32,6 @@ pub use dates::{DateFormat, Period, TimeUnit};
 pub use error::{DataError, Result};
 pub use history::PurchaseHistory;
 pub use ingest::{
-    AmountSpec, Delimiter, HeaderMode, IngestReport, ReadOptions, TransactionColumns,
+    thousands, AmountSpec, Delimiter, HeaderMode, IngestReport, ReadOptions, TransactionColumns,
 };
 pub use summary::{summarize, Summary, SummaryOptions, SummaryReport};

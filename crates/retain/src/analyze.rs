@@ -98,6 +98,9 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let analysis = tokio::task::block_in_place(|| analyze_log(&log, &options))
         .map_err(|e| with_flags(e, &[]))?;
+    if let Some(report) = &analysis.ingest {
+        eprintln!("{report}");
+    }
     let source = log
         .files
         .iter()

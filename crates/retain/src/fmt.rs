@@ -7,18 +7,7 @@ use retain_data::dates::format_day;
 use retain_data::output::{write_csv, write_table};
 use retain_data::{IngestReport, SummaryReport};
 
-/// 1234567 -> "1,234,567".
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use retain_data::thousands;
 
 /// A money amount with thousands separators and two decimals.
 pub fn money(v: f64) -> String {
@@ -106,32 +95,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// What happened to every input row, for stderr.
 pub fn ingest_lines(r: &IngestReport) -> String {
-    let mut out = format!(
-        "rows read {}: used {}, rejected {}, excluded {}",
-        thousands(r.rows_read),
-        thousands(r.rows_used),
-        thousands(r.rows_rejected),
-        thousands(r.rows_excluded())
-    );
-    let reasons: Vec<String> = [
-        (r.excluded_no_customer, "without a customer id"),
-        (
-            r.excluded_negative_amount,
-            "with a negative amount (returns, cancellations)",
-        ),
-        (r.excluded_after_end, "after the observation end"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, why)| format!("{} {why}", thousands(*n)))
-    .collect();
-    if !reasons.is_empty() {
-        out.push_str(&format!("\n  excluded: {}", reasons.join("; ")));
-    }
-    if let Some(path) = &r.bad_rows_file {
-        out.push_str(&format!("\n  rejected rows written to {}", path.display()));
-    }
-    out
+    r.to_string()
 }
 
 /// The summary's window and population, for stderr.

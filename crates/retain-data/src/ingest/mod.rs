@@ -31,7 +31,7 @@ use crate::text::{detect, BadRowSink, FileKind};
 pub use crate::text::{Delimiter, HeaderMode};
 pub use batch::{transaction_schema, BATCH_ROWS};
 use csv::TextReader;
-pub use options::{AmountSpec, IngestReport, ReadOptions, TransactionColumns};
+pub use options::{thousands, AmountSpec, IngestReport, ReadOptions, TransactionColumns};
 
 /// Reads one or more transaction files as a sequence of batches; see the module doc.
 pub struct TransactionReader {

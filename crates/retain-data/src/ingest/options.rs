@@ -84,3 +84,50 @@ impl IngestReport {
         self.excluded_no_customer + self.excluded_negative_amount + self.excluded_after_end
     }
 }
+
+/// What happened to every input row, for people: "rows read 541,909: used 397,924, …", the
+/// reasons for the excluded rows, and where the rejected ones were written.
+impl std::fmt::Display for IngestReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rows read {}: used {}, rejected {}, excluded {}",
+            thousands(self.rows_read),
+            thousands(self.rows_used),
+            thousands(self.rows_rejected),
+            thousands(self.rows_excluded())
+        )?;
+        let reasons: Vec<String> = [
+            (self.excluded_no_customer, "without a customer id"),
+            (
+                self.excluded_negative_amount,
+                "with a negative amount (returns, cancellations)",
+            ),
+            (self.excluded_after_end, "after the observation end"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{} {why}", thousands(*n)))
+        .collect();
+        if !reasons.is_empty() {
+            write!(f, "\n  excluded: {}", reasons.join("; "))?;
+        }
+        if let Some(path) = &self.bad_rows_file {
+            write!(f, "\n  rejected rows written to {}", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// 1234567 -> "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

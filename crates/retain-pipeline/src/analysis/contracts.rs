@@ -386,5 +386,6 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
             reasons_in_log_odds: true,
         },
         kpis,
+        ingest: None,
     })
 }

@@ -22,6 +22,7 @@ pub struct CustomerModel {
     pub unit: String,
     pub as_of: String,
     /// How the churn risk's reasons were computed, for the reader.
+    #[serde(default)]
     pub reasons: String,
     /// The reasons are in log-odds (a churn classifier's), not in churn risk itself.
     #[serde(default)]

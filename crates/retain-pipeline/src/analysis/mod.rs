@@ -127,6 +127,8 @@ pub struct Analysis {
     pub customers: Vec<StoredCustomer>,
     pub model: CustomerModel,
     pub kpis: Kpis,
+    /// What happened to every row of the log (a log's analysis).
+    pub ingest: Option<retain_data::IngestReport>,
 }
 
 impl Analysis {
@@ -240,7 +242,8 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
     let data = PurchaseData::from_columns(&summary_columns)?;
     let purchases = fit_purchase_model(options.purchase_model, &data, &options.fit)?;
     let purchase_fit = purchases.summary();
-    let mut notes: Vec<String> = data.note().into_iter().collect();
+    let mut notes: Vec<String> = vec![history.report.to_string().replace("\n  ", "; ")];
+    notes.extend(data.note());
     notes.extend(purchase_fit.caution());
     let mut record = purchases.artifact(&data, &summary_columns, UNIT);
     let mut spend_fit = None;
@@ -404,6 +407,7 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
             reasons_in_log_odds: false,
         },
         kpis,
+        ingest: Some(history.report.clone()),
     })
 }
 

@@ -260,19 +260,13 @@ pub fn people(v: f64, format: Format) -> String {
     }
 }
 
+/// A whole number with thousands separators, its sign kept.
 fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let digits = retain_data::thousands(n.unsigned_abs());
     if n < 0 {
-        format!("-{out}")
+        format!("-{digits}")
     } else {
-        out
+        digits
     }
 }
 
