@@ -10,6 +10,7 @@ pub mod btyd;
 pub mod drivers;
 mod error;
 pub mod lifecycle;
+pub mod lift;
 mod linalg;
 mod quad;
 pub mod seasonality;

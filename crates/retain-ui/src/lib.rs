@@ -66,7 +66,8 @@ pub fn asset(name: &str) -> Option<&'static Asset> {
 /// The Content-Security-Policy of the served page: scripts only from the server, no eval, no
 /// frames, data fetched from the server only. Styles may be inline: ECharts sets `style`
 /// attributes on the elements it draws (tooltips, labels), and a style cannot run code.
-pub const SERVED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+pub const SERVED_CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 

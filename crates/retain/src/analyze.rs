@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use retain_data::dates::format_day;
 use retain_pipeline::analysis::{
-    analyze_contracts, analyze_log, report_data, AnalysisOptions, ContractAnalysisOptions,
-    ContractColumns, EarlierAnalysis, Kpis, ReportOptions,
+    analyze_contracts, analyze_log, report_data, AnalysisOptions, CampaignOptions,
+    ContractAnalysisOptions, ContractColumns, EarlierAnalysis, Kpis, ReportOptions,
 };
 use retain_pipeline::train::TrainInput;
 
@@ -45,6 +45,16 @@ pub struct AnalyzeArgs {
     /// Days without a purchase after which a customer counts as churned in the survival curves.
     #[arg(long, default_value_t = 180)]
     pub inactive_days: i32,
+    /// A campaign to measure: a CSV of customer_id, group (treated or control), start_date and
+    /// cost (of contacting the customer).
+    #[arg(long, value_name = "FILE")]
+    pub campaign: Option<PathBuf>,
+    /// The campaign's window: days after each customer's start date in which purchases count.
+    #[arg(long, default_value_t = 90)]
+    pub window_days: i32,
+    /// Gross margin of revenue for the campaign's ROI (default: ROI on revenue).
+    #[arg(long)]
+    pub margin: Option<f64>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -53,7 +63,11 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args)]
 pub struct ContractColumnArgs {
     /// Contracts: the customer id column.
-    #[arg(long = "contract-id-col", value_name = "COL", default_value = "customer_id")]
+    #[arg(
+        long = "contract-id-col",
+        value_name = "COL",
+        default_value = "customer_id"
+    )]
     pub id_col: String,
     /// Contracts: whole months as a customer.
     #[arg(long, value_name = "COL", default_value = "tenure")]
@@ -94,6 +108,11 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         discount: args.discount,
         inactive_days: args.inactive_days,
         earlier,
+        campaign: args.campaign.as_ref().map(|path| CampaignOptions {
+            window_days: args.window_days,
+            margin: args.margin,
+            ..CampaignOptions::new(path)
+        }),
         ..AnalysisOptions::named(&name)
     };
     let analysis = tokio::task::block_in_place(|| analyze_log(&log, &options))
@@ -132,7 +151,8 @@ async fn contracts(
 ) -> anyhow::Result<()> {
     let c = &args.contract_columns;
     let name = args.name.clone().unwrap_or_else(|| {
-        path.file_name().map_or("contracts".into(), |f| f.to_string_lossy().into_owned())
+        path.file_name()
+            .map_or("contracts".into(), |f| f.to_string_lossy().into_owned())
     });
     let read = retain_data::CustomerTableOptions {
         id_col: Some(c.id_col.clone()),
@@ -168,7 +188,10 @@ async fn contracts(
         )
     })?;
     let stored = store
-        .write_analysis(&analysis.to_store(&path.display().to_string()), &analysis.customers)
+        .write_analysis(
+            &analysis.to_store(&path.display().to_string()),
+            &analysis.customers,
+        )
         .await?;
     outln!(
         "stored analysis {} of {name}: {} customers ({} current), pages {}",

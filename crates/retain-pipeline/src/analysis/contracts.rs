@@ -5,8 +5,8 @@
 //! group with the log-rank test and sBG over the tenure in months. The customers stored are the
 //! current ones (those who left have no risk left to act on); the aggregates count everyone.
 
-use retain_data::dates::format_day;
 use retain_data::datafusion::arrow::array::Array;
+use retain_data::dates::format_day;
 use retain_data::CustomerTable;
 use retain_models::supervised::{Attribution, FeatureValue, Task};
 use retain_store::{AnalysisCustomer, StoredCustomer};
@@ -61,7 +61,10 @@ pub struct ContractAnalysisOptions {
 }
 
 /// Analyses the contracts table of `input` (read with its id column).
-pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) -> Result<Analysis> {
+pub fn analyze_contracts(
+    input: &TrainInput,
+    options: &ContractAnalysisOptions,
+) -> Result<Analysis> {
     let table: &CustomerTable = input
         .table
         .as_ref()
@@ -73,9 +76,15 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
             .ok_or_else(|| invalid!("the contracts table needs a customer id column"))?;
         (0..ids.len()).map(|i| ids.value(i).to_string()).collect()
     };
-    let duration = named_by("duration_col", table.required_numbers(&c.duration_col, "duration_col"))?;
+    let duration = named_by(
+        "duration_col",
+        table.required_numbers(&c.duration_col, "duration_col"),
+    )?;
     let churned = named_by("churned_col", table.flags(&c.churned_col, "churned_col"))?;
-    let charge = named_by("charge_col", table.required_numbers(&c.charge_col, "charge_col"))?;
+    let charge = named_by(
+        "charge_col",
+        table.required_numbers(&c.charge_col, "charge_col"),
+    )?;
     let group: Vec<String> = named_by("group_col", table.text(&c.group_col, "group_col"))?
         .into_iter()
         .map(|g| g.unwrap_or_else(|| "(none)".into()))
@@ -90,7 +99,9 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
     };
     let n = ids.len();
     if n < 10 {
-        return Err(invalid!("{n} customers: a contracts analysis needs at least 10"));
+        return Err(invalid!(
+            "{n} customers: a contracts analysis needs at least 10"
+        ));
     }
     let mut names: Vec<String> = group.clone();
     names.sort();
@@ -98,10 +109,17 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
     if names.len() > 12 {
         return Err(crate::PipelineError::Unfit {
             options: &["group_col"],
-            why: format!("{} has {} values: a group column needs at most 12", c.group_col, names.len()),
+            why: format!(
+                "{} has {} values: a group column needs at most 12",
+                c.group_col,
+                names.len()
+            ),
         });
     }
-    let groups: Vec<usize> = group.iter().map(|g| names.iter().position(|n| n == g).unwrap_or(0)).collect();
+    let groups: Vec<usize> = group
+        .iter()
+        .map(|g| names.iter().position(|n| n == g).unwrap_or(0))
+        .collect();
 
     // Churn risk: the classifier's probability, out of the customers' own rows.
     let train_options = TrainOptions {
@@ -109,9 +127,19 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
         ..TrainOptions::new(Task::Churn)
     };
     let trained = train(input, &train_options)?;
-    let (scored_ids, explained) = trained.score(input, &train_options, None, options.reasons, Attribution::Path)?;
+    let (scored_ids, explained) = trained.score(
+        input,
+        &train_options,
+        None,
+        options.reasons,
+        Attribution::Path,
+    )?;
     let risk_of: std::collections::HashMap<&str, &retain_models::supervised::Explanation> =
-        scored_ids.iter().map(String::as_str).zip(&explained).collect();
+        scored_ids
+            .iter()
+            .map(String::as_str)
+            .zip(&explained)
+            .collect();
     let aucs: Vec<f64> = trained
         .cv
         .fold_metrics
@@ -161,8 +189,14 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
     }
 
     let active = customers.len() as f64;
-    let at_risk = customers.iter().filter(|c| c.customer.churn_risk >= 0.5).count() as f64;
-    let revenue: f64 = (0..n).filter(|&i| !churned[i]).map(|i| 12.0 * charge[i]).sum();
+    let at_risk = customers
+        .iter()
+        .filter(|c| c.customer.churn_risk >= 0.5)
+        .count() as f64;
+    let revenue: f64 = (0..n)
+        .filter(|&i| !churned[i])
+        .map(|i| 12.0 * charge[i])
+        .sum();
     let kpis = Kpis {
         customers: n as f64,
         active,
@@ -173,13 +207,48 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
     };
     let previous = options.earlier.last().map(|e| e.kpis);
     let items: Vec<Headline> = vec![
-        ("Customers".into(), Some(kpis.customers), previous.map(|p| p.customers), Format::Int, Better::Up),
-        ("Current customers".into(), Some(active), previous.map(|p| p.active), Format::Int, Better::Up),
-        ("At risk (churn risk ≥ 50%)".into(), Some(at_risk), previous.map(|p| p.at_risk), Format::Int, Better::Down),
-        ("Revenue, next 12 months at current charges".into(), Some(revenue), previous.map(|p| p.revenue_12m), Format::Money, Better::Up),
-        ("Churned, of all customers".into(), kpis.churn_rate, previous.and_then(|p| p.churn_rate), Format::Share, Better::Down),
+        (
+            "Customers".into(),
+            Some(kpis.customers),
+            previous.map(|p| p.customers),
+            Format::Int,
+            Better::Up,
+        ),
+        (
+            "Current customers".into(),
+            Some(active),
+            previous.map(|p| p.active),
+            Format::Int,
+            Better::Up,
+        ),
+        (
+            "At risk (churn risk ≥ 50%)".into(),
+            Some(at_risk),
+            previous.map(|p| p.at_risk),
+            Format::Int,
+            Better::Down,
+        ),
+        (
+            "Revenue, next 12 months at current charges".into(),
+            Some(revenue),
+            previous.map(|p| p.revenue_12m),
+            Format::Money,
+            Better::Up,
+        ),
+        (
+            "Churned, of all customers".into(),
+            kpis.churn_rate,
+            previous.and_then(|p| p.churn_rate),
+            Format::Share,
+            Better::Down,
+        ),
     ];
-    let subtitle = format!("{}, as of {} ({} customers)", options.name, format_day(options.as_of), people(n as f64, Format::Int));
+    let subtitle = format!(
+        "{}, as of {} ({} customers)",
+        options.name,
+        format_day(options.as_of),
+        people(n as f64, Format::Int)
+    );
     let page = |id: &str, title: &str, notes: Vec<String>, panels: Vec<Panel>| Page {
         page: id.into(),
         title: title.into(),
@@ -198,12 +267,25 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
         ("revenue_share", "Share of current revenue", Format::Share),
         ("mean_duration", "Mean tenure (months)", Format::Number),
         ("mean_charge", "Mean monthly charge", Format::Money),
-        ("mean_risk", "Mean churn risk of current customers", Format::Share),
+        (
+            "mean_risk",
+            "Mean churn risk of current customers",
+            Format::Share,
+        ),
     ]);
     for (g, name) in names.iter().enumerate() {
         let rows: Vec<usize> = (0..n).filter(|&i| groups[i] == g).collect();
-        let current: Vec<&AnalysisCustomer> = customers.iter().map(|c| &c.customer).filter(|c| &c.segment == name).collect();
-        let share_revenue = rows.iter().filter(|&&i| !churned[i]).map(|&i| 12.0 * charge[i]).sum::<f64>() / revenue;
+        let current: Vec<&AnalysisCustomer> = customers
+            .iter()
+            .map(|c| &c.customer)
+            .filter(|c| &c.segment == name)
+            .collect();
+        let share_revenue = rows
+            .iter()
+            .filter(|&&i| !churned[i])
+            .map(|&i| 12.0 * charge[i])
+            .sum::<f64>()
+            / revenue;
         profile.push(vec![
             json!(name),
             json!(rows.len()),
@@ -215,7 +297,12 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
             num(current.iter().map(|c| c.churn_risk).sum::<f64>() / current.len().max(1) as f64),
         ]);
     }
-    let column = |t: &Table, j: usize| t.rows.iter().map(|r| r[j].as_f64().unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    let column = |t: &Table, j: usize| {
+        t.rows
+            .iter()
+            .map(|r| r[j].as_f64().unwrap_or(f64::NAN))
+            .collect::<Vec<_>>()
+    };
     let churn_by_group = Panel {
         id: "churn-by-group".into(),
         title: format!("Churned share by {}", c.group_col),
@@ -240,7 +327,10 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
     let sizes = Panel {
         id: "segment-sizes".into(),
         title: format!("Customers and current revenue by {}", c.group_col),
-        alt: format!("Bar chart of the share of customers and of current revenue in {} groups.", names.len()),
+        alt: format!(
+            "Bar chart of the share of customers and of current revenue in {} groups.",
+            names.len()
+        ),
         caption: Some("The table is each group's profile.".into()),
         width: Width::Half,
         chart: Some(Chart::Bar {
@@ -268,13 +358,26 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
         ("churned", "Churned", Format::Text),
     ]);
     for &i in &sample {
-        points.push(vec![json!(ids[i]), json!(group[i]), num(duration[i]), num(charge[i]), json!(if churned[i] { "yes" } else { "no" })]);
+        points.push(vec![
+            json!(ids[i]),
+            json!(group[i]),
+            num(duration[i]),
+            num(charge[i]),
+            json!(if churned[i] { "yes" } else { "no" }),
+        ]);
     }
     let scatter = Panel {
         id: "tenure-charge".into(),
         title: format!("Tenure and monthly charge, by {}", c.group_col),
-        alt: format!("Scatter plot of {} customers' tenure against their monthly charge, coloured by {}.", sample.len(), c.group_col),
-        caption: Some(format!("Every {step}th customer ({} of {n}).", sample.len())),
+        alt: format!(
+            "Scatter plot of {} customers' tenure against their monthly charge, coloured by {}.",
+            sample.len(),
+            c.group_col
+        ),
+        caption: Some(format!(
+            "Every {step}th customer ({} of {n}).",
+            sample.len()
+        )),
         width: Width::Full,
         chart: Some(Chart::Scatter {
             series: names
@@ -282,7 +385,11 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
                 .enumerate()
                 .map(|(g, name)| PointSeries {
                     name: name.clone(),
-                    points: sample.iter().filter(|&&i| groups[i] == g).map(|&i| (duration[i], charge[i])).collect(),
+                    points: sample
+                        .iter()
+                        .filter(|&&i| groups[i] == g)
+                        .map(|&i| (duration[i], charge[i]))
+                        .collect(),
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect(),
@@ -317,7 +424,11 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
     ]);
     let mut values = Vec::new();
     for name in &names {
-        let these: Vec<&AnalysisCustomer> = customers.iter().map(|c| &c.customer).filter(|c| &c.segment == name).collect();
+        let these: Vec<&AnalysisCustomer> = customers
+            .iter()
+            .map(|c| &c.customer)
+            .filter(|c| &c.segment == name)
+            .collect();
         let v: f64 = these.iter().map(|c| c.value_at_risk).sum();
         at_risk_by_group.push(vec![
             json!(name),
@@ -359,13 +470,20 @@ pub fn analyze_contracts(input: &TrainInput, options: &ContractAnalysisOptions) 
             table: at_risk_by_group,
         }],
     );
-    at_risk.filters = Some(Filters { segments: names.clone(), stages: vec!["active".into()] });
+    at_risk.filters = Some(Filters {
+        segments: names.clone(),
+        stages: vec!["active".into()],
+    });
     let pages = vec![
         page(
             "overview",
             "Overview",
             vec![model_note],
-            vec![headline_panel(items, options.earlier.last()), sizes, churn_by_group],
+            vec![
+                headline_panel(items, options.earlier.last()),
+                sizes,
+                churn_by_group,
+            ],
         ),
         page("segments", "Segments", vec![], vec![scatter]),
         page("retention", "Retention", vec![], survival),

@@ -156,34 +156,34 @@ pub fn customer_page(
     });
 
     if !days.is_empty() {
-    let mut purchases = Table::new(&[
-        ("day", "Day", Format::Date),
-        ("amount", "Amount", Format::Money),
-    ]);
-    for (d, a) in days.iter().zip(&amounts) {
-        purchases.push(vec![json!(format_day(*d)), num(*a)]);
-    }
-    panels.push(Panel {
-        id: "purchases".into(),
-        title: "Purchases".into(),
-        alt: format!(
-            "Bar chart of the customer's {} purchase days, {} in all.",
-            days.len(),
-            people(amounts.iter().sum(), Format::Money)
-        ),
-        caption: Some("Purchases on the same day are one.".into()),
-        width: Width::Half,
-        chart: Some(Chart::Bar {
-            categories: days.iter().map(|&d| format_day(d)).collect(),
-            series: vec![Series::new("amount", amounts.iter().copied())],
-            stacked: false,
-            horizontal: false,
-            x_label: "day".into(),
-            y_label: "amount".into(),
-            format: Format::Money,
-        }),
-        table: purchases,
-    });
+        let mut purchases = Table::new(&[
+            ("day", "Day", Format::Date),
+            ("amount", "Amount", Format::Money),
+        ]);
+        for (d, a) in days.iter().zip(&amounts) {
+            purchases.push(vec![json!(format_day(*d)), num(*a)]);
+        }
+        panels.push(Panel {
+            id: "purchases".into(),
+            title: "Purchases".into(),
+            alt: format!(
+                "Bar chart of the customer's {} purchase days, {} in all.",
+                days.len(),
+                people(amounts.iter().sum(), Format::Money)
+            ),
+            caption: Some("Purchases on the same day are one.".into()),
+            width: Width::Half,
+            chart: Some(Chart::Bar {
+                categories: days.iter().map(|&d| format_day(d)).collect(),
+                series: vec![Series::new("amount", amounts.iter().copied())],
+                stacked: false,
+                horizontal: false,
+                x_label: "day".into(),
+                y_label: "amount".into(),
+                format: Format::Money,
+            }),
+            table: purchases,
+        });
     }
 
     // P(alive) at each step from the first purchase to the analysis day, summarised as the
@@ -264,7 +264,11 @@ pub fn customer_page(
         })
         .unwrap_or_default();
     if !reasons.is_empty() {
-        let change_format = if model.reasons_in_log_odds { Format::Number } else { Format::Share };
+        let change_format = if model.reasons_in_log_odds {
+            Format::Number
+        } else {
+            Format::Share
+        };
         let mut table = Table::new(&[
             ("feature", "Input", Format::Text),
             ("value", "Customer's value", Format::Number),

@@ -22,6 +22,7 @@
 //! wait, T + (α + T)(2^(1/(r + x)) − 1); it is left out when P(alive) < 0.5, where "probably
 //! gone" is the better answer.
 
+mod campaign;
 mod contracts;
 mod customer;
 mod models;
@@ -40,6 +41,7 @@ use retain_scoring::JsonScoring;
 use retain_store::{AnalysisCustomer, NewAnalysis, StoredCustomer};
 use serde::{Deserialize, Serialize};
 
+pub use campaign::CampaignOptions;
 pub use contracts::{analyze_contracts, ContractAnalysisOptions, ContractColumns};
 pub use customer::{customer_page, CustomerModel};
 pub use models::models_page;
@@ -77,6 +79,8 @@ pub struct AnalysisOptions {
     pub fit: FitOptions,
     /// The headline numbers of earlier analyses of the same name, oldest first.
     pub earlier: Vec<EarlierAnalysis>,
+    /// A campaign to measure (the campaigns page).
+    pub campaign: Option<CampaignOptions>,
 }
 
 impl AnalysisOptions {
@@ -91,6 +95,7 @@ impl AnalysisOptions {
             inactive_days: 180,
             fit: FitOptions::default(),
             earlier: Vec::new(),
+            campaign: None,
         }
     }
 }

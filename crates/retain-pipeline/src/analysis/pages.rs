@@ -115,7 +115,12 @@ pub(crate) fn all(
         segments: segments.clone(),
         stages: Stage::ALL.iter().map(|s| s.name().to_string()).collect(),
     });
-    Ok(vec![
+    let campaign = options
+        .campaign
+        .as_ref()
+        .map(|c| super::campaign::campaign_page(history, c, at, &subtitle))
+        .transpose()?;
+    let mut pages = vec![
         page(
             "overview",
             "Overview",
@@ -151,7 +156,9 @@ pub(crate) fn all(
             retention_panels(history, at, options)?,
         ),
         at_risk,
-    ])
+    ];
+    pages.extend(campaign);
+    Ok(pages)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,18 +387,30 @@ fn overview(
 pub(crate) type Headline = (String, Option<f64>, Option<f64>, Format, Better);
 
 /// The headline numbers as tiles, with their changes since `earlier`.
-pub(crate) fn headline_panel(items: Vec<Headline>, earlier: Option<&super::EarlierAnalysis>) -> Panel {
+pub(crate) fn headline_panel(
+    items: Vec<Headline>,
+    earlier: Option<&super::EarlierAnalysis>,
+) -> Panel {
     let mut table = Table::new(&[
         ("metric", "Metric", Format::Text),
         ("value", "Value", Format::Number),
         ("previous", "Previous analysis", Format::Number),
     ]);
     for (label, value, prev, _, _) in &items {
-        table.push(vec![json!(label), value.map_or(Value::Null, num), prev.map_or(Value::Null, num)]);
+        table.push(vec![
+            json!(label),
+            value.map_or(Value::Null, num),
+            prev.map_or(Value::Null, num),
+        ]);
     }
     let alt = items
         .iter()
-        .map(|(label, value, _, format, _)| format!("{label} {}", value.map_or("–".into(), |v| people(v, *format))))
+        .map(|(label, value, _, format, _)| {
+            format!(
+                "{label} {}",
+                value.map_or("–".into(), |v| people(v, *format))
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     Panel {
@@ -406,7 +425,13 @@ pub(crate) fn headline_panel(items: Vec<Headline>, earlier: Option<&super::Earli
         chart: Some(Chart::Kpis {
             items: items
                 .into_iter()
-                .map(|(label, value, previous, format, better)| Kpi { label, value, previous, format, better })
+                .map(|(label, value, previous, format, better)| Kpi {
+                    label,
+                    value,
+                    previous,
+                    format,
+                    better,
+                })
                 .collect(),
         }),
         table,
@@ -1389,7 +1414,11 @@ fn survival_panels(
         .zip(&churned)
         .map(|(t, &c)| (t / 30.4375).floor() + if c { 1.0 } else { 0.0 })
         .collect();
-    let zero = churned.iter().zip(&time).filter(|(&c, &t)| c && t == 0.0).count();
+    let zero = churned
+        .iter()
+        .zip(&time)
+        .filter(|(&c, &t)| c && t == 0.0)
+        .count();
     lifeline_panels(&Lifelines {
         title: format!("Survival by {grouping} of first purchase"),
         who: "customers by when they first bought".into(),
@@ -1429,7 +1458,8 @@ pub(crate) struct Lifelines {
 /// Kaplan-Meier per group with 95% bands and the log-rank test, and sBG fitted on the whole
 /// months and projected a year ahead.
 pub(crate) fn lifeline_panels(l: &Lifelines) -> Result<Vec<Panel>> {
-    let (time, churned, groups, names, months) = (&l.time, &l.churned, &l.groups, &l.names, &l.months);
+    let (time, churned, groups, names, months) =
+        (&l.time, &l.churned, &l.groups, &l.names, &l.months);
     let unit = l.unit;
     let max_time = time.iter().copied().fold(0.0, f64::max);
     let step = match unit {
@@ -1445,7 +1475,11 @@ pub(crate) fn lifeline_panels(l: &Lifelines) -> Result<Vec<Panel>> {
         ("group", l.group_label.as_str(), Format::Text),
         ("customers", "Customers", Format::Int),
         ("churned", "Churned", Format::Int),
-        ("median", &format!("Median lifetime ({unit})"), Format::Number),
+        (
+            "median",
+            &format!("Median lifetime ({unit})"),
+            Format::Number,
+        ),
     ]);
     for (g, name) in names.iter().enumerate() {
         let rows: Vec<usize> = (0..time.len()).filter(|&i| groups[i] == g).collect();

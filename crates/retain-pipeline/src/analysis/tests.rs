@@ -202,7 +202,8 @@ fn the_customer_page_ends_at_the_stored_p_alive() {
 
 #[test]
 fn telco_contracts_are_analysed_by_contract_with_a_churn_classifier() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/telco_churn/Telco-Customer-Churn.csv");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/telco_churn/Telco-Customer-Churn.csv");
     let read = retain_data::CustomerTableOptions {
         id_col: Some("customerID".into()),
         ..Default::default()
@@ -229,8 +230,14 @@ fn telco_contracts_are_analysed_by_contract_with_a_churn_classifier() {
     let retention = a.pages.iter().find(|p| p.page == "retention").unwrap();
     let km = &retention.panels[0];
     // Contract type separates survival beyond doubt (lifelines: chi² in the thousands).
-    assert!(km.caption.as_deref().unwrap().contains("p < 0.001"), "{:?}", km.caption);
-    let Some(Chart::Line { series, .. }) = &km.chart else { panic!() };
+    assert!(
+        km.caption.as_deref().unwrap().contains("p < 0.001"),
+        "{:?}",
+        km.caption
+    );
+    let Some(Chart::Line { series, .. }) = &km.chart else {
+        panic!()
+    };
     assert_eq!(series.len(), 3);
     // Month-to-month customers leave fastest.
     let at = |s: &page::Series, m: usize| s.values[m].unwrap();
@@ -249,4 +256,145 @@ fn telco_contracts_are_analysed_by_contract_with_a_churn_classifier() {
     let page = customer_page(&info, &a.model, stored, &[]).unwrap();
     let ids: Vec<&str> = page.panels.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["customer-summary", "reasons", "across-analyses"]);
+}
+
+/// A campaign on CDNOW: customers who bought in 1997's last quarter, split by a hash of their
+/// id (as good as random), contacted on 1998-01-15 at 0.50 each.
+fn cdnow_campaign(dir: &Path, keep: usize) -> std::path::PathBuf {
+    let (history, _) = cdnow().history().unwrap();
+    let (from, to) = (days_from_civil(1997, 10, 1), days_from_civil(1997, 12, 31));
+    let mut text = String::from("customer_id,group,start_date,cost\n");
+    let mut n = 0;
+    for k in 0..history.len() {
+        if n < keep && history.days(k).iter().any(|&d| d >= from && d <= to) {
+            let id = history.id(k);
+            let treated =
+                u8::from_str_radix(&retain_store::sha256_hex(id.as_bytes())[..2], 16).unwrap() % 2
+                    == 0;
+            let (group, cost) = if treated {
+                ("treated", "0.5")
+            } else {
+                ("control", "")
+            };
+            text.push_str(&format!("{id},{group},1998-01-15,{cost}\n"));
+            n += 1;
+        }
+    }
+    let path = dir.join("campaign.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_campaign_is_measured_against_its_control_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cdnow_campaign(dir.path(), usize::MAX);
+    let (history, _) = cdnow().history().unwrap();
+    let at = days_from_civil(1998, 6, 30);
+    let campaign = CampaignOptions {
+        margin: Some(0.3),
+        ..CampaignOptions::new(&path)
+    };
+    let page = campaign::campaign_page(&history, &campaign, at, "").unwrap();
+    let lift = page
+        .panels
+        .iter()
+        .find(|p| p.id == "campaign-lift")
+        .unwrap();
+    // The share who bought, recomputed here from the log.
+    let rows: Vec<(String, bool)> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1] == "treated")
+        })
+        .collect();
+    let start = days_from_civil(1998, 1, 15);
+    let ids: std::collections::HashMap<&str, usize> =
+        (0..history.len()).map(|k| (history.id(k), k)).collect();
+    let bought = |treated: bool| {
+        let arm: Vec<&(String, bool)> = rows.iter().filter(|r| r.1 == treated).collect();
+        let b = arm
+            .iter()
+            .filter(|r| {
+                history
+                    .days(ids[r.0.as_str()])
+                    .iter()
+                    .any(|&d| d > start && d <= start + 90)
+            })
+            .count();
+        (b as f64 / arm.len() as f64, arm.len())
+    };
+    let ((pt, nt), (pc, _)) = (bought(true), bought(false));
+    let share = &lift.table.rows[0];
+    assert!((share[1].as_f64().unwrap() - pt).abs() < 1e-12);
+    assert!((share[2].as_f64().unwrap() - pc).abs() < 1e-12);
+    // A split by hash has no effect to find: the interval holds 0.
+    assert!(
+        share[7].as_str().unwrap().starts_with("inconclusive"),
+        "{share:?}"
+    );
+    let roi = lift.table.rows.last().unwrap();
+    assert_eq!(roi[0], "ROI");
+    assert!(
+        (roi[6].as_f64().unwrap() - 0.5 * nt as f64).abs() < 1e-9,
+        "the cost is 0.50 per treated customer"
+    );
+
+    // Twenty customers cannot say anything: no interval, and the page says why.
+    let small = cdnow_campaign(dir.path(), 20);
+    let page = campaign::campaign_page(&history, &CampaignOptions::new(&small), at, "").unwrap();
+    assert!(
+        page.notes
+            .iter()
+            .any(|n| n.contains("each group needs at least 30")),
+        "{:?}",
+        page.notes
+    );
+    let lift = page
+        .panels
+        .iter()
+        .find(|p| p.id == "campaign-lift")
+        .unwrap();
+    assert!(lift.table.rows[0][4].is_null());
+
+    // A row that is neither group names its line.
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "customer_id,group,start_date,cost\n0001,treated,1998-01-15,1\n0002,maybe,1998-01-15,1\n",
+    )
+    .unwrap();
+    let error = campaign::campaign_page(
+        &history,
+        &CampaignOptions::new(dir.path().join("bad.csv")),
+        at,
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("bad.csv")
+            && error.contains("3")
+            && error.contains("treated or control")
+            && error.contains("maybe"),
+        "{error}"
+    );
+    // A window past the log's end is refused with the day.
+    let error = campaign::campaign_page(
+        &history,
+        &CampaignOptions {
+            window_days: 400,
+            ..CampaignOptions::new(&path)
+        },
+        at,
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("after the log's last day 1998-06-30"),
+        "{error}"
+    );
 }
