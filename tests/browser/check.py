@@ -410,6 +410,7 @@ class Run:
         self.multi = len(data_src.analyses) > 1
         self.shots = args.screenshots
         self.totals = collections.Counter()
+        self.drawn_ms = []   # (page, ms from the route to the last chart drawn)
         self.download_root = tempfile.mkdtemp(prefix="downloads-", dir=args.profile_dir)   # removed with the profile
 
     def hash_for(self, aid, page, arg=None):
@@ -445,7 +446,9 @@ class Run:
         marks = sum(c["marks"] for c in got["charts"])
         self.totals["pages"] += 1
         self.totals["marks"] += marks
-        print(f"{label}: {charts} charts, {marks} marks, 0 errors", flush=True)
+        drawn = await self.page.eval("window.__retainDrawnMs || 0")
+        self.drawn_ms.append((label, drawn))
+        print(f"{label}: {charts} charts, {marks} marks, 0 errors, drawn in {drawn:,.0f} ms", flush=True)
         return got
 
     async def panel_csv(self, page_json, label, problems):
@@ -780,6 +783,9 @@ async def run(args, chromium):
         if page.warnings:
             print(f"note: {len(page.warnings)} console warning(s), e.g. {page.warnings[0][:160]!r}")
         print(f"OK: {run_.totals['pages']} pages, {run_.totals['marks']:,} marks, 0 errors")
+        if run_.drawn_ms:
+            slowest = max(run_.drawn_ms, key=lambda d: d[1])
+            print(f"slowest page to draw: {slowest[0]} in {slowest[1]:,.0f} ms")
 
 
 async def sign_in(args, page, run_):

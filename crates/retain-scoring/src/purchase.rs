@@ -343,6 +343,38 @@ impl PurchaseScorer {
         self.model.model().p_alive(h.x, h.t_x, h.t)
     }
 
+    /// How frequency, recency and T moved P(alive) from the reference customer's: exact
+    /// Shapley values, largest first.
+    fn alive_reasons(&self, h: History, reference: History) -> Result<Vec<Reason>, ModelError> {
+        shapley(&[0, 1, 2], h, reference, |mixed| Ok(self.p_alive(mixed)))
+    }
+
+    /// The reasons of a customer's P(alive) (frequency, recency, T in the model's unit), as
+    /// every answer gives them; none when the model has no reference customer.
+    pub fn p_alive_reasons(
+        &self,
+        frequency: f64,
+        recency: f64,
+        t: f64,
+    ) -> Result<Vec<Reason>, ModelError> {
+        let Some(reference) = self.reference else {
+            return Ok(Vec::new());
+        };
+        let start = History {
+            x: reference.frequency,
+            t_x: reference.recency,
+            t: reference.t,
+            monetary: None,
+        };
+        let h = History {
+            x: frequency,
+            t_x: recency,
+            t,
+            monetary: None,
+        };
+        self.alive_reasons(h, start)
+    }
+
     fn clv(&self, spend: &GammaGamma, h: History, options: &ClvOptions) -> Result<f64, ModelError> {
         lifetime_value(
             self.model.model(),
@@ -387,7 +419,7 @@ impl PurchaseScorer {
                     t: reference.t,
                     monetary: Some(reference.monetary_value),
                 };
-                let mut reasons = shapley(&[0, 1, 2], h, start, |mixed| Ok(self.p_alive(mixed)))?;
+                let mut reasons = self.alive_reasons(h, start)?;
                 reasons.truncate(how.reasons);
                 let clv_reasons = match (&self.spend, h.monetary) {
                     (Some(spend), Some(_)) => {

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use retain_pipeline::analysis::{customer_page, models_page, CustomerModel};
-use retain_store::{AnalysisCustomer, AnalysisInfo, CustomerQuery, CustomerSort};
+use retain_store::{AnalysisCustomer, AnalysisInfo, Cursor, CustomerQuery, CustomerSort};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -252,6 +252,7 @@ pub async fn analysis_customers(
         ascending: matches!(q.order, Some(Order::Asc)),
         limit,
         offset,
+        after: None,
     };
     match q.format.unwrap_or_default() {
         Answer::Json => {
@@ -319,7 +320,8 @@ fn csv_rows(rows: &[AnalysisCustomer], header: bool) -> Vec<u8> {
 }
 
 /// Every matching customer as CSV, read from the store a chunk at a time while it is sent
-/// (memory stays at one chunk whatever the analysis's size).
+/// (memory stays at one chunk whatever the analysis's size; each chunk starts where the last
+/// ended, so a million rows are read once).
 async fn csv_download(
     state: Arc<AppState>,
     analysis_id: String,
@@ -327,37 +329,34 @@ async fn csv_download(
 ) -> AppResult<Response> {
     // The first chunk before the answer starts: an unknown analysis is a 404, not a broken
     // download.
-    let first = CustomerQuery {
+    let query = CustomerQuery {
         offset: 0,
         limit: CSV_CHUNK,
-        ..query.clone()
+        after: None,
+        ..query
     };
-    let (_, rows) = state.store.analysis_customers(&analysis_id, &first).await?;
-    let done = (rows.len() as i64) < CSV_CHUNK;
+    let (_, rows) = state.store.analysis_customers(&analysis_id, &query).await?;
+    let next = next_chunk(&query, &rows);
     let head = csv_rows(&rows, true);
     let rest = futures::stream::unfold(
-        (state, analysis_id, query, CSV_CHUNK, done),
-        |(state, analysis_id, query, offset, done)| async move {
-            if done {
-                return None;
-            }
+        (state, analysis_id, query, next),
+        |(state, analysis_id, query, next)| async move {
             let chunk = CustomerQuery {
-                offset,
-                limit: CSV_CHUNK,
+                after: Some(next?),
                 ..query.clone()
             };
             match state.store.analysis_customers(&analysis_id, &chunk).await {
                 Ok((_, rows)) => {
-                    let done = (rows.len() as i64) < CSV_CHUNK;
+                    let next = next_chunk(&chunk, &rows);
                     Some((
                         Ok::<_, std::io::Error>(csv_rows(&rows, false)),
-                        (state, analysis_id, query, offset + CSV_CHUNK, done),
+                        (state, analysis_id, query, next),
                     ))
                 }
                 // The answer has started: cut it short so the client sees a failed download.
                 Err(e) => Some((
                     Err(std::io::Error::other(e.to_string())),
-                    (state, analysis_id, query, offset, true),
+                    (state, analysis_id, query, None),
                 )),
             }
         },
@@ -377,6 +376,14 @@ async fn csv_download(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// Where the next chunk starts: after the last row of a full chunk; none after a short one.
+fn next_chunk(query: &CustomerQuery, rows: &[AnalysisCustomer]) -> Option<Cursor> {
+    if (rows.len() as i64) < CSV_CHUNK {
+        return None;
+    }
+    rows.last().map(|last| query.cursor_of(last))
 }
 
 /// One customer of an analysis: purchases, P(alive) over time, reasons, and segment and stage

@@ -30,14 +30,14 @@ pub mod page;
 mod pages;
 mod report;
 
+use rayon::prelude::*;
 use retain_data::dates::{format_day, TimeUnit};
 use retain_data::features::{behaviour_features, repeat_summary};
 use retain_data::PurchaseHistory;
-use retain_models::btyd::{FitOptions, SavedPurchaseModel};
+use retain_models::btyd::{score_customers, ClvOptions, FitOptions, SavedPurchaseModel};
 use retain_models::lifecycle::LifecycleRules;
-use retain_models::supervised::FeatureValue;
+use retain_models::supervised::{FeatureValue, Reason};
 use retain_scoring::purchase::{units_per_month, PurchaseScorer};
-use retain_scoring::JsonScoring;
 use retain_store::{AnalysisCustomer, NewAnalysis, StoredCustomer};
 use serde::{Deserialize, Serialize};
 
@@ -250,12 +250,13 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
     let mut notes: Vec<String> = vec![history.report.to_string().replace("\n  ", "; ")];
     notes.extend(data.note());
     notes.extend(purchase_fit.caution());
-    let mut record = purchases.artifact(&data, &summary_columns, UNIT);
+    let record = purchases.artifact(&data, &summary_columns, UNIT);
     let mut spend_fit = None;
+    let mut spend_model = None;
     if history.has_amounts && summary.x.iter().any(|&x| x > 0.0) {
         match fit_spend_model(&summary_columns, &options.fit) {
             Ok(gg) if gg.params.q > 1.0 => {
-                record["spend_model"] = serde_json::to_value(gg.params).expect("numbers serialize");
+                spend_model = Some(gg.params);
                 let fit = FitSummary::of("Gamma-Gamma", &gg);
                 notes.extend(fit.caution());
                 spend_fit = Some(fit);
@@ -270,22 +271,27 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
         notes.push("no CLV: the log has no amounts or no repeat purchases".into());
     }
     let saved = purchases.saved();
-    let scorer = PurchaseScorer::from_record(saved, &record).map_err(|e| invalid!("{e}"))?;
+    // Every customer's values at once (customers with the same history share them), and the
+    // reasons of their P(alive) in parallel.
     let horizon = f64::from(options.clv_months) * units_per_month(UNIT);
-    let answers = scorer
-        .score_history(
-            history,
-            at,
-            &JsonScoring {
-                reasons: 3,
-                at: Some(at),
-                horizon: Some(horizon),
-                clv_months: Some(options.clv_months),
-                discount: Some(options.discount),
-            },
-        )
-        .map_err(|e| invalid!("scoring the customers: {e}"))?;
-    debug_assert_eq!(answers.len(), index.len());
+    let clv_options = ClvOptions {
+        months: options.clv_months,
+        monthly_discount: options.discount,
+        units_per_month: units_per_month(UNIT),
+    };
+    let scores = score_customers(
+        saved.model(),
+        (&summary.x, &summary.t_x, &summary.t),
+        horizon,
+        spend_model
+            .as_ref()
+            .map(|gg| (gg, summary.monetary.as_slice(), &clv_options)),
+    )?;
+    let scorer = PurchaseScorer::from_record(saved, &record).map_err(|e| invalid!("{e}"))?;
+    let reasons: Vec<Vec<Reason>> = (0..index.len())
+        .into_par_iter()
+        .map(|i| scorer.p_alive_reasons(summary.x[i], summary.t_x[i], summary.t[i]))
+        .collect::<std::result::Result<_, _>>()?;
 
     // Segments: RFM by name, and k-means value tiers (low, mid, high).
     let rfm = group(
@@ -317,23 +323,20 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
     let mut expected_purchases = Vec::with_capacity(index.len());
     let mut clv = Vec::with_capacity(index.len());
     let mut stage = Vec::with_capacity(index.len());
-    for (i, (&k, answer)) in index.iter().zip(&answers).enumerate() {
-        let values = answer
-            .purchases
-            .as_ref()
-            .ok_or_else(|| invalid!("the purchase model gave no values"))?;
-        let risk = 1.0 - values.p_alive;
+    for (i, &k) in index.iter().enumerate() {
+        let p = scores.p_alive[i];
+        let customer_clv = scores.clv.as_ref().map(|v| v[i]);
+        let risk = 1.0 - p;
         let historic: f64 = history.amounts(k)[..history.days(k).partition_point(|&d| d <= at)]
             .iter()
             .sum();
         let stage_name = stages[k].map_or("new", |s| s.stage.name()).to_string();
-        let next_purchase = (values.p_alive >= 0.5).then(|| {
+        let next_purchase = (p >= 0.5).then(|| {
             let wait = median_wait(r, alpha, summary.x[i], summary.t[i]);
             format_day(at + (wait * UNIT.days()).round().min(36_500.0) as i32)
         });
         // What raises the churn risk is positive: the reasons of P(alive), turned around.
-        let reasons: Vec<serde_json::Value> = answer
-            .reasons
+        let reasons: Vec<serde_json::Value> = reasons[i]
             .iter()
             .map(|reason| {
                 serde_json::json!({
@@ -353,9 +356,9 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
                 segment: rfm.segment[i].clone(),
                 stage: stage_name.clone(),
                 churn_risk: risk,
-                p_alive: Some(values.p_alive),
-                expected_purchases: Some(values.expected_purchases),
-                clv: values.clv,
+                p_alive: Some(p),
+                expected_purchases: Some(scores.expected_purchases[i]),
+                clv: customer_clv,
                 historic_value: historic,
                 value_at_risk: risk * historic,
                 next_purchase,
@@ -366,9 +369,9 @@ pub fn analyze(history: &PurchaseHistory, options: &AnalysisOptions) -> Result<A
                 "amounts": &history.amounts(k)[..days.len()],
             }),
         });
-        p_alive.push(values.p_alive);
-        expected_purchases.push(values.expected_purchases);
-        clv.push(values.clv);
+        p_alive.push(p);
+        expected_purchases.push(scores.expected_purchases[i]);
+        clv.push(customer_clv);
         stage.push(stage_name);
     }
     let customers = Customers {
