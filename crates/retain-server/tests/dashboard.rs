@@ -302,7 +302,7 @@ async fn the_csv_download_streams_every_matching_customer_in_the_tables_order() 
     }
     let (status, _, _) = text(
         &server,
-        &format!("/v1/analyses/none/customers?format=csv"),
+        "/v1/analyses/none/customers?format=csv",
         Some(&server.read),
     )
     .await;

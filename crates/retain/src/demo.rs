@@ -291,7 +291,7 @@ fn write_campaign(log: &Log, path: &std::path::Path) -> anyhow::Result<()> {
     for k in 0..history.len() {
         if history.days(k).iter().any(|&d| d >= from && d <= to) {
             let id = history.id(k);
-            let treated = retain_store::sha256_hex(id.as_bytes()).as_bytes()[1] % 2 == 0;
+            let treated = retain_store::sha256_hex(id.as_bytes()).as_bytes()[1].is_multiple_of(2);
             let (group, cost) = if treated {
                 ("treated", "0.50")
             } else {

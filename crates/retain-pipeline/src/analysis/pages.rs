@@ -562,13 +562,13 @@ fn segment_panels(c: &Customers, segments: &[String]) -> Vec<Panel> {
         ("customers", "Customers", Format::Int),
         ("segment", "Segment", Format::Text),
     ]);
-    for r in 0..5 {
-        for f in 0..5 {
-            cells.push((f, r, grid[r][f] as f64));
+    for (r, row) in grid.iter().enumerate() {
+        for (f, &customers) in row.iter().enumerate() {
+            cells.push((f, r, customers as f64));
             rf.push(vec![
                 json!(r + 1),
                 json!(f + 1),
-                json!(grid[r][f]),
+                json!(customers),
                 json!(retain_models::segment::rfm_segment(
                     r as u8 + 1,
                     f as u8 + 1

@@ -268,9 +268,9 @@ fn cdnow_campaign(dir: &Path, keep: usize) -> std::path::PathBuf {
     for k in 0..history.len() {
         if n < keep && history.days(k).iter().any(|&d| d >= from && d <= to) {
             let id = history.id(k);
-            let treated =
-                u8::from_str_radix(&retain_store::sha256_hex(id.as_bytes())[..2], 16).unwrap() % 2
-                    == 0;
+            let treated = u8::from_str_radix(&retain_store::sha256_hex(id.as_bytes())[..2], 16)
+                .unwrap()
+                .is_multiple_of(2);
             let (group, cost) = if treated {
                 ("treated", "0.5")
             } else {
