@@ -204,8 +204,8 @@ const CSV_CHUNK: i64 = 10_000;
     path = "/v1/analyses/{analysis_id}/customers",
     params(("analysis_id" = String, Path), CustomersQuery),
     responses(
-        (status = 200, body = CustomerPage, content_type = "application/json"),
-        (status = 200, description = "Every matching customer (format=csv)", content_type = "text/csv"),
+        (status = 200, description = "A page of the matching customers (JSON), or every one of them (format=csv)",
+            content((CustomerPage = "application/json"), (String = "text/csv"))),
         (status = 404, body = ErrorBody)
     ),
     security(("bearer" = ["read"])),
