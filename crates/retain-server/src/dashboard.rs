@@ -237,10 +237,10 @@ pub async fn analysis_customers(
             format!("min_churn_risk must be 0 to 1, found {r}"),
         );
     }
-    if let Some(v) = q.min_value.filter(|v| !v.is_finite()) {
+    if let Some(v) = q.min_value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
         return bad(
             "min_value",
-            format!("min_value must be a number, found {v}"),
+            format!("min_value must be 0 or more, found {v}"),
         );
     }
     let query = CustomerQuery {

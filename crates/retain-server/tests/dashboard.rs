@@ -188,6 +188,7 @@ async fn analyses_are_served_as_stored_and_customers_as_the_store_filters_them()
         ("limit=0", "limit"),
         ("min_churn_risk=1.5", "min_churn_risk"),
         ("offset=-1", "offset"),
+        ("min_value=-5", "min_value"),
     ] {
         let (status, error) = server
             .get(&format!("/v1/analyses/{id}/customers?{bad}"), &server.read)
