@@ -457,10 +457,9 @@ class Run:
         if not panel:
             return
         title = panel.get("title") or panel["id"]
-        expr = ("(() => { const b = [...document.querySelectorAll('main section.panel .panel-head button')]"
-                ".find((b) => b.getAttribute('aria-label') === %s); if (!b) return false; b.click(); return true; })()"
-                % json.dumps("Download CSV: " + title))
-        text = await self.download(expr, f"{label} CSV of {panel['id']!r}")
+        button = ("[...document.querySelectorAll('main section.panel .panel-head button')]"
+                  ".find((b) => b.getAttribute('aria-label') === %s)" % json.dumps("Download CSV: " + title))
+        text = await self.download(button, f"{label} CSV of {panel['id']!r}")
         rows = list(csv.reader(io.StringIO(text)))
         header = [c.get("label") or c["key"] for c in panel["table"]["columns"]]
         if not rows or rows[0] != header:
@@ -468,8 +467,21 @@ class Run:
         elif len(rows) - 1 != len(panel["table"]["rows"]):
             problems.append(f"{label}: CSV of {panel['id']!r} has {len(rows) - 1} rows, the table {len(panel['table']['rows'])}")
 
-    async def download(self, click_expr, what):
-        """Clicks something that downloads; returns the downloaded file's text. Download events are
+    async def click(self, element_expr, what):
+        """Clicks an element with the mouse, as a person does. A script's `click()` would not do for
+        downloads: Chromium lets a page start one download without user input, then holds the rest
+        until the person interacts (its download request limiter), and a held download never begins."""
+        at = await self.page.eval("(() => { const el = %s; if (!el) return null; el.scrollIntoView({block: 'center'});"
+                                  " const r = el.getBoundingClientRect();"
+                                  " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()" % element_expr)
+        if not at:
+            raise CheckFailed(f"{what}: the button to click is missing")
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.page.send("Input.dispatchMouseEvent",
+                                 {"type": kind, "x": at["x"], "y": at["y"], "button": "left", "clickCount": 1})
+
+    async def download(self, element_expr, what):
+        """Clicks an element that downloads; returns the downloaded file's text. Download events are
         collected from before the click on, so a small file that completes at once is not missed."""
         d = tempfile.mkdtemp(dir=self.download_root)
         await self.cdp.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": d, "eventsEnabled": True})
@@ -483,8 +495,7 @@ class Run:
                 events["state"] = p["state"]
         self.cdp.listeners.append(on)
         try:
-            if not await self.page.eval(click_expr):
-                raise CheckFailed(f"{what}: the button to click is missing")
+            await self.click(element_expr, what)
             deadline = time.monotonic() + self.args.timeout
             while events["state"] is None:
                 if time.monotonic() > deadline:
@@ -608,8 +619,7 @@ class Run:
         rows = await self.page.eval("document.querySelectorAll('#at-risk-table tbody tr').length")
         if rows != max(1, min(100, expected)):
             problems.append(f"{label}: the filtered list shows {rows} rows, expected {min(100, expected)}")
-        csv_text = await self.download("(() => { const b = document.getElementById('at-risk-export'); b.click(); return true; })()",
-                                       f"{label} export")
+        csv_text = await self.download("document.getElementById('at-risk-export')", f"{label} export")
         recs = list(csv.reader(io.StringIO(csv_text)))
         if not recs or recs[0] != ROW_KEYS:
             problems.append(f"{label}: export header {recs[:1]} != {ROW_KEYS}")
