@@ -7,6 +7,7 @@
 //! all of them.
 
 pub mod btyd;
+pub mod drift;
 pub mod drivers;
 mod error;
 pub mod lifecycle;
