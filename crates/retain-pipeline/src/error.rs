@@ -28,6 +28,10 @@ pub enum PipelineError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Scoring(#[from] ScoringError),
+    #[error(transparent)]
+    Store(#[from] retain_store::StoreError),
+    #[error(transparent)]
+    Batch(#[from] retain_scoring::batch::BatchError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -21,10 +21,11 @@
 
 use retain_models::btyd::gamma_gamma::SpendData;
 use retain_models::btyd::{
-    BgBb, BgNbd, FitOptions, Fitted, GammaGamma, MbgNbd, ModelError, Named, ParetoNbd,
-    PurchaseModel, RfmData, SavedPurchaseModel,
+    score_customers, BgBb, BgNbd, FitOptions, Fitted, GammaGamma, MbgNbd, ModelError, Named,
+    ParetoNbd, PurchaseModel, RfmData, SavedPurchaseModel,
 };
-use retain_scoring::purchase::ReferenceCustomer;
+use retain_scoring::monitor::TrainingSample;
+use retain_scoring::purchase::{summary_frame, ReferenceCustomer};
 use serde::Serialize;
 
 use crate::error::invalid;
@@ -339,7 +340,40 @@ impl PurchaseFit {
         }
         record["reference"] =
             serde_json::to_value(data.reference(columns, discrete)).expect("numbers serialize");
+        if let Ok(sample) = self.training_sample(columns) {
+            record["training_sample"] = serde_json::to_value(sample).expect("numbers serialize");
+        }
         record
+    }
+
+    /// The summaries fitted on with each customer's P(alive), for drift: a collapsed row (a
+    /// `weights` column) counts as the customers it stands for.
+    fn training_sample(&self, columns: &SummaryColumns) -> Result<TrainingSample> {
+        let rows: Vec<usize> = match &columns.weights {
+            None => (0..columns.len()).collect(),
+            Some(w) => (0..columns.len())
+                .flat_map(|i| std::iter::repeat_n(i, w[i].round().max(0.0) as usize))
+                .collect(),
+        };
+        let pick = |v: &[f64]| -> Vec<f64> { rows.iter().map(|&i| v[i]).collect() };
+        let frame = summary_frame(
+            pick(&columns.frequency),
+            pick(&columns.recency),
+            pick(&columns.t),
+            columns.monetary.as_deref().map(pick),
+        );
+        let saved = self.saved();
+        let scores = score_customers(
+            saved.model(),
+            (
+                &pick(&columns.frequency),
+                &pick(&columns.recency),
+                &pick(&columns.t),
+            ),
+            1.0,
+            None,
+        )?;
+        Ok(TrainingSample::of(&frame, &scores.p_alive))
     }
 
     /// The fit record as `retain fit --format json` prints it: `{"model", "params",

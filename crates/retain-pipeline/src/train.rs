@@ -33,6 +33,7 @@ use retain_models::supervised::{
     Attribution, ColumnValues, CrossValidation, Explanation, FeatureFrame, FittedModel,
     GradientBoosting, Task,
 };
+use retain_scoring::monitor::TrainingSample;
 use retain_scoring::{FeatureRecipe, LogRecipe, ModelArtifact, TrainingInfo, ARTIFACT_FORMAT};
 
 use crate::attributes::{AttributeSelection, AttributeValues, SkippedColumn};
@@ -275,6 +276,10 @@ impl Trained {
                 },
             },
             model: self.model.clone(),
+            training_sample: Some(TrainingSample::of(
+                &self.data.frame,
+                &self.model.predict(&self.data.frame)?.score,
+            )),
         })
     }
 

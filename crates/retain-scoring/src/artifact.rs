@@ -10,6 +10,7 @@ use retain_models::supervised::{FittedModel, GradientBoosting, Task};
 use retain_store::VersionInfo;
 use serde::{Deserialize, Serialize};
 
+use crate::monitor::TrainingSample;
 use crate::recipe::LogRecipe;
 use crate::ScoringError;
 
@@ -37,6 +38,10 @@ pub struct ModelArtifact {
     pub recipe: FeatureRecipe,
     pub training: TrainingInfo,
     pub model: FittedModel,
+    /// A sample of the training rows and their scores, for drift (models trained before it was
+    /// kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_sample: Option<TrainingSample>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,10 +10,12 @@ use retain_data::{
     read_customer_table, CustomerTable, CustomerTableOptions, Delimiter, PurchaseHistory,
     ReadOptions,
 };
+use retain_models::drift::DriftOptions;
 use retain_models::supervised::{ColumnValues, FeatureFrame, FeatureKind, FeatureSchema};
-use retain_store::{NewRun, RunOutcome, Store, StoreError, StoredPrediction};
+use retain_store::{NewDrift, NewRun, RunFacts, RunOutcome, Store, StoreError, StoredPrediction};
 use serde::Serialize;
 
+use crate::monitor::RunDrift;
 use crate::{FeatureRecipe, Scorer, ScoringError, UnseenLevels, ID_FIELD};
 
 /// A registered model by name, with the alias or version to use: `churn` (its `production`
@@ -95,6 +97,8 @@ pub struct BatchOptions {
     pub horizon: Option<f64>,
     pub clv_months: Option<u32>,
     pub discount: Option<f64>,
+    /// The drift tests' thresholds.
+    pub drift: DriftOptions,
 }
 
 impl Default for BatchOptions {
@@ -108,6 +112,7 @@ impl Default for BatchOptions {
             horizon: None,
             clv_months: None,
             discount: None,
+            drift: DriftOptions::default(),
         }
     }
 }
@@ -172,6 +177,10 @@ pub struct BatchOutcome {
     /// Category values unseen at training (scored as missing), when the run was written now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unseen: Vec<UnseenLevels>,
+    /// How the run's data drifted from the model's training data, when the run was written now
+    /// and the model keeps a training sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<RunDrift>,
 }
 
 /// The customers a batch scores.
@@ -304,31 +313,80 @@ pub async fn score_batch(
         version,
         outcome,
         unseen: Vec::new(),
+        drift: None,
     };
     // Scored before: nothing to read or score.
     if let Ok(stored) = store.run(&run.run_id()).await {
         return Ok(done(RunOutcome::AlreadyStored(stored)));
     }
     let scorer = Scorer::from_bytes(&store.artifact(&model.name, version).await?)?;
-    let (predictions, unseen) = {
+    let (scored, drift) = {
         let options = options.clone();
-        tokio::task::spawn_blocking(move || match input {
-            BatchInput::File(path) => score_table(&scorer, &path, &options),
-            BatchInput::Customers(customers) => score_customers(&scorer, &customers, &options),
-            BatchInput::Log {
-                files,
-                read,
-                attributes,
-            } => score_log(&scorer, &files, read, attributes.as_deref(), &options),
+        tokio::task::spawn_blocking(move || {
+            let scored = match input {
+                BatchInput::File(path) => score_table(&scorer, &path, &options),
+                BatchInput::Customers(customers) => score_customers(&scorer, &customers, &options),
+                BatchInput::Log {
+                    files,
+                    read,
+                    attributes,
+                } => score_log(&scorer, &files, read, attributes.as_deref(), &options),
+            }?;
+            let drift = scored.drift(&scorer, &options.drift);
+            Ok::<_, BatchError>((scored, drift))
         })
         .await
         .expect("scoring does not panic")?
     };
-    let outcome = store.write_run(&run, &predictions).await?;
+    let facts = RunFacts {
+        as_of: scored.as_of.map(retain_data::dates::format_day),
+        horizon_days: scored.horizon_days,
+        drift: drift.as_ref().map(|d| NewDrift {
+            dataset_drift: d.data.dataset_drift,
+            drifted_share: d.data.drifted_share,
+            prediction_drift: d.prediction.drift,
+            report: serde_json::to_value(d).expect("drift reports serialize"),
+        }),
+    };
+    let outcome = store
+        .write_run_with(&run, &facts, &scored.predictions)
+        .await?;
+    let written = matches!(outcome, RunOutcome::Written(_));
     Ok(BatchOutcome {
-        unseen,
+        unseen: scored.unseen,
+        drift: drift.filter(|_| written),
         ..done(outcome)
     })
+}
+
+/// A batch scored, before it is stored.
+struct ScoredBatch {
+    predictions: Vec<StoredPrediction>,
+    unseen: Vec<UnseenLevels>,
+    /// The customers' inputs, in the predictions' order, for drift.
+    features: Option<FeatureFrame>,
+    as_of: Option<i32>,
+    horizon_days: Option<i64>,
+}
+
+impl ScoredBatch {
+    fn new(predictions: Vec<StoredPrediction>, unseen: Vec<UnseenLevels>) -> ScoredBatch {
+        ScoredBatch {
+            predictions,
+            unseen,
+            features: None,
+            as_of: None,
+            horizon_days: None,
+        }
+    }
+
+    /// How the batch's inputs and scores compare with the model's training sample.
+    fn drift(&self, scorer: &Scorer, options: &DriftOptions) -> Option<RunDrift> {
+        let sample = scorer.training_sample()?;
+        let features = self.features.as_ref()?;
+        let scores: Vec<f64> = self.predictions.iter().map(|p| p.score).collect();
+        Some(sample.drift(features, &scores, options))
+    }
 }
 
 /// Scores customers given as JSON; each must have its id (a stored prediction is found by it).
@@ -336,7 +394,7 @@ fn score_customers(
     scorer: &Scorer,
     customers: &[serde_json::Map<String, serde_json::Value>],
     options: &BatchOptions,
-) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
+) -> Result<ScoredBatch, BatchError> {
     let scored = scorer.score_json_with(customers, &options.scoring(None))?;
     if let Some(customer) = scored
         .predictions
@@ -350,7 +408,53 @@ fn score_customers(
         })
         .into());
     }
-    Ok((stored(scored.predictions), scored.unseen))
+    let features = match scorer.boosted() {
+        Some(_) => Some(scorer.frame_from_json(customers, options.at)?.0),
+        None => Some(json_numbers(customers, scorer.schema())),
+    };
+    Ok(ScoredBatch {
+        features,
+        as_of: options.at,
+        horizon_days: horizon_days(scorer, options),
+        ..ScoredBatch::new(stored(scored.predictions), scored.unseen)
+    })
+}
+
+/// The number inputs of customers given as JSON (a purchase model's summary, a segmentation's
+/// inputs); an absent or non-number value is missing.
+fn json_numbers(
+    customers: &[serde_json::Map<String, serde_json::Value>],
+    schema: &FeatureSchema,
+) -> FeatureFrame {
+    let mut frame = FeatureFrame::new(customers.len());
+    for spec in &schema.features {
+        let values = customers
+            .iter()
+            .map(|c| {
+                c.get(&spec.name)
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        frame
+            .push(spec.name.clone(), ColumnValues::Numbers(values))
+            .expect("a schema names each feature once");
+    }
+    frame
+}
+
+/// The days the model's scores speak of: a log-trained model's label window, a purchase
+/// model's horizon in days.
+fn horizon_days(scorer: &Scorer, options: &BatchOptions) -> Option<i64> {
+    if let Some(FeatureRecipe::Transactions(recipe)) = scorer.boosted().map(|a| &a.recipe) {
+        return Some(i64::from(recipe.horizon_days));
+    }
+    let purchase = scorer.purchase()?;
+    let unit = purchase.unit?;
+    let horizon = options
+        .horizon
+        .unwrap_or_else(|| purchase.default_horizon());
+    Some((horizon * unit.days()).round() as i64)
 }
 
 /// Predictions as the store keeps them; every one has its customer's id.
@@ -375,7 +479,7 @@ fn score_table(
     scorer: &Scorer,
     path: &Path,
     options: &BatchOptions,
-) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
+) -> Result<ScoredBatch, BatchError> {
     let id_col = options
         .id_col
         .clone()
@@ -402,10 +506,20 @@ fn score_table(
         // the API would be sent, so that both check and answer alike.
         let customers = rows_as_json(&frame, &ids);
         let scored = scorer.score_json_with(&customers, &options.scoring(None))?;
-        return Ok((stored(scored.predictions), scored.unseen));
+        return Ok(ScoredBatch {
+            features: Some(frame),
+            as_of: options.at,
+            horizon_days: horizon_days(scorer, options),
+            ..ScoredBatch::new(stored(scored.predictions), scored.unseen)
+        });
     }
     let scored = scorer.score_frame(&frame, ids, options.reasons)?;
-    Ok((stored(scored.predictions), scored.unseen))
+    Ok(ScoredBatch {
+        features: Some(frame),
+        as_of: options.at,
+        horizon_days: horizon_days(scorer, options),
+        ..ScoredBatch::new(stored(scored.predictions), scored.unseen)
+    })
 }
 
 /// Scores the customers of a log at `at` (default: its last day) with a model trained from a
@@ -416,7 +530,7 @@ fn score_log(
     read: ReadOptions,
     attributes: Option<&Path>,
     options: &BatchOptions,
-) -> Result<(Vec<StoredPrediction>, Vec<UnseenLevels>), BatchError> {
+) -> Result<ScoredBatch, BatchError> {
     let history = PurchaseHistory::read(
         files,
         ReadOptions {
@@ -427,12 +541,21 @@ fn score_log(
     let Some(at) = options.at.or_else(|| history.span().map(|s| s.1)) else {
         return Err(ScoringError::Artifact("the log has no usable transactions".into()).into());
     };
+    let horizon = horizon_days(scorer, options);
     if let Some(purchase) = scorer.purchase() {
         let predictions = purchase.score_history(&history, at, &options.scoring(Some(at)))?;
-        return Ok((stored(predictions), Vec::new()));
+        return Ok(ScoredBatch {
+            features: Some(purchase.history_frame(&history, at)),
+            as_of: Some(at),
+            horizon_days: horizon,
+            ..ScoredBatch::new(stored(predictions), Vec::new())
+        });
     }
     if let Some(segments) = scorer.segments() {
-        return Ok((stored(segments.assign_history(&history, at)), Vec::new()));
+        return Ok(ScoredBatch {
+            as_of: Some(at),
+            ..ScoredBatch::new(stored(segments.assign_history(&history, at)), Vec::new())
+        });
     }
     let Some(FeatureRecipe::Transactions(recipe)) = scorer.boosted().map(|a| &a.recipe) else {
         return Err(ScoringError::NotServable(
@@ -504,7 +627,12 @@ fn score_log(
     }
     let scored =
         scorer.score_frame(&frame, ids.into_iter().map(Some).collect(), options.reasons)?;
-    Ok((stored(scored.predictions), scored.unseen))
+    Ok(ScoredBatch {
+        features: Some(frame),
+        as_of: Some(at),
+        horizon_days: horizon,
+        ..ScoredBatch::new(stored(scored.predictions), scored.unseen)
+    })
 }
 
 /// Rows of number columns as JSON customers, with their ids.

@@ -7,6 +7,7 @@
 mod artifact;
 pub mod batch;
 mod input;
+pub mod monitor;
 pub mod purchase;
 pub mod recipe;
 pub mod segments;
@@ -216,6 +217,15 @@ impl Scorer {
         match &self.kind {
             Kind::Purchase(p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// The sample of its training data the model keeps for drift, when it keeps one.
+    pub fn training_sample(&self) -> Option<&monitor::TrainingSample> {
+        match &self.kind {
+            Kind::Boosted(b) => b.artifact.training_sample.as_ref(),
+            Kind::Purchase(p) => p.training_sample.as_ref(),
+            Kind::Segments(_) => None,
         }
     }
 

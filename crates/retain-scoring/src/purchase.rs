@@ -23,11 +23,12 @@ use retain_data::{PurchaseHistory, TimeUnit};
 use retain_models::btyd::{
     lifetime_value, ClvOptions, GammaGamma, ModelError, RfmData, SavedPurchaseModel,
 };
-use retain_models::supervised::{FeatureValue, Reason};
+use retain_models::supervised::{ColumnValues, FeatureFrame, FeatureValue, Reason};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::input::{self, InputError, ID_FIELD, TRANSACTIONS_FIELD};
+use crate::monitor::TrainingSample;
 use crate::{JsonScoring, Prediction, ScoringError};
 
 /// The summary fields a purchase model reads.
@@ -57,6 +58,8 @@ pub struct PurchaseScorer {
     pub reference: Option<ReferenceCustomer>,
     /// The fit's warnings (a weakly identified parameter): every answer repeats them.
     pub warnings: Vec<String>,
+    /// The fitted customers' summaries and P(alive), for drift.
+    pub training_sample: Option<TrainingSample>,
 }
 
 /// Model time units in a month, as lifetimes counts them for CLV: 4.345 weeks, 30 days, 1
@@ -134,6 +137,10 @@ impl PurchaseScorer {
                     .filter_map(|v| v.as_str().map(|w| format!("spend model: {w}"))),
             );
         }
+        let training_sample = field("training_sample")
+            .map(|v| serde_json::from_value::<TrainingSample>(v.clone()))
+            .transpose()
+            .map_err(|e| read("training sample", e))?;
         let mut fields: Vec<&str> = PURCHASE_FIELDS[..3].to_vec();
         if spend.is_some() {
             fields.push(PURCHASE_FIELDS[3]);
@@ -145,7 +152,20 @@ impl PurchaseScorer {
             unit,
             reference,
             warnings,
+            training_sample,
         })
+    }
+
+    /// The summaries (frequency, recency, T in the model's unit, and monetary value) of every
+    /// customer of a history who had bought by `day`, in the order [`Self::score_history`]
+    /// answers them: what a scoring run's drift compares with the training sample.
+    pub fn history_frame(&self, history: &PurchaseHistory, day: i32) -> FeatureFrame {
+        let unit = self.unit.unwrap_or(TimeUnit::Weeks);
+        let customers: Vec<usize> = (0..history.len())
+            .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
+            .collect();
+        let s = repeat_summary(history, &customers, day, unit.days());
+        summary_frame(s.x, s.t_x, s.t, Some(s.monetary))
     }
 
     /// Every customer of a history who had bought by `day`, summarised in the model's unit
@@ -591,6 +611,7 @@ mod tests {
                 monetary_value: 35.0,
             }),
             warnings: vec![],
+            training_sample: None,
         }
     }
 
@@ -711,4 +732,24 @@ mod tests {
             "{error}"
         );
     }
+}
+
+/// A purchase model's inputs as a feature frame: `frequency`, `recency`, `T` and, when given,
+/// `monetary_value` (the drift of a purchase model's customers is the drift of these).
+pub fn summary_frame(
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    t: Vec<f64>,
+    monetary: Option<Vec<f64>>,
+) -> FeatureFrame {
+    let mut frame = FeatureFrame::new(frequency.len());
+    let columns = [Some(frequency), Some(recency), Some(t), monetary];
+    for (name, values) in PURCHASE_FIELDS.iter().zip(columns) {
+        if let Some(values) = values {
+            frame
+                .push(*name, ColumnValues::Numbers(values))
+                .expect("columns of one summary have one length");
+        }
+    }
+    frame
 }

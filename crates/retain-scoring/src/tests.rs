@@ -33,6 +33,10 @@ fn artifact() -> ModelArtifact {
         ..GradientBoosting::new(Task::Churn)
     };
     let model = boosting.fit(&frame, &y).unwrap();
+    let training_sample = Some(crate::monitor::TrainingSample::of(
+        &frame,
+        &model.predict(&frame).unwrap().score,
+    ));
     ModelArtifact {
         format: ARTIFACT_FORMAT.into(),
         task: Task::Churn,
@@ -53,6 +57,7 @@ fn artifact() -> ModelArtifact {
             boosting,
         },
         model,
+        training_sample,
     }
 }
 

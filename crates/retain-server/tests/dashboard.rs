@@ -259,6 +259,7 @@ async fn the_csv_download_streams_every_matching_customer_in_the_tables_order() 
         })
         .collect();
     let analysis = NewAnalysis {
+        analysis_id: None,
         name: "big".into(),
         source: "synthetic".into(),
         as_of: "2024-01-31".into(),

@@ -64,6 +64,9 @@ pub struct StoredCustomer {
 /// An analysis about to be written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAnalysis {
+    /// The id to write it under; `None` draws a random one. Writing an id that is already
+    /// stored finds that analysis instead (a pipeline run that resumes writes it once).
+    pub analysis_id: Option<String>,
     pub name: String,
     pub source: String,
     pub as_of: String,
@@ -172,7 +175,15 @@ impl Store {
                 twice.customer.customer_id
             )));
         }
-        let analysis_id = random_hex(10);
+        if let Some(id) = &analysis.analysis_id {
+            if let Ok(stored) = self.analysis(id).await {
+                return Ok(stored);
+            }
+        }
+        let analysis_id = analysis
+            .analysis_id
+            .clone()
+            .unwrap_or_else(|| random_hex(10));
         let mut tx = self.write_transaction().await?;
         for (page, body) in &analysis.pages {
             sqlx::query("INSERT INTO analysis_pages (analysis_id, page, body) VALUES ($1, $2, $3)")

@@ -11,6 +11,8 @@
 //! readers join on it, so a run killed half-way is never visible).
 
 mod analyses;
+mod monitoring;
+mod pipelines;
 mod predictions;
 mod registry;
 mod tokens;
@@ -22,7 +24,9 @@ pub use analyses::{
     AnalysisCustomer, AnalysisInfo, Cursor, CustomerQuery, CustomerSort, NewAnalysis,
     StoredCustomer,
 };
-pub use predictions::{NewRun, Run, RunOutcome, StoredPrediction};
+pub use monitoring::{NewDrift, StoredDrift};
+pub use pipelines::{NewPipelineRun, PipelineRun, PipelineStatus, PipelineStep};
+pub use predictions::{NewRun, Run, RunFacts, RunOutcome, StoredPrediction};
 pub use registry::{Alias, AliasMove, ModelSummary, ModelVersion, Registered, VersionInfo};
 pub use tokens::{Scope, TokenInfo};
 
@@ -149,7 +153,22 @@ impl Store {
                 source TEXT NOT NULL,
                 input_sha256 TEXT NOT NULL,
                 customers BIGINT NOT NULL,
+                created_at TEXT NOT NULL,
+                as_of TEXT,
+                horizon_days BIGINT)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS run_drift (
+                run_id TEXT PRIMARY KEY,
+                model TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                as_of TEXT,
+                dataset_drift BIGINT NOT NULL,
+                drifted_share DOUBLE PRECISION NOT NULL,
+                prediction_drift BIGINT NOT NULL,
+                report TEXT NOT NULL,
                 created_at TEXT NOT NULL)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS run_drift_by_model ON run_drift (model, created_at)"
                 .into(),
             "CREATE TABLE IF NOT EXISTS predictions (
                 run_id TEXT NOT NULL,
@@ -220,6 +239,37 @@ impl Store {
             "CREATE INDEX IF NOT EXISTS analysis_customers_by_p_alive
                 ON analysis_customers (analysis_id, p_alive)"
                 .into(),
+            "CREATE TABLE IF NOT EXISTS pipeline_runs (
+                run_id TEXT PRIMARY KEY,
+                pipeline TEXT NOT NULL,
+                input_key TEXT NOT NULL,
+                cutoff TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                seconds DOUBLE PRECISION,
+                attempts BIGINT NOT NULL,
+                versions_before TEXT NOT NULL,
+                versions_after TEXT,
+                rows TEXT NOT NULL,
+                error TEXT,
+                lease_until BIGINT)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS pipeline_runs_by_pipeline
+                ON pipeline_runs (pipeline, started_at)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS pipeline_steps (
+                run_id TEXT NOT NULL,
+                step TEXT NOT NULL,
+                output TEXT NOT NULL,
+                finished_at TEXT NOT NULL,
+                PRIMARY KEY (run_id, step))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS pipeline_leases (
+                pipeline TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                until BIGINT NOT NULL)"
+                .into(),
             "CREATE TABLE IF NOT EXISTS tokens (
                 token_sha256 TEXT PRIMARY KEY,
                 name TEXT NOT NULL,
@@ -230,13 +280,22 @@ impl Store {
         for statement in &statements {
             sqlx::query(statement).execute(&self.pool).await?;
         }
-        // Stores made before predictions had details gain the column (empty for old rows).
-        if sqlx::query("SELECT details FROM predictions LIMIT 0")
+        // Stores made before these columns gain them (empty for old rows).
+        self.add_column_if_missing("predictions", "details", "TEXT")
+            .await?;
+        self.add_column_if_missing("runs", "as_of", "TEXT").await?;
+        self.add_column_if_missing("runs", "horizon_days", "BIGINT")
+            .await?;
+        Ok(())
+    }
+
+    async fn add_column_if_missing(&self, table: &str, column: &str, kind: &str) -> Result<()> {
+        if sqlx::query(&format!("SELECT {column} FROM {table} LIMIT 0"))
             .execute(&self.pool)
             .await
             .is_err()
         {
-            sqlx::query("ALTER TABLE predictions ADD COLUMN details TEXT")
+            sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                 .execute(&self.pool)
                 .await?;
         }

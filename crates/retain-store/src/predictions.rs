@@ -51,6 +51,21 @@ pub struct Run {
     pub input_sha256: String,
     pub customers: i64,
     pub created_at: String,
+    /// The day the customers were scored at, when the input has one (a log, a date given).
+    pub as_of: Option<String>,
+    /// Days after `as_of` the scores speak of (a churn model's label window, a purchase
+    /// model's horizon), when they speak of a period: when it has passed, the run's outcome can
+    /// be known.
+    pub horizon_days: Option<i64>,
+}
+
+/// What is known of a run once it is scored: its day, its horizon, and how its data drifted
+/// from the model's training data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFacts {
+    pub as_of: Option<String>,
+    pub horizon_days: Option<i64>,
+    pub drift: Option<crate::NewDrift>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,6 +101,18 @@ impl Store {
         run: &NewRun<'_>,
         predictions: &[StoredPrediction],
     ) -> Result<RunOutcome> {
+        self.write_run_with(run, &RunFacts::default(), predictions)
+            .await
+    }
+
+    /// Writes a run with its facts (day, horizon, drift) and all its predictions in one
+    /// transaction, or finds it already stored.
+    pub async fn write_run_with(
+        &self,
+        run: &NewRun<'_>,
+        facts: &RunFacts,
+        predictions: &[StoredPrediction],
+    ) -> Result<RunOutcome> {
         let run_id = run.run_id();
         if let Some(stored) = self.find_run(&run_id).await? {
             return Ok(RunOutcome::AlreadyStored(stored));
@@ -97,7 +124,7 @@ impl Store {
                 twice.customer_id
             )));
         }
-        match self.insert_run(run, &run_id, predictions).await {
+        match self.insert_run(run, &run_id, facts, predictions).await {
             // The same run written at the same time by another writer.
             Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 Ok(RunOutcome::AlreadyStored(self.run(&run_id).await?))
@@ -110,6 +137,7 @@ impl Store {
         &self,
         run: &NewRun<'_>,
         run_id: &str,
+        facts: &RunFacts,
         predictions: &[StoredPrediction],
     ) -> Result<Run> {
         let mut tx = self.write_transaction().await?;
@@ -145,9 +173,15 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         let created_at = now();
+        if let Some(drift) = &facts.drift {
+            crate::monitoring::insert_drift(&mut tx, run_id, run, facts, drift, &created_at)
+                .await?;
+        }
+        // The run row last: readers go through it.
         sqlx::query(
-            "INSERT INTO runs (run_id, model, version, source, input_sha256, customers, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO runs (run_id, model, version, source, input_sha256, customers, created_at,
+                               as_of, horizon_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(run_id)
         .bind(run.model)
@@ -156,6 +190,8 @@ impl Store {
         .bind(run.input_sha256)
         .bind(predictions.len() as i64)
         .bind(&created_at)
+        .bind(facts.as_of.clone())
+        .bind(facts.horizon_days)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -167,12 +203,15 @@ impl Store {
             input_sha256: run.input_sha256.into(),
             customers: predictions.len() as i64,
             created_at,
+            as_of: facts.as_of.clone(),
+            horizon_days: facts.horizon_days,
         })
     }
 
     async fn find_run(&self, run_id: &str) -> Result<Option<Run>> {
         let row = sqlx::query(
-            "SELECT run_id, model, version, source, input_sha256, customers, created_at
+            "SELECT run_id, model, version, source, input_sha256, customers, created_at,
+                    as_of, horizon_days
              FROM runs WHERE run_id = $1",
         )
         .bind(run_id)
@@ -193,7 +232,8 @@ impl Store {
     /// Every run, newest first.
     pub async fn runs(&self) -> Result<Vec<Run>> {
         let rows = sqlx::query(
-            "SELECT run_id, model, version, source, input_sha256, customers, created_at
+            "SELECT run_id, model, version, source, input_sha256, customers, created_at,
+                    as_of, horizon_days
              FROM runs ORDER BY created_at DESC, run_id",
         )
         .fetch_all(&self.pool)
@@ -230,6 +270,7 @@ impl Store {
             "SELECT r.run_id AS run_id, r.model AS model, r.version AS version,
                     r.source AS source, r.input_sha256 AS input_sha256,
                     r.customers AS customers, r.created_at AS created_at,
+                    r.as_of AS as_of, r.horizon_days AS horizon_days,
                     p.customer_id AS customer_id, p.score AS score, p.label AS label,
                     p.reasons AS reasons, p.details AS details
              FROM predictions p JOIN runs r ON r.run_id = p.run_id
@@ -253,6 +294,8 @@ fn run_of(row: &AnyRow) -> Result<Run> {
         input_sha256: get(row, "input_sha256")?,
         customers: get(row, "customers")?,
         created_at: get(row, "created_at")?,
+        as_of: get(row, "as_of")?,
+        horizon_days: get(row, "horizon_days")?,
     })
 }
 

@@ -3,8 +3,8 @@
 //! PostgreSQL run is skipped locally and fails under CI).
 
 use retain_store::{
-    AnalysisCustomer, CustomerQuery, CustomerSort, NewAnalysis, NewRun, RunOutcome, Scope, Store,
-    StoreError, StoredCustomer, StoredPrediction, VersionInfo,
+    AnalysisCustomer, CustomerQuery, CustomerSort, NewAnalysis, NewDrift, NewRun, RunFacts,
+    RunOutcome, Scope, Store, StoreError, StoredCustomer, StoredPrediction, VersionInfo,
 };
 
 fn info(kind: &str) -> VersionInfo {
@@ -431,6 +431,7 @@ fn analysis_customers(n: usize) -> Vec<StoredCustomer> {
 
 fn new_analysis(name: &str, as_of: &str) -> NewAnalysis {
     NewAnalysis {
+        analysis_id: None,
         name: name.into(),
         source: "log.csv".into(),
         as_of: as_of.into(),
@@ -632,6 +633,87 @@ async fn an_interrupted_analysis_is_never_half_visible(store: &Store) {
     }
 }
 
+/// A run written with its facts keeps its day, horizon and drift report; reports are read by
+/// model, newest day first, and the newest of each model.
+async fn drift_reports(store: &Store) {
+    let facts = |day: &str, drift: bool| RunFacts {
+        as_of: Some(day.into()),
+        horizon_days: Some(90),
+        drift: Some(NewDrift {
+            dataset_drift: drift,
+            drifted_share: if drift { 0.75 } else { 0.25 },
+            prediction_drift: drift,
+            report: serde_json::json!({"data": {"features": [{"feature": "tenure", "drift": drift}]}}),
+        }),
+    };
+    let run = |day: &'static str| NewRun {
+        model: "watched",
+        version: 1,
+        source: "log.csv",
+        input_sha256: day,
+        settings: "",
+    };
+    // Written out of day order: reading sorts by the day scored.
+    for (day, drift) in [
+        ("2024-03-01", true),
+        ("2024-01-01", false),
+        ("2024-02-01", false),
+    ] {
+        let written = store
+            .write_run_with(&run(day), &facts(day, drift), &predictions(5, 1.0))
+            .await
+            .unwrap();
+        assert_eq!(written.run().as_of.as_deref(), Some(day));
+        assert_eq!(written.run().horizon_days, Some(90));
+    }
+    let history = store.drift_of_model("watched", 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|d| d.as_of.as_deref().unwrap())
+            .collect::<Vec<_>>(),
+        ["2024-03-01", "2024-02-01", "2024-01-01"]
+    );
+    assert!(history[0].dataset_drift && history[0].prediction_drift);
+    assert_eq!(history[0].drifted_share, 0.75);
+    assert_eq!(history[0].report["data"]["features"][0]["drift"], true);
+    assert_eq!(store.drift_of_model("watched", 1).await.unwrap().len(), 1);
+    let one = store
+        .drift_of_run(&run("2024-01-01").run_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!one.dataset_drift);
+    let stored = store.run(&run("2024-02-01").run_id()).await.unwrap();
+    assert_eq!(stored.as_of.as_deref(), Some("2024-02-01"));
+    // A run without a report has none; the newest report per model covers every model.
+    store
+        .write_run(
+            &NewRun {
+                model: "quiet",
+                ..run("2024-04-01")
+            },
+            &predictions(2, 1.0),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .drift_of_run(
+            &NewRun {
+                model: "quiet",
+                ..run("2024-04-01")
+            }
+            .run_id()
+        )
+        .await
+        .unwrap()
+        .is_none());
+    let latest = store.latest_drift().await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].model, "watched");
+    assert!(store.drift_of_model("nobody", 10).await.unwrap().is_empty());
+}
+
 async fn suite(url: &str) {
     let store = Store::open(url).await.unwrap();
     registry(&store).await;
@@ -639,6 +721,7 @@ async fn suite(url: &str) {
     concurrent_registrations_take_distinct_versions(&store).await;
     aliases(&store).await;
     runs(&store).await;
+    drift_reports(&store).await;
     an_interrupted_run_is_never_half_visible(&store).await;
     tokens(&store).await;
     analyses(&store).await;

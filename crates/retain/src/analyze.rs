@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use retain_data::dates::format_day;
 use retain_pipeline::analysis::{
     analyze_contracts, analyze_log, report_data, AnalysisOptions, CampaignOptions,
-    ContractAnalysisOptions, ContractColumns, EarlierAnalysis, Kpis, ReportOptions,
+    ContractAnalysisOptions, ContractColumns, ReportOptions,
 };
 use retain_pipeline::train::TrainInput;
 
@@ -101,7 +100,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             .and_then(|f| f.file_name())
             .map_or("transactions".into(), |f| f.to_string_lossy().into_owned())
     });
-    let earlier = earlier_analyses(&store, &name).await?;
+    let earlier = retain_pipeline::analysis::earlier_analyses(&store, &name).await?;
     let options = AnalysisOptions {
         at: args.at,
         clv_months: args.clv_months,
@@ -169,7 +168,7 @@ async fn contracts(
             total_col: c.total_col.clone(),
         },
         reasons: 3,
-        earlier: earlier_analyses(store, &name).await?,
+        earlier: retain_pipeline::analysis::earlier_analyses(store, &name).await?,
     };
     let analysis = tokio::task::block_in_place(|| {
         let input = TrainInput::read(Some((path, &read)), None)?;
@@ -201,25 +200,6 @@ async fn contracts(
         stored.pages.join(", ")
     )?;
     Ok(())
-}
-
-/// The headline numbers of the analyses of `name` already stored, oldest first.
-pub async fn earlier_analyses(
-    store: &retain_store::Store,
-    name: &str,
-) -> anyhow::Result<Vec<EarlierAnalysis>> {
-    store
-        .analysis_kpis(name)
-        .await?
-        .into_iter()
-        .map(|(as_of, _, kpis)| {
-            Ok(EarlierAnalysis {
-                as_of,
-                kpis: serde_json::from_value::<Kpis>(kpis)
-                    .context("the store's headline numbers of an earlier analysis")?,
-            })
-        })
-        .collect()
 }
 
 /// Arguments of `retain report`.

@@ -317,7 +317,7 @@ async fn dashboard_section(
     let campaign = out.join("campaign.csv");
     write_campaign(log, &campaign)?;
     let options = AnalysisOptions {
-        earlier: crate::analyze::earlier_analyses(&store, name).await?,
+        earlier: retain_pipeline::analysis::earlier_analyses(&store, name).await?,
         campaign: Some(retain_pipeline::analysis::CampaignOptions {
             margin: Some(0.3),
             ..retain_pipeline::analysis::CampaignOptions::new(&campaign)
@@ -335,7 +335,7 @@ async fn dashboard_section(
         as_of: retain_scoring::today(),
         columns: retain_pipeline::analysis::ContractColumns::default(),
         reasons: REASONS,
-        earlier: crate::analyze::earlier_analyses(&store, telco_name).await?,
+        earlier: retain_pipeline::analysis::earlier_analyses(&store, telco_name).await?,
     };
     let telco_read = CustomerTableOptions {
         id_col: Some("customerID".into()),

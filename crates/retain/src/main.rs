@@ -19,6 +19,8 @@ mod failure;
 mod fit;
 mod fmt;
 mod lifecycle;
+mod monitor;
+mod pipeline;
 mod predict;
 mod progress;
 mod registry;
@@ -96,6 +98,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Stored prediction runs, a run's predictions, or a customer's predictions.
     Runs(score::RunsArgs),
+    /// How a registered model fares in production: its scoring runs' drift from its training
+    /// data (Evidently's tests, PSI), feature by feature.
+    Monitor(monitor::MonitorArgs),
     /// Serve the JSON HTTP API: predictions with reasons, registry, batch jobs, stored
     /// predictions.
     Serve(serve::ServeArgs),
@@ -107,6 +112,10 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// The stored analyses as one self-contained HTML file that opens with no network.
     Report(analyze::ReportArgs),
+    /// Run a pipeline file once: read the transactions, take the cutoff, train and register
+    /// its models the first time, score every customer into the store with drift, store the
+    /// analysis. The same inputs run again are found, not redone.
+    Run(pipeline::RunArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -140,8 +149,10 @@ fn main() -> std::process::ExitCode {
             Command::Score(args) => score::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Runs(args) => score::runs(args).await,
+            Command::Monitor(args) => monitor::run(args).await,
             Command::Analyze(args) => analyze::run(args).await,
             Command::Report(args) => analyze::report(args).await,
+            Command::Run(args) => pipeline::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -72,6 +72,7 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         horizon: args.horizon,
         clv_months: args.clv_months,
         discount: args.discount,
+        ..BatchOptions::default()
     };
     let input = if args.log.files.is_empty() {
         let Some(customers) = &args.customers else {
@@ -122,6 +123,37 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
                     run.created_at,
                     thousands(run.customers as u64)
                 )?,
+            }
+            if let Some(drift) = &outcome.drift {
+                let data = &drift.data;
+                let drifted: Vec<String> = data
+                    .features
+                    .iter()
+                    .filter(|f| f.drift)
+                    .map(|f| f.feature.clone())
+                    .collect();
+                outln!(
+                    "drift from the training data: {} of {} features{}{}; prediction {} (`retain \
+                     monitor {}` for each feature)",
+                    data.drifted_features,
+                    data.features.len(),
+                    if drifted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", drifted.join(", "))
+                    },
+                    if data.dataset_drift {
+                        ": DATA SET DRIFT"
+                    } else {
+                        ""
+                    },
+                    if drift.prediction.drift {
+                        "DRIFTED"
+                    } else {
+                        "steady"
+                    },
+                    outcome.model
+                )?;
             }
             for u in &outcome.unseen {
                 eprintln!(

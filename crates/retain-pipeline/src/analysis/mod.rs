@@ -140,6 +140,7 @@ impl Analysis {
     /// The analysis as the store takes it; `source` names the input.
     pub fn to_store(&self, source: &str) -> NewAnalysis {
         NewAnalysis {
+            analysis_id: None,
             name: self.name.clone(),
             source: source.into(),
             as_of: format_day(self.as_of),
@@ -157,6 +158,28 @@ impl Analysis {
             kpis: serde_json::to_value(self.kpis).expect("numbers serialize"),
         }
     }
+}
+
+/// The headline numbers of the earlier analyses of `name`, for the change shown beside each.
+pub async fn earlier_analyses(
+    store: &retain_store::Store,
+    name: &str,
+) -> Result<Vec<EarlierAnalysis>> {
+    store
+        .analysis_kpis(name)
+        .await?
+        .into_iter()
+        .map(|(as_of, _, kpis)| {
+            Ok(EarlierAnalysis {
+                as_of,
+                kpis: serde_json::from_value::<Kpis>(kpis).map_err(|e| {
+                    crate::error::invalid!(
+                        "the store's headline numbers of an earlier analysis: {e}"
+                    )
+                })?,
+            })
+        })
+        .collect()
 }
 
 /// [`analyze`] of a transaction log.

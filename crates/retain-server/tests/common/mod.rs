@@ -42,6 +42,10 @@ pub fn artifact(rounds: usize) -> Vec<u8> {
         ..GradientBoosting::new(Task::Churn)
     };
     let model = boosting.fit(&frame, &y).unwrap();
+    let training_sample = Some(retain_scoring::monitor::TrainingSample::of(
+        &frame,
+        &model.predict(&frame).unwrap().score,
+    ));
     serde_json::to_vec(&ModelArtifact {
         format: ARTIFACT_FORMAT.into(),
         task: Task::Churn,
@@ -62,6 +66,7 @@ pub fn artifact(rounds: usize) -> Vec<u8> {
             boosting,
         },
         model,
+        training_sample,
     })
     .unwrap()
 }

@@ -1,0 +1,286 @@
+//! `retain run` and `retain monitor` end to end: a pipeline file over the bundled Online
+//! Retail log, run, found again, killed at any moment and completed; drift reported per
+//! feature.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+fn retain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args(args)
+        .output()
+        .expect("run retain")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = retain(args);
+    assert!(
+        out.status.success(),
+        "retain {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn data(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(path)
+}
+
+/// A pipeline over Online Retail: a churn model, a purchase model, the dashboard's analysis.
+fn retail_pipeline(dir: &Path) -> PathBuf {
+    let path = dir.join("retail.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[source]
+transactions = ["{}"]
+customer_col = "CustomerID"
+date_col = "InvoiceDate"
+quantity_col = "Quantity"
+price_col = "UnitPrice"
+
+[cutoff]
+rule = "last-complete-month"
+
+[[models]]
+name = "retail-churn"
+kind = "churn"
+rounds = 150
+
+[[models]]
+name = "retail-purchases"
+kind = "mbgnbd"
+
+[analysis]
+name = "retail"
+"#,
+            data("online_retail/online_retail.csv.gz").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// What a finished run leaves in a store: each model's versions (by content), the scoring
+/// runs, the analyses, the pipeline runs.
+fn state(store: &str) -> serde_json::Value {
+    let versions: Vec<serde_json::Value> = ["retail-churn", "retail-purchases"]
+        .iter()
+        .map(|m| {
+            let v = json(&ok(&[
+                "registry", "show", m, "--store", store, "--format", "json",
+            ]));
+            // What a version holds, but the hash of its bytes, which covers its training
+            // time: another store's run began at another time.
+            let held: Vec<serde_json::Value> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| {
+                    let keep = [
+                        "version",
+                        "kind",
+                        "data_fingerprint",
+                        "metrics",
+                        "parameters",
+                    ];
+                    keep.iter().map(|k| x[*k].clone()).collect()
+                })
+                .collect();
+            assert_eq!(held.len(), 1, "one version of {m}: {v}");
+            serde_json::json!([m, held])
+        })
+        .collect();
+    let runs = json(&ok(&["runs", "--store", store, "--format", "json"]));
+    let mut run_ids: Vec<String> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    run_ids.sort();
+    let pipeline_runs = json(&ok(&[
+        "run", "--list", "--store", store, "--format", "json",
+    ]));
+    let pipeline_runs: Vec<serde_json::Value> = pipeline_runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!([r["run_id"], r["status"], r["cutoff"]]))
+        .collect();
+    serde_json::json!({"versions": versions, "runs": run_ids, "pipeline_runs": pipeline_runs})
+}
+
+#[test]
+fn a_pipeline_runs_once_per_input_and_a_killed_run_is_completed_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = retail_pipeline(dir.path());
+    let file = file.to_str().unwrap();
+    let clean = format!("sqlite://{}", dir.path().join("clean.db").display());
+
+    // Uninterrupted: trains and registers both models, scores both with drift, stores the
+    // analysis, accounts for every row.
+    let started = Instant::now();
+    let first = json(&ok(&["run", file, "--store", &clean, "--format", "json"]));
+    let full = started.elapsed();
+    assert_eq!(first["ran"], true);
+    let run = &first["run"];
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["cutoff"], "2011-11-30");
+    assert_eq!(run["rows"]["rows_read"], 541_909);
+    assert_eq!(run["rows"]["rows_used"], 397_924);
+    assert_eq!(
+        run["versions_before"],
+        serde_json::json!({"retail-churn": null, "retail-purchases": null})
+    );
+    assert_eq!(
+        run["versions_after"],
+        serde_json::json!({"retail-churn": 1, "retail-purchases": 1})
+    );
+    let steps: Vec<&str> = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    for step in [
+        "model:retail-churn",
+        "model:retail-purchases",
+        "score:retail-churn",
+        "score:retail-purchases",
+        "analysis:retail",
+    ] {
+        assert!(steps.contains(&step), "{step} in {steps:?}");
+    }
+    let score = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "score:retail-purchases")
+        .unwrap();
+    assert_eq!(score["output"]["customers"], 4_298);
+    assert_eq!(
+        score["output"]["dataset_drift"], false,
+        "scored on the data it was fitted on"
+    );
+
+    // Again with the same inputs: found, nothing done.
+    let again = json(&ok(&["run", file, "--store", &clean, "--format", "json"]));
+    assert_eq!(again["ran"], false);
+    assert_eq!(again["run"]["run_id"], run["run_id"]);
+    let clean_state = state(&clean);
+
+    // Killed (SIGKILL) at tenths of a full run, each time into the same store; then run to the
+    // end. Whatever was cut, the store ends as the uninterrupted run left its own: one version
+    // of each model, trained alike (training is deterministic), the same scoring runs, one
+    // succeeded run.
+    let killed = format!("sqlite://{}", dir.path().join("killed.db").display());
+    let mut attempts = 0;
+    for tenth in 1..=9 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_retain"))
+            .args(["run", file, "--store", &killed])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full * tenth / 10);
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        attempts += 1;
+        if finished {
+            break;
+        }
+        // Nothing the killed run began is listed as done.
+        let listed = json(&ok(&[
+            "run", "--list", "--store", &killed, "--format", "json",
+        ]));
+        for r in listed.as_array().unwrap() {
+            assert_ne!(r["status"], "succeeded", "after a kill at {tenth}/10: {r}");
+        }
+    }
+    let last = json(&ok(&["run", file, "--store", &killed, "--format", "json"]));
+    assert_eq!(
+        last["run"]["run_id"], run["run_id"],
+        "the same run, completed"
+    );
+    assert!(attempts >= 1);
+    assert_eq!(state(&killed), clean_state);
+    let one = json(&ok(&[
+        "run", "--list", "--store", &killed, "--format", "json",
+    ]));
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+}
+
+#[test]
+fn monitor_prints_each_features_drift_and_names_unknown_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = retail_pipeline(dir.path());
+    let store = format!("sqlite://{}", dir.path().join("m.db").display());
+    ok(&["run", file.to_str().unwrap(), "--store", &store]);
+    let report = json(&ok(&[
+        "monitor",
+        "retail-purchases",
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    let features = report["drift"]["features"].as_array().unwrap();
+    let names: Vec<&str> = features
+        .iter()
+        .map(|f| f["feature"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["frequency", "recency", "T", "monetary_value"]);
+    for f in features {
+        // 4,338 customers fitted on: more than 1,000 reference rows, so distances.
+        assert_eq!(f["method"], "wasserstein", "{f}");
+        assert!(
+            f["statistic"].as_f64().unwrap() < 1e-3,
+            "scored as fitted: {f}"
+        );
+        assert!(f["psi"].as_f64().unwrap() < 0.1, "{f}");
+        assert_eq!(f["drift"], false);
+    }
+    let p_alive = &report["drift"];
+    assert!(
+        (p_alive["mean_score_reference"].as_f64().unwrap()
+            - p_alive["mean_score_current"].as_f64().unwrap())
+        .abs()
+            < 0.01
+    );
+    // The churn model was trained 90 days before the cutoff: November's customers are not
+    // August's (Christmas), and the report says which features moved.
+    let churn = json(&ok(&[
+        "monitor",
+        "retail-churn",
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    let drifted: Vec<&str> = churn["drift"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["drift"] == true)
+        .map(|f| f["feature"].as_str().unwrap())
+        .collect();
+    assert!(!drifted.is_empty());
+    let table = ok(&["monitor", "retail-churn", "--store", &store]);
+    assert!(
+        table.contains("Wasserstein (normed)") && table.contains("PSI band"),
+        "{table}"
+    );
+    let unknown = retain(&["monitor", "no-such-model", "--store", &store]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-model"));
+}
