@@ -30,8 +30,9 @@ pub enum PipelineError {
     Scoring(#[from] ScoringError),
     #[error(transparent)]
     Store(#[from] retain_store::StoreError),
+    /// Boxed: a batch's error is large, and every result of the pipeline carries this type.
     #[error(transparent)]
-    Batch(#[from] retain_scoring::batch::BatchError),
+    Batch(Box<retain_scoring::batch::BatchError>),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -41,6 +42,12 @@ pub enum PipelineError {
 }
 
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+impl From<retain_scoring::batch::BatchError> for PipelineError {
+    fn from(e: retain_scoring::batch::BatchError) -> PipelineError {
+        PipelineError::Batch(Box::new(e))
+    }
+}
 
 impl PipelineError {
     pub(crate) fn missing(option: &'static str, why: impl Into<String>) -> PipelineError {

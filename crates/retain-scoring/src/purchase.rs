@@ -584,6 +584,26 @@ fn shapley(
     Ok(reasons)
 }
 
+/// A purchase model's inputs as a feature frame: `frequency`, `recency`, `T` and, when given,
+/// `monetary_value` (the drift of a purchase model's customers is the drift of these).
+pub fn summary_frame(
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    t: Vec<f64>,
+    monetary: Option<Vec<f64>>,
+) -> FeatureFrame {
+    let mut frame = FeatureFrame::new(frequency.len());
+    let columns = [Some(frequency), Some(recency), Some(t), monetary];
+    for (name, values) in PURCHASE_FIELDS.iter().zip(columns) {
+        if let Some(values) = values {
+            frame
+                .push(*name, ColumnValues::Numbers(values))
+                .expect("columns of one summary have one length");
+        }
+    }
+    frame
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -732,24 +752,4 @@ mod tests {
             "{error}"
         );
     }
-}
-
-/// A purchase model's inputs as a feature frame: `frequency`, `recency`, `T` and, when given,
-/// `monetary_value` (the drift of a purchase model's customers is the drift of these).
-pub fn summary_frame(
-    frequency: Vec<f64>,
-    recency: Vec<f64>,
-    t: Vec<f64>,
-    monetary: Option<Vec<f64>>,
-) -> FeatureFrame {
-    let mut frame = FeatureFrame::new(frequency.len());
-    let columns = [Some(frequency), Some(recency), Some(t), monetary];
-    for (name, values) in PURCHASE_FIELDS.iter().zip(columns) {
-        if let Some(values) = values {
-            frame
-                .push(*name, ColumnValues::Numbers(values))
-                .expect("columns of one summary have one length");
-        }
-    }
-    frame
 }

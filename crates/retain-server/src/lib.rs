@@ -17,7 +17,9 @@ mod limits;
 mod listen;
 mod metrics;
 mod models;
+mod monitoring;
 mod openapi;
+pub mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,8 @@ pub struct ServerConfig {
     /// request only.
     pub data_dir: Option<DataDir>,
     pub limits: Limits,
+    /// Pipelines run on their cron schedules while the server runs (`--schedule DIR`).
+    pub schedule: Option<schedule::Schedule>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             alias_refresh: Duration::from_secs(1),
             data_dir: None,
             limits: Limits::default(),
+            schedule: None,
         }
     }
 }
@@ -111,6 +116,10 @@ pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<H
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")), tag = "service")]
 pub(crate) async fn metrics_text(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     state.metrics.set_loaded_versions(state.models.loaded());
+    // A store that does not answer now leaves the last values known.
+    if let Ok(reports) = state.store.latest_drift().await {
+        state.metrics.set_drift(&reports);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -163,6 +172,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/batch-jobs/{job_id}",
             get(api::batch_job).delete(api::cancel_batch_job),
         )
+        .route("/v1/models/{name}/drift", get(monitoring::model_drift))
+        .route("/v1/pipeline-runs", get(monitoring::list_pipeline_runs))
+        .route("/v1/pipeline-runs/{run_id}", get(monitoring::pipeline_run))
         .route("/v1/runs", get(api::list_runs))
         .route("/v1/runs/{run_id}", get(api::run_predictions))
         .route(
@@ -222,6 +234,13 @@ pub async fn serve(
             }
         })
     };
+    let scheduled = match &state.config.schedule {
+        Some(schedule) => schedule.spawn(
+            state.store.clone(),
+            retain_pipeline::pipeline::RunOptions::default(),
+        ),
+        None => Vec::new(),
+    };
     let jobs = state.jobs.clone();
     let shutdown = async move {
         shutdown.await;
@@ -230,5 +249,9 @@ pub async fn serve(
     let limits = state.config.limits.clone();
     let result = listen::serve_connections(listener, router(state), &limits, shutdown).await;
     refresher.abort();
+    // A pipeline run stopped here is completed by the next run of its inputs.
+    for task in scheduled {
+        task.abort();
+    }
     result
 }

@@ -35,12 +35,22 @@ struct VersionLabels {
     version: i64,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     predictions: Family<VersionLabels, Counter>,
     loaded_versions: Gauge,
+    drifted_share: Family<ModelLabels, FloatGauge>,
+    dataset_drift: Family<ModelLabels, Gauge>,
+    prediction_drift: Family<ModelLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -76,12 +86,33 @@ impl Default for Metrics {
             "Model versions loaded to answer (aliased ones and a few recently used)",
             loaded_versions.clone(),
         );
+        let drifted_share = Family::<ModelLabels, FloatGauge>::default();
+        registry.register(
+            "model_drifted_feature_share",
+            "Share of a model's features that drifted from its training data in its newest scoring run",
+            drifted_share.clone(),
+        );
+        let dataset_drift = Family::<ModelLabels, Gauge>::default();
+        registry.register(
+            "model_dataset_drift",
+            "1 when a model's newest scoring run drifted as a data set (half its features or more)",
+            dataset_drift.clone(),
+        );
+        let prediction_drift = Family::<ModelLabels, Gauge>::default();
+        registry.register(
+            "model_prediction_drift",
+            "1 when a model's scores in its newest scoring run drifted from its training scores",
+            prediction_drift.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             predictions,
             loaded_versions,
+            drifted_share,
+            dataset_drift,
+            prediction_drift,
         }
     }
 }
@@ -94,6 +125,25 @@ impl Metrics {
                 version,
             })
             .inc_by(customers as u64);
+    }
+
+    /// The newest drift report of each model, as gauges (one label set per registered model
+    /// with a report: bounded by the registry, not by requests).
+    pub fn set_drift(&self, reports: &[retain_store::StoredDrift]) {
+        for report in reports {
+            let labels = ModelLabels {
+                model: report.model.clone(),
+            };
+            self.drifted_share
+                .get_or_create(&labels)
+                .set(report.drifted_share);
+            self.dataset_drift
+                .get_or_create(&labels)
+                .set(i64::from(report.dataset_drift));
+            self.prediction_drift
+                .get_or_create(&labels)
+                .set(i64::from(report.prediction_drift));
+        }
     }
 
     pub fn set_loaded_versions(&self, loaded: usize) {

@@ -172,6 +172,8 @@ async fn every_status_the_server_sends_is_documented() {
                     ]
                 }
                 "/v1/runs/{run_id}" => vec!["", "?limit=0", "?limit=x"],
+                "/v1/pipeline-runs" => vec!["", "?limit=0", "?pipeline=x", "?unexpected=1"],
+                "/v1/models/{name}/drift" => vec!["", "?limit=0", "?limit=1001", "?unexpected=1"],
                 "/v1/analyses/{analysis_id}/customers" => vec![
                     "",
                     "?limit=0",

@@ -207,6 +207,30 @@ impl Store {
         self.pipeline_run(&run.run_id).await
     }
 
+    /// Records a run that failed before it could begin (its input unreadable, its pattern
+    /// matching nothing): listed like any run, with why.
+    pub async fn record_failed_pipeline_run(
+        &self,
+        pipeline: &str,
+        error: &str,
+    ) -> Result<PipelineRun> {
+        let started_at = now();
+        let run_id = crate::sha256_hex(format!("{pipeline} {started_at} failed").as_bytes())[..20]
+            .to_string();
+        sqlx::query(
+            "INSERT INTO pipeline_runs (run_id, pipeline, input_key, cutoff, status, started_at,
+                finished_at, seconds, attempts, versions_before, rows, error)
+             VALUES ($1, $2, '', '', 'failed', $3, $3, 0, 1, '{}', '{}', $4)",
+        )
+        .bind(&run_id)
+        .bind(pipeline)
+        .bind(&started_at)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        self.pipeline_run(&run_id).await
+    }
+
     /// Keeps a running run's lease time in step with its pipeline's lease (for listings).
     pub async fn touch_pipeline_run(&self, run_id: &str, lease_until_ms: i64) -> Result<()> {
         sqlx::query(

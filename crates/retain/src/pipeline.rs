@@ -126,9 +126,14 @@ fn step_text(output: &serde_json::Value) -> String {
         let drift = match (
             output["dataset_drift"].as_bool(),
             output["drifted_features"].as_u64(),
+            output["features"].as_u64(),
         ) {
-            (Some(true), Some(n)) => format!("; DATA SET DRIFT ({n} features)"),
-            (Some(false), Some(n)) => format!("; no data set drift ({n} features drifted)"),
+            (Some(true), Some(n), Some(of)) => {
+                format!("; DATA SET DRIFT ({n} of {of} features drifted)")
+            }
+            (Some(false), Some(n), Some(of)) => {
+                format!("; no data set drift ({n} of {of} features drifted)")
+            }
             _ => String::new(),
         };
         return format!(

@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Seconds the server takes at most to answer a request (503 after).
     #[arg(long, default_value_t = Limits::default().request_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
+    /// Run the pipeline files (*.toml) of this folder on their schedules while serving; each
+    /// run is recorded in the store (GET /v1/pipeline-runs, the dashboard).
+    #[arg(long, value_name = "DIR")]
+    pub schedule: Option<PathBuf>,
     /// Connections open at once (one more is answered 503 and closed); at most what the
     /// process's file limit allows.
     #[arg(long, default_value_t = Limits::default().max_connections as u64, value_parser = clap::value_parser!(u64).range(1..))]
@@ -72,7 +76,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
              process's open-file limit allows (raise it with `ulimit -n`)"
         );
     }
+    let schedule = args
+        .schedule
+        .as_deref()
+        .map(retain_server::schedule::Schedule::read_dir)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
+    if let Some(schedule) = &schedule {
+        for p in &schedule.pipelines {
+            eprintln!(
+                "retain serve: pipeline {} runs on \"{}\" (UTC), next at {}",
+                p.name,
+                p.spec.schedule.as_deref().unwrap_or_default(),
+                p.next_due(chrono::Utc::now()).map_or("never".into(), |t| t
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string())
+            );
+        }
+    }
     let config = ServerConfig {
+        schedule,
         auth: !args.no_auth,
         max_body: args.max_body_mib << 20,
         data_dir,

@@ -3,15 +3,11 @@
 //! feature.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-fn retain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_retain"))
-        .args(args)
-        .output()
-        .expect("run retain")
-}
+mod common;
+use common::{http, retain};
 
 fn ok(args: &[&str]) -> String {
     let out = retain(args);
@@ -283,4 +279,167 @@ fn monitor_prints_each_features_drift_and_names_unknown_models() {
     let unknown = retain(&["monitor", "no-such-model", "--store", &store]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-model"));
+}
+
+/// A CDNOW pipeline that fires every two seconds.
+fn every_two_seconds(dir: &Path, name: &str, transactions: &str) {
+    std::fs::write(
+        dir.join(format!("{name}.toml")),
+        format!(
+            r#"
+schedule = "*/2 * * * * *"
+
+[source]
+transactions = ["{transactions}"]
+customer_col = "2"
+date_col = "3"
+amount_col = "5"
+date_format = "%Y%m%d"
+
+[[models]]
+name = "{name}-churn"
+kind = "churn"
+rounds = 50
+"#
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn serve_runs_the_pipelines_of_a_folder_on_their_schedules_and_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    every_two_seconds(
+        &pipelines,
+        "cdnow",
+        data("cdnow/CDNOW_sample.txt").to_str().unwrap(),
+    );
+    every_two_seconds(&pipelines, "missing", "incoming/*.csv");
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args(["serve", "--no-auth", "--addr", &address, "--store", &store])
+        .args(["--schedule", pipelines.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| {
+        let (status, body) = http(&address, "GET", path, "", "");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        json(&body)
+    };
+    // Wait for the first scheduled runs of both pipelines.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let runs = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if http(&address, "GET", "/healthz", "", "").0 != 200 {
+            assert!(Instant::now() < deadline, "the server did not start");
+            continue;
+        }
+        let runs = get("/v1/pipeline-runs");
+        let finished = |p: &str| {
+            runs.as_array().unwrap().iter().any(|r| {
+                r["pipeline"] == p && (r["status"] == "succeeded" || r["status"] == "failed")
+            })
+        };
+        if finished("cdnow") && finished("missing") {
+            break runs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run finished: {runs}"
+        );
+    };
+    let cdnow: Vec<&serde_json::Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["pipeline"] == "cdnow")
+        .collect();
+    assert_eq!(cdnow[0]["status"], "succeeded", "{runs}");
+    assert_eq!(cdnow[0]["rows"]["rows_used"], 6_919);
+    assert!(cdnow[0]["seconds"].as_f64().unwrap() > 0.0);
+    let detail = get(&format!(
+        "/v1/pipeline-runs/{}",
+        cdnow[0]["run_id"].as_str().unwrap()
+    ));
+    assert_eq!(detail["steps"][0]["step"], "model:cdnow-churn");
+    assert_eq!(detail["steps"][1]["step"], "score:cdnow-churn");
+    // A pattern that matches nothing fails the run, recorded with why.
+    let missing = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["pipeline"] == "missing")
+        .unwrap();
+    assert_eq!(missing["status"], "failed");
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .contains("matches no file"),
+        "{missing}"
+    );
+    // Drift of the scoring run, through the API and /metrics.
+    let drift = get("/v1/models/cdnow-churn/drift");
+    assert_eq!(drift.as_array().unwrap().len(), 1, "{drift}");
+    assert!(
+        drift[0]["report"]["data"]["features"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 10
+    );
+    let (_, metrics) = http(&address, "GET", "/metrics", "", "");
+    assert!(
+        metrics.contains("retain_model_dataset_drift{model=\"cdnow-churn\"}"),
+        "{metrics}"
+    );
+    // The schedule keeps firing; the same inputs are found, not run again.
+    std::thread::sleep(Duration::from_secs(5));
+    let later = get("/v1/pipeline-runs?pipeline=cdnow");
+    assert_eq!(later.as_array().unwrap().len(), 1, "{later}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn the_bundled_pipeline_files_run_as_the_readme_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("x.db").display());
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/pipelines");
+    for (file, rows_used, customers) in [
+        ("cdnow.toml", 6_919, 2_357),
+        ("online_retail.toml", 397_924, 4_298),
+    ] {
+        let path = examples.join(file);
+        let out = json(&ok(&[
+            "run",
+            path.to_str().unwrap(),
+            "--store",
+            &store,
+            "--format",
+            "json",
+        ]));
+        assert_eq!(out["run"]["status"], "succeeded", "{file}: {out}");
+        assert_eq!(out["run"]["rows"]["rows_used"], rows_used, "{file}");
+        let scored: Vec<&serde_json::Value> = out["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["step"].as_str().unwrap().starts_with("score:"))
+            .collect();
+        assert_eq!(scored.len(), 2, "{file}");
+        for s in scored {
+            assert_eq!(s["output"]["customers"], customers, "{file}: {s}");
+        }
+    }
 }

@@ -175,8 +175,19 @@ pub async fn run_pipeline(
             }
         })
     };
-    let outcome = run_leased(store, pipeline, lease_ms, &current).await;
+    let mut outcome = run_leased(store, pipeline, lease_ms, &current).await;
     heartbeat.abort();
+    // A run that failed before it began (no run row yet) is recorded too, with why.
+    if let Err(error) = &outcome {
+        if current.lock().expect("not poisoned").is_none() {
+            if let Err(store_error) = store
+                .record_failed_pipeline_run(&pipeline.name, &error.to_string())
+                .await
+            {
+                outcome = Err(store_error.into());
+            }
+        }
+    }
     store
         .release_pipeline_lease(&pipeline.name, &options.owner.name())
         .await?;
@@ -487,6 +498,7 @@ impl RunContext<'_> {
             "customers": run.customers,
             "dataset_drift": outcome.drift.as_ref().map(|d| d.data.dataset_drift),
             "drifted_features": outcome.drift.as_ref().map(|d| d.data.drifted_features),
+            "features": outcome.drift.as_ref().map(|d| d.data.features.len()),
             "prediction_drift": outcome.drift.as_ref().map(|d| d.prediction.drift),
         }))
     }
