@@ -35,7 +35,7 @@ use retain_data::datafusion::arrow::array::{
 };
 use retain_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use retain_data::dates::format_day;
-use retain_data::features::{behaviour_features, repeat_summary};
+use retain_data::features::behaviour_features;
 use retain_data::{DataError, PurchaseHistory, TimeUnit};
 use retain_models::btyd::{score_customers, ClvOptions, FitOptions};
 use retain_models::segment::{
@@ -514,20 +514,7 @@ fn value_scores(
     at: i32,
     options: &SegmentOptions,
 ) -> Result<Value> {
-    let s = repeat_summary(history, customers, at, UNIT.days());
-    let columns = SummaryColumns {
-        ids: Some(
-            customers
-                .iter()
-                .map(|&k| history.id(k).to_string())
-                .collect(),
-        ),
-        frequency: s.x,
-        recency: s.t_x,
-        t: s.t,
-        monetary: history.has_amounts.then_some(s.monetary),
-        weights: None,
-    };
+    let columns = SummaryColumns::of_history(history, customers, at, UNIT.days());
     let data = PurchaseData::from_columns(&columns)?;
     let purchases = fit_purchase_model(PurchaseModelKind::MbgNbd, &data, &options.fit)
         .map_err(|e| invalid!("fitting MBG/NBD for P(alive) and CLV: {e}"))?;

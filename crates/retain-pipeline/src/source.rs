@@ -57,6 +57,30 @@ pub struct SummaryColumns {
 }
 
 impl SummaryColumns {
+    /// The summaries of `customers` (indices into the history, each with a purchase by `day`)
+    /// at `day`, in units of `unit_days` days; monetary value when the log has amounts.
+    pub fn of_history(
+        history: &PurchaseHistory,
+        customers: &[usize],
+        day: i32,
+        unit_days: f64,
+    ) -> SummaryColumns {
+        let s = retain_data::features::repeat_summary(history, customers, day, unit_days);
+        SummaryColumns {
+            ids: Some(
+                customers
+                    .iter()
+                    .map(|&k| history.id(k).to_string())
+                    .collect(),
+            ),
+            frequency: s.x,
+            recency: s.t_x,
+            t: s.t,
+            monetary: history.has_amounts.then_some(s.monetary),
+            weights: None,
+        }
+    }
+
     /// The columns of a summary computed from a log (`retain_data::summarize`).
     pub fn from_summary(summary: &Summary, need_monetary: bool) -> Result<SummaryColumns> {
         let monetary = summary.values("monetary_value");

@@ -26,7 +26,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use retain_data::dates::format_day;
-use retain_data::features::repeat_summary;
 use retain_data::PurchaseHistory;
 use retain_models::btyd::FitOptions;
 use retain_models::supervised::{GradientBoosting, Task};
@@ -577,20 +576,7 @@ fn fit_purchase(
     let customers: Vec<usize> = (0..history.len())
         .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
         .collect();
-    let s = repeat_summary(history, &customers, day, 7.0);
-    let columns = SummaryColumns {
-        ids: Some(
-            customers
-                .iter()
-                .map(|&k| history.id(k).to_string())
-                .collect(),
-        ),
-        frequency: s.x,
-        recency: s.t_x,
-        t: s.t,
-        monetary: history.has_amounts.then_some(s.monetary),
-        weights: None,
-    };
+    let columns = SummaryColumns::of_history(history, &customers, day, 7.0);
     let data = PurchaseData::from_columns(&columns)?;
     let fit = fit_purchase_model(kind, &data, &FitOptions::default())?;
     let record = fit.artifact(&data, &columns, retain_data::TimeUnit::Weeks);
