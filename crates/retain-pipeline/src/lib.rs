@@ -15,6 +15,7 @@ pub mod diagnose;
 pub mod drivers;
 pub mod fit;
 pub mod lifecycle;
+pub mod performance;
 pub mod pipeline;
 pub mod predict;
 pub mod seasonality;

@@ -173,6 +173,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(api::batch_job).delete(api::cancel_batch_job),
         )
         .route("/v1/models/{name}/drift", get(monitoring::model_drift))
+        .route(
+            "/v1/models/{name}/performance",
+            get(monitoring::model_performance),
+        )
+        .route(
+            "/v1/models/{name}/decisions",
+            get(monitoring::model_decisions),
+        )
         .route("/v1/pipeline-runs", get(monitoring::list_pipeline_runs))
         .route("/v1/pipeline-runs/{run_id}", get(monitoring::pipeline_run))
         .route("/v1/runs", get(api::list_runs))

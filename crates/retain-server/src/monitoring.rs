@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use retain_store::{PipelineRun, PipelineStep, StoredDrift};
+use retain_store::{PipelineRun, PipelineStep, StoredDecision, StoredDrift, StoredPerformance};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -123,4 +123,44 @@ pub async fn model_drift(
     // An unknown name is a 404, not an empty list.
     state.store.versions(&name).await?;
     Ok(Json(state.store.drift_of_model(&name, limit).await?))
+}
+
+/// A model's performance by scoring run, oldest day first: realised (its predictions against
+/// what happened, once the horizon passed) and estimated (CBPE, from its own probabilities,
+/// before). Churn: AUC, log loss, Brier, churn rate, calibration; purchase models: predicted
+/// and actual purchases and spend.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{name}/performance",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Vec<StoredPerformance>), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "monitoring"
+)]
+pub async fn model_performance(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> AppResult<Json<Vec<StoredPerformance>>> {
+    state.store.versions(&name).await?;
+    Ok(Json(state.store.performance_of_model(&name).await?))
+}
+
+/// A model's champion/challenger decisions, newest first, each with its evidence: both
+/// models' metrics on the window, the margins, the checks, the reason.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{name}/decisions",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Vec<StoredDecision>), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["read"])),
+    tag = "monitoring"
+)]
+pub async fn model_decisions(
+    _: Authorized<Read>,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> AppResult<Json<Vec<StoredDecision>>> {
+    state.store.versions(&name).await?;
+    Ok(Json(state.store.decisions_of_model(&name).await?))
 }

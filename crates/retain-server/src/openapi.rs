@@ -39,6 +39,8 @@ use crate::api;
         crate::monitoring::list_pipeline_runs,
         crate::monitoring::pipeline_run,
         crate::monitoring::model_drift,
+        crate::monitoring::model_performance,
+        crate::monitoring::model_decisions,
         crate::dashboard::index,
         crate::dashboard::asset,
         crate::dashboard::list_analyses,

@@ -24,7 +24,7 @@ pub use analyses::{
     AnalysisCustomer, AnalysisInfo, Cursor, CustomerQuery, CustomerSort, NewAnalysis,
     StoredCustomer,
 };
-pub use monitoring::{NewDrift, StoredDrift};
+pub use monitoring::{NewDrift, PerformanceKind, StoredDecision, StoredDrift, StoredPerformance};
 pub use pipelines::{NewPipelineRun, PipelineRun, PipelineStatus, PipelineStep};
 pub use predictions::{NewRun, Run, RunFacts, RunOutcome, StoredPrediction};
 pub use registry::{Alias, AliasMove, ModelSummary, ModelVersion, Registered, VersionInfo};
@@ -169,6 +169,30 @@ impl Store {
                 created_at TEXT NOT NULL)"
                 .into(),
             "CREATE INDEX IF NOT EXISTS run_drift_by_model ON run_drift (model, created_at)"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS model_performance (
+                run_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                model TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                as_of TEXT NOT NULL,
+                horizon_end TEXT NOT NULL,
+                customers BIGINT NOT NULL,
+                metrics TEXT NOT NULL,
+                evaluated_at TEXT NOT NULL,
+                PRIMARY KEY (run_id, kind))"
+                .into(),
+            "CREATE TABLE IF NOT EXISTS retrain_decisions (
+                decision_id TEXT PRIMARY KEY,
+                model TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                champion_version BIGINT NOT NULL,
+                challenger_version BIGINT NOT NULL,
+                evidence TEXT NOT NULL,
+                decided_at TEXT NOT NULL)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS model_performance_by_model
+                ON model_performance (model, as_of)"
                 .into(),
             "CREATE TABLE IF NOT EXISTS predictions (
                 run_id TEXT NOT NULL,

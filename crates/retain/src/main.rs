@@ -116,6 +116,10 @@ enum Command {
     /// its models the first time, score every customer into the store with drift, store the
     /// analysis. The same inputs run again are found, not redone.
     Run(pipeline::RunArgs),
+    /// Champion and challenger: train a challenger for a pipeline's model on the latest data,
+    /// measure both on the newest out-of-time window, move production only when it wins by
+    /// the margins and passes the checks.
+    Retrain(pipeline::RetrainArgs),
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -153,6 +157,7 @@ fn main() -> std::process::ExitCode {
             Command::Analyze(args) => analyze::run(args).await,
             Command::Report(args) => analyze::report(args).await,
             Command::Run(args) => pipeline::run(args).await,
+            Command::Retrain(args) => pipeline::retrain(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

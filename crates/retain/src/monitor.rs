@@ -28,6 +28,8 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
     // The name must be registered: a typo is an error, not an empty report.
     store.versions(&args.name).await?;
     let history = store.drift_of_model(&args.name, args.runs.max(1)).await?;
+    let performance = store.performance_of_model(&args.name).await?;
+    let decisions = store.decisions_of_model(&args.name).await?;
     if matches!(args.format, Format::Json) {
         let latest = history.first().map(report_of).transpose()?;
         let json = serde_json::json!({
@@ -52,6 +54,8 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
                 "drifted_share": d.drifted_share,
                 "prediction_drift": d.prediction_drift,
             })).collect::<Vec<_>>(),
+            "performance": performance,
+            "decisions": decisions,
         });
         outln!("{}", serde_json::to_string(&json)?)?;
         return Ok(());
@@ -63,7 +67,7 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
             args.name,
             args.name
         )?;
-        return Ok(());
+        return performance_and_decisions(&performance, &decisions);
     };
     let (_, report) = report_of(newest)?;
     out!("{}", drift_text(&args.name, newest, &report))?;
@@ -96,6 +100,96 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
                 &rows
             )
         )?;
+    }
+    performance_and_decisions(&performance, &decisions)
+}
+
+/// The performance time series (realised and estimated, per version) and the champion /
+/// challenger decisions, newest last and first.
+fn performance_and_decisions(
+    performance: &[retain_store::StoredPerformance],
+    decisions: &[retain_store::StoredDecision],
+) -> anyhow::Result<()> {
+    if !performance.is_empty() {
+        let metric = |p: &retain_store::StoredPerformance, k: &str| {
+            p.metrics[k]
+                .as_f64()
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_default()
+        };
+        let rows: Vec<Vec<String>> = performance
+            .iter()
+            .map(|p| {
+                let kind = serde_json::to_value(p.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                if p.metrics.get("auc").is_some() {
+                    vec![
+                        p.as_of.clone(),
+                        p.horizon_end.clone(),
+                        p.version.to_string(),
+                        kind,
+                        crate::fmt::thousands(p.customers as u64),
+                        format!(
+                            "AUC {}, log loss {}, churn {} (predicted {})",
+                            metric(p, "auc"),
+                            metric(p, "log_loss"),
+                            metric(p, "churn_rate"),
+                            if p.metrics.get("mean_predicted").is_some() {
+                                metric(p, "mean_predicted")
+                            } else {
+                                metric(p, "churn_rate")
+                            }
+                        ),
+                    ]
+                } else {
+                    vec![
+                        p.as_of.clone(),
+                        p.horizon_end.clone(),
+                        p.version.to_string(),
+                        kind,
+                        crate::fmt::thousands(p.customers as u64),
+                        format!(
+                            "purchases {} predicted, {} actual; per customer MAE {}",
+                            metric(p, "predicted_purchases"),
+                            metric(p, "actual_purchases"),
+                            metric(p, "purchases_mae")
+                        ),
+                    ]
+                }
+            })
+            .collect();
+        outln!(
+            "\nperformance by scoring run (realised once the horizon passed, estimated before):"
+        )?;
+        out!(
+            "{}",
+            table(
+                &[
+                    "as of",
+                    "horizon end",
+                    "version",
+                    "kind",
+                    "customers",
+                    "metrics"
+                ],
+                &rows
+            )
+        )?;
+    }
+    if !decisions.is_empty() {
+        outln!("\nchampion / challenger decisions, newest first:")?;
+        for d in decisions {
+            outln!(
+                "  {} {}: champion {} vs challenger {}: {}",
+                d.decided_at,
+                d.decision.to_uppercase(),
+                d.champion_version,
+                d.challenger_version,
+                d.evidence["reason"].as_str().unwrap_or_default()
+            )?;
+        }
     }
     Ok(())
 }

@@ -120,7 +120,18 @@ fn rows_line(rows: &serde_json::Value) -> Option<String> {
 
 fn step_text(output: &serde_json::Value) -> String {
     if let Some(action) = output["action"].as_str() {
-        return format!("{action} version {}", output["version"]);
+        let why = output["reason"]
+            .as_str()
+            .or(output["retrain"].as_str())
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        return format!("{action} version {}{why}", output["version"]);
+    }
+    if let Some(evaluated) = output["evaluated"].as_array() {
+        return match evaluated.len() {
+            0 => "no past run whose horizon has passed".into(),
+            n => format!("realised performance of {n} past run(s)"),
+        };
     }
     if let Some(run) = output["run_id"].as_str() {
         let drift = match (
@@ -187,5 +198,81 @@ fn list(runs: &[PipelineRun]) -> anyhow::Result<()> {
             &rows
         )
     )?;
+    Ok(())
+}
+
+/// Arguments of `retain retrain`.
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    /// The registered model (one of the pipeline file's models).
+    pub name: String,
+    /// The pipeline file that defines the model and its data.
+    #[arg(long, value_name = "FILE")]
+    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn retrain(args: RetrainArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let pipeline = Pipeline::read(&args.pipeline)?;
+    let outcome = retain_pipeline::pipeline::retrain_model(&store, &pipeline, &args.name).await?;
+    if matches!(args.format, Format::Json) {
+        // The decision with its evidence, or why retraining waits.
+        let json = match outcome.get("evidence") {
+            Some(evidence) => evidence.clone(),
+            None => outcome,
+        };
+        outln!("{}", serde_json::to_string(&json)?)?;
+        return Ok(());
+    }
+    let Some(evidence) = outcome.get("evidence") else {
+        outln!(
+            "{}: {}",
+            args.name,
+            outcome["retrain"].as_str().unwrap_or("nothing to do")
+        )?;
+        return Ok(());
+    };
+    outln!(
+        "{}: {} (window {} to {})",
+        args.name,
+        evidence["decision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_uppercase(),
+        evidence["window"][0].as_str().unwrap_or_default(),
+        evidence["window"][1].as_str().unwrap_or_default()
+    )?;
+    outln!("  {}", evidence["reason"].as_str().unwrap_or_default())?;
+    let metric = evidence["margins"]["metric"].as_str().unwrap_or_default();
+    for role in ["champion", "challenger"] {
+        outln!(
+            "  {role} version {}: {metric} {:.4}",
+            evidence[role]["version"],
+            evidence[role]["score"].as_f64().unwrap_or(f64::NAN)
+        )?;
+    }
+    for check in evidence["checks"].as_array().into_iter().flatten() {
+        outln!(
+            "  check {}: {} ({})",
+            check["check"].as_str().unwrap_or_default(),
+            if check["passed"] == true {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            check["detail"].as_str().unwrap_or_default()
+        )?;
+    }
+    if evidence["decision"] == "promoted" {
+        outln!(
+            "  production → version {}; `retain registry rollback {}` undoes it",
+            evidence["challenger"]["version"],
+            args.name
+        )?;
+    }
     Ok(())
 }

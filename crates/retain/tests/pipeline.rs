@@ -371,8 +371,20 @@ fn serve_runs_the_pipelines_of_a_folder_on_their_schedules_and_lists_them() {
         "/v1/pipeline-runs/{}",
         cdnow[0]["run_id"].as_str().unwrap()
     ));
-    assert_eq!(detail["steps"][0]["step"], "model:cdnow-churn");
-    assert_eq!(detail["steps"][1]["step"], "score:cdnow-churn");
+    let steps: Vec<&str> = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "performance:cdnow-churn",
+            "model:cdnow-churn",
+            "score:cdnow-churn"
+        ]
+    );
     // A pattern that matches nothing fails the run, recorded with why.
     let missing = runs
         .as_array()
@@ -442,4 +454,181 @@ fn the_bundled_pipeline_files_run_as_the_readme_shows() {
             assert_eq!(s["output"]["customers"], customers, "{file}: {s}");
         }
     }
+}
+
+/// Online Retail at a fixed cutoff, the churn model retrained with champion/challenger.
+fn retail_at(dir: &Path, cutoff: &str) -> PathBuf {
+    let path = dir.join("retail-dated.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+name = "retail-dated"
+
+[source]
+transactions = ["{}"]
+customer_col = "CustomerID"
+date_col = "InvoiceDate"
+quantity_col = "Quantity"
+price_col = "UnitPrice"
+
+[cutoff]
+date = "{cutoff}"
+
+[[models]]
+name = "dated-churn"
+kind = "churn"
+rounds = 100
+
+[[models]]
+name = "dated-purchases"
+kind = "bgnbd"
+"#,
+            data("online_retail/online_retail.csv.gz").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn past_runs_are_measured_once_their_horizon_passes_and_challengers_are_decided_on_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("p.db").display());
+    // June: both models trained, scored, their churn performance estimated (CBPE).
+    let june = retail_at(dir.path(), "2011-06-30");
+    let first = json(&ok(&[
+        "run",
+        june.to_str().unwrap(),
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(first["run"]["status"], "succeeded", "{first}");
+    // September: June's runs are 92 days old, past their 90-day horizon: measured against what
+    // the customers did. The champions learned from data through June 30, so July–September is
+    // out of time for them: challengers are trained and decided on.
+    let september = retail_at(dir.path(), "2011-09-30");
+    let second = json(&ok(&[
+        "run",
+        september.to_str().unwrap(),
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(second["run"]["status"], "succeeded", "{second}");
+    let monitor = json(&ok(&[
+        "monitor",
+        "dated-churn",
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    let performance = monitor["performance"].as_array().unwrap();
+    let realised: Vec<&serde_json::Value> = performance
+        .iter()
+        .filter(|p| p["kind"] == "realised")
+        .collect();
+    assert_eq!(realised.len(), 1, "{performance:?}");
+    let june_run = realised[0];
+    assert_eq!(june_run["as_of"], "2011-06-30");
+    assert_eq!(june_run["horizon_end"], "2011-09-28");
+    let auc = june_run["metrics"]["auc"].as_f64().unwrap();
+    assert!((0.6..0.95).contains(&auc), "realised AUC {auc}");
+    let rate = june_run["metrics"]["churn_rate"].as_f64().unwrap();
+    assert!((0.2..0.8).contains(&rate), "{rate}");
+    assert!(june_run["metrics"]["calibration"].as_array().unwrap().len() > 3);
+    let estimated = performance
+        .iter()
+        .filter(|p| p["kind"] == "estimated")
+        .count();
+    assert_eq!(estimated, 2, "one CBPE estimate per scoring run");
+    // The decision, stored with its evidence.
+    let decisions = monitor["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1, "{monitor}");
+    let evidence = &decisions[0]["evidence"];
+    assert_eq!(
+        evidence["window"],
+        serde_json::json!(["2011-07-02", "2011-09-30"])
+    );
+    assert_eq!(evidence["margins"]["metric"], "log_loss");
+    for role in ["champion", "challenger"] {
+        assert!(
+            evidence[role]["metrics"]["auc"].as_f64().is_some(),
+            "{evidence}"
+        );
+    }
+    let registry = json(&ok(&[
+        "registry",
+        "show",
+        "dated-churn",
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    let aliases = |v: usize| registry[v]["aliases"].clone();
+    match decisions[0]["decision"].as_str().unwrap() {
+        "promoted" => {
+            assert_eq!(aliases(1), serde_json::json!(["production"]));
+            // Undone by a rollback.
+            ok(&["registry", "rollback", "dated-churn", "--store", &store]);
+            let after = json(&ok(&[
+                "registry",
+                "show",
+                "dated-churn",
+                "--store",
+                &store,
+                "--format",
+                "json",
+            ]));
+            assert_eq!(after[0]["aliases"], serde_json::json!(["production"]));
+        }
+        _ => {
+            assert_eq!(aliases(0), serde_json::json!(["production"]));
+            assert_eq!(aliases(1), serde_json::json!(["challenger"]));
+        }
+    }
+    // The purchase model: realised purchases against expected.
+    let purchases = json(&ok(&[
+        "monitor",
+        "dated-purchases",
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    let realised = purchases["performance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "realised")
+        .unwrap()
+        .clone();
+    let predicted = realised["metrics"]["predicted_purchases"].as_f64().unwrap();
+    let actual = realised["metrics"]["actual_purchases"].as_f64().unwrap();
+    assert!(
+        actual > 0.0 && (predicted / actual - 1.0).abs() < 0.5,
+        "{realised}"
+    );
+    // `retain retrain` by hand, on the same data: the same challenger, decided again.
+    let by_hand = json(&ok(&[
+        "retrain",
+        "dated-purchases",
+        "--pipeline",
+        september.to_str().unwrap(),
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]));
+    assert!(
+        ["promoted", "kept"].contains(&by_hand["decision"].as_str().unwrap()),
+        "{by_hand}"
+    );
+    assert_eq!(by_hand["margins"]["metric"], "purchases_mae");
+    assert!(by_hand["champion"]["score"].as_f64().is_some());
 }

@@ -20,6 +20,7 @@
 //! steps recorded and completes it. Each pipeline has a lease in the store, renewed while its
 //! run lives: one run at a time per pipeline, across processes.
 
+pub mod retrain;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use serde_json::json;
 use crate::analysis::{analyze, earlier_analyses, AnalysisOptions};
 use crate::error::invalid;
 use crate::fit::{fit_purchase_model, fit_spend_model, PurchaseData};
+use crate::performance;
 use crate::source::SummaryColumns;
 use crate::train::{train, TrainInput, TrainOptions};
 use crate::{PipelineError, Result};
@@ -207,29 +209,12 @@ async fn run_leased(
     current: &std::sync::Mutex<Option<String>>,
 ) -> Result<RunReport> {
     let started = Instant::now();
-    let files = pipeline.transaction_files()?;
-    let read = pipeline.read_options()?;
-    let history = {
-        let (files, read) = (files.clone(), read.clone());
-        tokio::task::spawn_blocking(move || PurchaseHistory::read(&files, read))
-            .await
-            .expect("reading does not panic")?
-    };
-    let (first, last) = history.span().ok_or_else(|| {
-        invalid!(
-            "{}: the transactions have no usable row",
-            pipeline.path.display()
-        )
-    })?;
-    let cutoff = pipeline.cutoff.day(last);
-    if cutoff < first {
-        return Err(invalid!(
-            "{}: the cutoff {} is before the first transaction ({})",
-            pipeline.path.display(),
-            format_day(cutoff),
-            format_day(first)
-        ));
-    }
+    let Input {
+        files,
+        read,
+        history,
+        cutoff,
+    } = read_input(pipeline).await?;
     let fingerprint = {
         let files = files.clone();
         tokio::task::spawn_blocking(move || retain_store::fingerprint_files(&files))
@@ -364,6 +349,109 @@ async fn run_leased(
     }
 }
 
+/// What a run reads: the files, how, the history and the cutoff it takes.
+struct Input {
+    files: Vec<std::path::PathBuf>,
+    read: retain_data::ReadOptions,
+    history: PurchaseHistory,
+    cutoff: i32,
+}
+
+async fn read_input(pipeline: &Pipeline) -> Result<Input> {
+    let files = pipeline.transaction_files()?;
+    let read = pipeline.read_options()?;
+    let history = {
+        let (files, read) = (files.clone(), read.clone());
+        tokio::task::spawn_blocking(move || PurchaseHistory::read(&files, read))
+            .await
+            .expect("reading does not panic")?
+    };
+    let (first, last) = history.span().ok_or_else(|| {
+        invalid!(
+            "{}: the transactions have no usable row",
+            pipeline.path.display()
+        )
+    })?;
+    let cutoff = pipeline.cutoff.day(last);
+    if cutoff < first {
+        return Err(invalid!(
+            "{}: the cutoff {} is before the first transaction ({})",
+            pipeline.path.display(),
+            format_day(cutoff),
+            format_day(first)
+        ));
+    }
+    Ok(Input {
+        files,
+        read,
+        history,
+        cutoff,
+    })
+}
+
+/// `retain retrain NAME`: one of the pipeline's models retrained now, outside a run: a
+/// challenger trained, both measured on the latest out-of-time window, production moved when
+/// the challenger wins; the decision stored. Its evidence is the answer's `evidence`.
+pub async fn retrain_model(
+    store: &Store,
+    pipeline: &Pipeline,
+    name: &str,
+) -> Result<serde_json::Value> {
+    let model = pipeline
+        .spec
+        .models
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| {
+            invalid!(
+                "{} has no model {name}; its models: {}",
+                pipeline.path.display(),
+                pipeline
+                    .spec
+                    .models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let champion = store.resolve(&model.name, PRODUCTION).await.map_err(|_| {
+        invalid!("{name} has no production version yet: `retain run` trains its first")
+    })?;
+    let input = read_input(pipeline).await?;
+    let started_at = retain_store::now();
+    // Not stored: it names the decision and dates the challenger's training.
+    let run = PipelineRun {
+        run_id: format!(
+            "retrain-{}",
+            &retain_store::sha256_hex(format!("{name} {started_at}").as_bytes())[..12]
+        ),
+        pipeline: pipeline.name.clone(),
+        input_key: String::new(),
+        cutoff: format_day(input.cutoff),
+        status: retain_store::PipelineStatus::Running,
+        started_at,
+        finished_at: None,
+        seconds: None,
+        attempts: 1,
+        versions_before: json!({}),
+        versions_after: None,
+        rows: json!({}),
+        error: None,
+    };
+    let context = RunContext {
+        store,
+        pipeline,
+        history: &input.history,
+        files: &input.files,
+        read: &input.read,
+        cutoff: input.cutoff,
+        run: &run,
+        lease_ms: 0,
+    };
+    context.retrain(model, champion).await
+}
+
 /// `{model: production version or null}` for the pipeline's models, now.
 async fn production_versions(store: &Store, pipeline: &Pipeline) -> Result<serde_json::Value> {
     let mut versions = serde_json::Map::new();
@@ -388,6 +476,15 @@ struct RunContext<'a> {
 
 impl RunContext<'_> {
     async fn steps(&self, done: &BTreeMap<String, serde_json::Value>) -> Result<()> {
+        // What past runs' predictions came to, now that the data may show it.
+        for model in self.pipeline.spec.models.iter().filter(|m| m.score) {
+            self.step(
+                done,
+                &format!("performance:{}", model.name),
+                self.realised(model),
+            )
+            .await?;
+        }
         for model in &self.pipeline.spec.models {
             self.step(
                 done,
@@ -434,7 +531,10 @@ impl RunContext<'_> {
     /// The model's first version when it has none in production; else it is kept.
     async fn keep_model(&self, model: &ModelSpec) -> Result<serde_json::Value> {
         if let Ok(version) = self.store.resolve(&model.name, PRODUCTION).await {
-            return Ok(json!({"action": "kept", "version": version}));
+            if !model.retrain {
+                return Ok(json!({"action": "kept", "version": version}));
+            }
+            return self.retrain(model, version).await;
         }
         let bytes = self.train(model, self.cutoff).await?;
         let info = Artifact::from_bytes(&bytes)?.describe();
@@ -443,6 +543,159 @@ impl RunContext<'_> {
             .register_as(&model.name, &bytes, &info, Some(PRODUCTION))
             .await?;
         Ok(json!({"action": "trained", "version": registered.version, "kind": info.kind}))
+    }
+
+    /// Trains a challenger on the data before the evaluation window (the horizon before the
+    /// cutoff), measures it and the champion on the window, and promotes it when it wins
+    /// (`retrain`). The decision is stored with its evidence under an id of this run.
+    async fn retrain(&self, model: &ModelSpec, champion: i64) -> Result<serde_json::Value> {
+        let kind = model.kind()?;
+        let margins = model.promotion.margins(kind)?;
+        let from = self.cutoff - model.horizon_days;
+        let champion_bytes = self.store.artifact(&model.name, champion).await?;
+        if let Some(through) = retrain::trained_through(&champion_bytes) {
+            if through > from {
+                return Ok(json!({
+                    "action": "kept",
+                    "version": champion,
+                    "retrain": format!(
+                        "waiting: the champion learned from the data through {}; a window out \
+                         of time for it needs data through {}",
+                        format_day(through),
+                        format_day(through + model.horizon_days)
+                    ),
+                }));
+            }
+        }
+        let challenger_bytes = self.train(model, from).await?;
+        let info = Artifact::from_bytes(&challenger_bytes)?.describe();
+        let (registered, _) = self
+            .store
+            .register_as(&model.name, &challenger_bytes, &info, None)
+            .await?;
+        let measure = |bytes: Vec<u8>| {
+            let (spec, history, metric) =
+                (model.clone(), self.history.clone(), margins.metric.clone());
+            tokio::task::spawn_blocking(move || {
+                retrain::evaluate(&bytes, &spec, &history, from, &metric)
+            })
+        };
+        let (champion_metrics, champion_score, champion_features) =
+            measure(champion_bytes)
+                .await
+                .expect("evaluating does not panic")?;
+        let (challenger_metrics, challenger_score, challenger_features) = measure(challenger_bytes)
+            .await
+            .expect("evaluating does not panic")?;
+        let decision = retrain::decide(
+            &model.name,
+            (from, self.cutoff),
+            retrain::Candidate {
+                version: champion,
+                metrics: champion_metrics,
+                score: champion_score,
+            },
+            &champion_features,
+            retrain::Candidate {
+                version: registered.version,
+                metrics: challenger_metrics,
+                score: challenger_score,
+            },
+            &challenger_features,
+            margins,
+        );
+        let promoted = decision.decision == "promoted";
+        let alias = if promoted { PRODUCTION } else { "challenger" };
+        // Moved once, whichever attempt of the run gets here.
+        if registered.version != champion
+            && self.store.resolve(&model.name, alias).await.ok() != Some(registered.version)
+        {
+            self.store
+                .move_alias(&model.name, alias, registered.version)
+                .await?;
+        }
+        self.store
+            .write_decision(&retain_store::StoredDecision {
+                decision_id: format!("{}:{}", self.run.run_id, model.name),
+                model: model.name.clone(),
+                decision: decision.decision.clone(),
+                champion_version: champion,
+                challenger_version: registered.version,
+                evidence: serde_json::to_value(&decision).expect("decisions serialize"),
+                decided_at: retain_store::now(),
+            })
+            .await?;
+        Ok(json!({
+            "action": decision.decision,
+            "version": if promoted { registered.version } else { champion },
+            "champion": champion,
+            "challenger": registered.version,
+            "reason": decision.reason,
+            "evidence": decision,
+        }))
+    }
+
+    /// Realised performance of the model's past scoring runs whose horizon has passed by the
+    /// cutoff, each evaluated once.
+    async fn realised(&self, model: &ModelSpec) -> Result<serde_json::Value> {
+        let kind = model.kind()?;
+        let done: std::collections::HashSet<String> = self
+            .store
+            .performance_of_model(&model.name)
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == retain_store::PerformanceKind::Realised)
+            .map(|p| p.run_id)
+            .collect();
+        let mut evaluated = Vec::new();
+        for run in self.store.runs().await? {
+            let (Some(as_of), Some(horizon)) = (&run.as_of, run.horizon_days) else {
+                continue;
+            };
+            let Some(day) =
+                retain_data::dates::parse_date(as_of.as_bytes(), &retain_data::DateFormat::Auto)
+            else {
+                continue;
+            };
+            let end = day + horizon as i32;
+            if run.model != model.name || done.contains(&run.run_id) || end > self.cutoff {
+                continue;
+            }
+            let predictions = all_predictions(self.store, &run.run_id).await?;
+            let history = self.history.clone();
+            let metrics = tokio::task::spawn_blocking(move || match kind {
+                ModelKind::Churn => serde_json::to_value(performance::realised_churn(
+                    &predictions,
+                    &history,
+                    day,
+                    horizon as i32,
+                )),
+                ModelKind::Purchase(_) => serde_json::to_value(performance::realised_purchases(
+                    &predictions,
+                    &history,
+                    day,
+                    horizon as i32,
+                )),
+            })
+            .await
+            .expect("evaluating does not panic")
+            .expect("metrics serialize");
+            self.store
+                .write_performance(&retain_store::StoredPerformance {
+                    run_id: run.run_id.clone(),
+                    kind: retain_store::PerformanceKind::Realised,
+                    model: model.name.clone(),
+                    version: run.version,
+                    as_of: as_of.clone(),
+                    horizon_end: format_day(end),
+                    customers: metrics["customers"].as_i64().unwrap_or(0),
+                    metrics: metrics.clone(),
+                    evaluated_at: retain_store::now(),
+                })
+                .await?;
+            evaluated.push(json!({"run_id": run.run_id, "as_of": as_of, "metrics": metrics}));
+        }
+        Ok(json!({"evaluated": evaluated}))
     }
 
     /// A model file of `model` trained on the data up to `day`: a churn model's labels come
@@ -491,6 +744,27 @@ impl RunContext<'_> {
         )
         .await?;
         let run = outcome.outcome.run();
+        if model.kind()? == ModelKind::Churn {
+            let scores: Vec<f64> = all_predictions(self.store, &run.run_id)
+                .await?
+                .iter()
+                .map(|p| p.score)
+                .collect();
+            let estimate = performance::ChurnEstimate::of(&scores);
+            self.store
+                .write_performance(&retain_store::StoredPerformance {
+                    run_id: run.run_id.clone(),
+                    kind: retain_store::PerformanceKind::Estimated,
+                    model: model.name.clone(),
+                    version: outcome.version,
+                    as_of: format_day(self.cutoff),
+                    horizon_end: format_day(self.cutoff + model.horizon_days),
+                    customers: scores.len() as i64,
+                    metrics: serde_json::to_value(&estimate).expect("estimates serialize"),
+                    evaluated_at: retain_store::now(),
+                })
+                .await?;
+        }
         Ok(json!({
             "version": outcome.version,
             "run_id": run.run_id,
@@ -579,7 +853,9 @@ fn fit_purchase(
     let columns = SummaryColumns::of_history(history, &customers, day, 7.0);
     let data = PurchaseData::from_columns(&columns)?;
     let fit = fit_purchase_model(kind, &data, &FitOptions::default())?;
-    let record = fit.artifact(&data, &columns, retain_data::TimeUnit::Weeks);
+    let mut record = fit.artifact(&data, &columns, retain_data::TimeUnit::Weeks);
+    // The last day of data it learned from: a challenger is measured on days after it.
+    record["fitted_at"] = format_day(day).into();
     let bytes = serde_json::to_vec(&record).expect("records serialize");
     if !model.spend_model.unwrap_or(history.has_amounts) {
         return Ok(bytes);
@@ -591,3 +867,22 @@ fn fit_purchase(
 
 #[cfg(test)]
 mod tests;
+
+/// Every prediction of a stored run, read a page at a time.
+async fn all_predictions(
+    store: &Store,
+    run_id: &str,
+) -> Result<Vec<retain_store::StoredPrediction>> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .predictions_of_run(run_id, after.as_deref(), 10_000)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(all);
+        };
+        after = Some(last.customer_id.clone());
+        all.extend(page);
+    }
+}

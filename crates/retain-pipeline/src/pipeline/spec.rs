@@ -179,6 +179,13 @@ pub struct ModelSpec {
     /// Score every customer at the cutoff into the store each run (default: yes).
     #[serde(default = "yes")]
     pub score: bool,
+    /// Train a challenger each run once a window out of time for the champion exists, and
+    /// promote it when it wins (default: yes).
+    #[serde(default = "yes")]
+    pub retrain: bool,
+    /// The metric and margins a challenger must win by.
+    #[serde(default)]
+    pub promotion: super::retrain::Promotion,
 }
 
 fn default_horizon() -> i32 {
