@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
     sys.exit("check.py needs the 'websockets' module (Debian: apt-get install python3-websockets; "
              "run with /usr/bin/python3)")
 
-PAGE_ORDER = ["overview", "segments", "value", "retention", "at-risk", "campaigns", "models"]
+PAGE_ORDER = ["overview", "segments", "value", "retention", "at-risk", "campaigns", "models", "production"]
 ROW_KEYS = ["customer_id", "segment", "stage", "churn_risk", "p_alive", "expected_purchases", "clv",
             "historic_value", "value_at_risk", "next_purchase", "reasons"]
 WIDTH, HEIGHT = 1280, 900

@@ -60,6 +60,9 @@ pub struct TrainOptions {
     pub top_share: f64,
     /// Add BG/NBD's P(alive) and expected purchases over the horizon as features.
     pub btyd: bool,
+    /// With a log: only customers who bought in the last this many days before the cutoff are
+    /// trained on (and, by the saved recipe, scored).
+    pub active_days: Option<i32>,
     /// Cross-validation folds.
     pub folds: usize,
     /// Boosting rounds, shrinkage, depth and seed (the rest as `GradientBoosting::new`).
@@ -78,6 +81,7 @@ impl TrainOptions {
             trend_days: 90,
             top_share: 0.2,
             btyd: false,
+            active_days: None,
             folds: 5,
             boosting: GradientBoosting::new(task),
         }
@@ -183,6 +187,7 @@ pub fn train(input: &TrainInput, options: &TrainOptions) -> Result<Trained> {
                 btyd: options.btyd,
                 attributes: input.table.is_some(),
                 bgnbd: None,
+                active_days: options.active_days,
             }
             .fitted(history, cutoff)?;
             let data = log_dataset(

@@ -36,6 +36,10 @@ pub struct LogRecipe {
     /// refit on the scored log's customers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgnbd: Option<BgNbd>,
+    /// Only customers who bought in the last this many days are trained on and scored (the
+    /// active customer base, as a business monitors it); none: every customer ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_days: Option<i32>,
 }
 
 /// The log-made features of customers at a day, and which customers (indices into the
@@ -81,6 +85,25 @@ impl LogRecipe {
     /// The features of every customer of `history` who had bought by the end of `day`.
     /// Purchases after `day` are never read.
     pub fn features(&self, history: &PurchaseHistory, day: i32) -> Result<LogFeatures, ModelError> {
+        let made = self.all_features(history, day)?;
+        let Some(active) = self.active_days else {
+            return Ok(made);
+        };
+        // Those whose last purchase by `day` is within the window.
+        let keep: Vec<usize> = (0..made.customers.len())
+            .filter(|&i| {
+                let days = history.days(made.customers[i]);
+                let last = days[days.partition_point(|&d| d <= day) - 1];
+                last > day - active
+            })
+            .collect();
+        Ok(LogFeatures {
+            frame: made.frame.select(&keep),
+            customers: keep.iter().map(|&i| made.customers[i]).collect(),
+        })
+    }
+
+    fn all_features(&self, history: &PurchaseHistory, day: i32) -> Result<LogFeatures, ModelError> {
         let behaviour = behaviour_features(history, day, self.trend_days);
         let n = behaviour.customers.len();
         let mut frame = FeatureFrame::new(n);

@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use retain_pipeline::analysis::{customer_page, models_page, CustomerModel};
+use retain_pipeline::analysis::{
+    customer_page, models_page, production_page, production_records, CustomerModel,
+};
 use retain_store::{AnalysisCustomer, AnalysisInfo, Cursor, CustomerQuery, CustomerSort};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +25,8 @@ type AppResult<T> = Result<T, ApiError>;
 
 /// The page every analysis has besides its stored ones: the registry's models.
 const MODELS_PAGE: &str = "models";
+/// And the production loop's: pipeline runs, drift, performance, decisions.
+const PRODUCTION_PAGE: &str = "production";
 
 /// Headers of every dashboard file: no sniffing, no referrer, no framing.
 fn hardened(mut response: Response) -> Response {
@@ -110,6 +114,7 @@ pub async fn list_analyses(
     let mut analyses = state.store.analyses().await?;
     for a in &mut analyses {
         a.pages.push(MODELS_PAGE.into());
+        a.pages.push(PRODUCTION_PAGE.into());
     }
     Ok(Json(AnalysisList { analyses }))
 }
@@ -135,6 +140,12 @@ pub async fn analysis_page(
         state.store.analysis(&analysis_id).await?;
         let versions = state.store.all_versions().await?;
         serde_json::to_string(&models_page(&versions)).expect("pages serialize")
+    } else if page == PRODUCTION_PAGE {
+        state.store.analysis(&analysis_id).await?;
+        let (runs, models) = production_records(&state.store).await.map_err(|e| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).retry_after(1)
+        })?;
+        serde_json::to_string(&production_page(&runs, &models)).expect("pages serialize")
     } else {
         state.store.analysis_page(&analysis_id, &page).await?
     };

@@ -116,8 +116,20 @@ async fn analyses_are_served_as_stored_and_customers_as_the_store_filters_them()
             "value",
             "retention",
             "at-risk",
-            "models"
+            "models",
+            "production"
         ]
+    );
+    // The production page, built from the store: no pipeline has run here.
+    let (status, production) = server
+        .get(&format!("/v1/analyses/{id}/pages/production"), &server.read)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(production["title"], "Production");
+    assert_eq!(production["panels"][0]["id"], "pipeline-runs");
+    assert_eq!(
+        production["panels"][0]["table"]["rows"],
+        serde_json::json!([])
     );
 
     for page in &analysis.pages {

@@ -31,6 +31,7 @@
     { id: 'customer', label: 'Customer lookup' },
     { id: 'campaigns', label: 'Campaigns' },
     { id: 'models', label: 'Models' },
+    { id: 'production', label: 'Production' },
   ];
   const SORTS = [
     ['value_at_risk', 'Value at risk'], ['churn_risk', 'Churn risk'], ['clv', 'CLV'],

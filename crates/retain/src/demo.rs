@@ -304,6 +304,80 @@ fn write_campaign(log: &Log, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The production loop on CDNOW: a pipeline run at the end of 1997 and again half a year
+/// later, which measures the first run's predictions against what happened and decides
+/// between the champions and challengers.
+async fn production_loop(store: &retain_store::Store, out: &std::path::Path) -> anyhow::Result<()> {
+    use retain_pipeline::pipeline::{run_pipeline, Pipeline, RunOptions};
+    let path = out.join("cdnow_pipeline.toml");
+    outln!(
+        "\nthe production loop (`retain run {}`, at two cutoffs):",
+        path.display()
+    )?;
+    for cutoff in ["1997-12-31", "1998-06-30"] {
+        let text = format!(
+            "name = \"cdnow-monitored\"\n\n[source]\ntransactions = [\"cdnow_transactions.txt\"]\n\
+             customer_col = \"2\"\ndate_col = \"3\"\namount_col = \"5\"\ndate_format = \"%Y%m%d\"\n\n\
+             [cutoff]\ndate = \"{cutoff}\"\n\n[[models]]\nname = \"cdnow-monitored-churn\"\nkind = \"churn\"\n\
+             horizon_days = 90\n\n[[models]]\nname = \"cdnow-monitored-clv\"\nkind = \"bgnbd\"\n\
+             horizon_days = 90\n"
+        );
+        write_file(&path, text.as_bytes())?;
+        let pipeline = Pipeline::parse(&path, &text)?;
+        let report = run_pipeline(store, &pipeline, &RunOptions::default()).await?;
+        let steps: Vec<String> = report
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let o = &s.output;
+                if let Some(reason) = o["reason"].as_str() {
+                    Some(format!(
+                        "{} {} ({reason})",
+                        s.step,
+                        o["action"].as_str().unwrap_or("")
+                    ))
+                } else if let Some(n) = o["evaluated"].as_array().filter(|e| !e.is_empty()) {
+                    let m = &n[0]["metrics"];
+                    Some(match m["auc"].as_f64() {
+                        Some(auc) => format!(
+                            "{}: realised AUC {auc:.3}, churn {:.1}% (predicted {:.1}%)",
+                            s.step,
+                            100.0 * m["churn_rate"].as_f64().unwrap_or(f64::NAN),
+                            100.0 * m["mean_predicted"].as_f64().unwrap_or(f64::NAN)
+                        ),
+                        None => format!(
+                            "{}: {:.0} purchases expected, {:.0} made",
+                            s.step,
+                            m["predicted_purchases"].as_f64().unwrap_or(f64::NAN),
+                            m["actual_purchases"].as_f64().unwrap_or(f64::NAN)
+                        ),
+                    })
+                } else {
+                    o["dataset_drift"].as_bool().map(|drift| {
+                        format!(
+                            "{}: {} of {} features drifted{}",
+                            s.step,
+                            o["drifted_features"],
+                            o["features"],
+                            if drift { " (data set drift)" } else { "" }
+                        )
+                    })
+                }
+            })
+            .collect();
+        let status = serde_json::to_value(report.run.status)?;
+        outln!(
+            "  cutoff {cutoff}: run {} {}",
+            report.run.run_id,
+            status.as_str().unwrap_or_default()
+        )?;
+        for step in steps {
+            outln!("    {step}")?;
+        }
+    }
+    Ok(())
+}
+
 /// The analyst's view: the CDNOW analysis stored for the dashboard, and the report.
 async fn dashboard_section(
     log: &Log,
@@ -348,6 +422,7 @@ async fn dashboard_section(
     let telco_stored = store
         .write_analysis(&contracts.to_store("telco_churn.csv"), &contracts.customers)
         .await?;
+    production_loop(&store, out).await?;
     let report = out.join("report.html");
     let html = retain_ui::report(&report_data(&store, &ReportOptions::default()).await?);
     retain_data::output::write_file(&report, html.as_bytes())?;

@@ -82,6 +82,10 @@ pub struct TrainArgs {
     /// up to each feature date.
     #[arg(long)]
     pub btyd: bool,
+    /// With a log: train on (and score) only the customers who bought in the last DAYS days
+    /// before the cutoff, the active base.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i32).range(1..))]
+    pub active_days: Option<i32>,
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
@@ -131,6 +135,7 @@ impl TrainArgs {
             trend_days: self.trend_days,
             top_share: self.top_share,
             btyd: self.btyd,
+            active_days: self.active_days,
             folds: self.folds,
             boosting: GradientBoosting {
                 rounds: self.rounds,

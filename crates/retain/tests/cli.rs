@@ -231,8 +231,22 @@ fn demo_runs_on_the_bundled_data() {
     let store = format!("sqlite://{}", out_dir.join("retain.db").display());
     let runs = retain(&["runs", "--store", &store, "--format", "json"]);
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
-    assert_eq!(runs[0]["customers"], 7043);
-    assert_eq!(runs[0]["model"], "telco-churn");
+    let telco = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "telco-churn")
+        .unwrap();
+    assert_eq!(telco["customers"], 7043);
+    // The production loop: the second pipeline run measures the first's predictions and
+    // decides between champion and challenger.
+    assert!(
+        stdout.contains("the production loop")
+            && stdout.contains("realised AUC")
+            && stdout.contains("purchases expected"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("features drifted").count(), 4, "{stdout}");
 }
 
 #[test]

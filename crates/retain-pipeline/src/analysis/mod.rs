@@ -28,6 +28,7 @@ mod customer;
 mod models;
 pub mod page;
 mod pages;
+mod production;
 mod report;
 
 use rayon::prelude::*;
@@ -46,6 +47,7 @@ pub use contracts::{analyze_contracts, ContractAnalysisOptions, ContractColumns}
 pub use customer::{customer_page, CustomerModel};
 pub use models::models_page;
 pub use page::Page;
+pub use production::{production_page, production_records, ModelRecord};
 pub use report::{report_data, ReportOptions};
 
 use crate::error::invalid;

@@ -54,6 +54,9 @@ pub async fn report_data(store: &Store, options: &ReportOptions) -> Result<Value
         &store.all_versions().await.map_err(store_error)?,
     ))
     .expect("pages serialize");
+    let (runs, records) = super::production_records(store).await?;
+    let production =
+        serde_json::to_value(super::production_page(&runs, &records)).expect("pages serialize");
     let (mut pages, mut customers, mut customer_pages) = (Map::new(), Map::new(), Map::new());
     for a in &mut chosen {
         let mut these = Map::new();
@@ -69,6 +72,8 @@ pub async fn report_data(store: &Store, options: &ReportOptions) -> Result<Value
         }
         these.insert("models".into(), models.clone());
         a.pages.push("models".into());
+        these.insert("production".into(), production.clone());
+        a.pages.push("production".into());
         pages.insert(a.analysis_id.clone(), Value::Object(these));
         let query = CustomerQuery {
             limit: options.customers,

@@ -824,6 +824,7 @@ fn train_churn(
         horizon_days: model.horizon_days,
         trend_days: model.trend_days,
         btyd: model.btyd_features,
+        active_days: model.active_days,
         folds: model.folds.unwrap_or(5),
         boosting,
         ..TrainOptions::new(Task::Churn)

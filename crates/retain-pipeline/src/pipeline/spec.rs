@@ -163,6 +163,10 @@ pub struct ModelSpec {
     /// Churn: BG/NBD's P(alive) and expected purchases as features.
     #[serde(default)]
     pub btyd_features: bool,
+    /// Churn: train on and score only the customers who bought in the last this many days
+    /// (the active base; default: every customer ever).
+    #[serde(default)]
+    pub active_days: Option<i32>,
     /// Churn: boosting rounds, shrinkage, depth, cross-validation folds.
     #[serde(default)]
     pub rounds: Option<usize>,

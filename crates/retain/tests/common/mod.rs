@@ -5,6 +5,8 @@
 
 use std::process::{Command, Output};
 
+pub mod simulate;
+
 pub fn retain(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_retain"))
         .args(args)
