@@ -177,6 +177,57 @@ fn a_change_of_regime_is_flagged_measured_and_answered_by_a_promotion() {
     let last = runs.last().unwrap();
     assert!(!last.dataset_drift, "{runs:?}");
     assert_eq!(last.decision.as_deref(), Some("kept"), "{runs:?}");
+    // A promotion is undone by a rollback: production points where it pointed before.
+    let promoted = monitor["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision"] == "promoted")
+        .unwrap();
+    let newest_promotion = monitor["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["decision"] == "promoted")
+        .map(|d| d["challenger_version"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    assert!(promoted["evidence"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["passed"] == true));
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let production = |store: &str| -> i64 {
+        let out = retain(&[
+            "registry",
+            "show",
+            "shop-churn",
+            "--store",
+            store,
+            "--format",
+            "json",
+        ]);
+        let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| {
+                v["aliases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "production")
+            })
+            .unwrap()["version"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(production(&store), newest_promotion);
+    let rollback = retain(&["registry", "rollback", "shop-churn", "--store", &store]);
+    assert!(rollback.status.success());
+    assert!(production(&store) < newest_promotion);
 }
 
 #[test]

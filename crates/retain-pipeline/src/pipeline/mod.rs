@@ -739,6 +739,7 @@ impl RunContext<'_> {
             &BatchOptions {
                 at: Some(self.cutoff),
                 horizon,
+                drift: self.pipeline.spec.drift.options(),
                 ..BatchOptions::default()
             },
         )

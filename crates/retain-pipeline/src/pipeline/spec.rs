@@ -53,6 +53,42 @@ pub struct PipelineSpec {
     pub models: Vec<ModelSpec>,
     #[serde(default)]
     pub analysis: Option<AnalysisSpec>,
+    /// The drift tests' thresholds (Evidently's defaults when not given).
+    #[serde(default)]
+    pub drift: DriftSpec,
+}
+
+/// `[drift]`: any of Evidently's thresholds, changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSpec {
+    /// The data set drifts when at least this share of its features drift (0.5).
+    #[serde(default)]
+    pub drift_share: Option<f64>,
+    /// A test's p-value below this is drift (0.05).
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// A distance at or above this is drift (0.1).
+    #[serde(default)]
+    pub distance: Option<f64>,
+    /// Up to this many training rows a feature is tested, above it measured by a distance
+    /// (1,000).
+    #[serde(default)]
+    pub max_test_reference_rows: Option<usize>,
+}
+
+impl DriftSpec {
+    pub fn options(&self) -> retain_models::drift::DriftOptions {
+        let d = retain_models::drift::DriftOptions::default();
+        retain_models::drift::DriftOptions {
+            drift_share: self.drift_share.unwrap_or(d.drift_share),
+            p_value: self.p_value.unwrap_or(d.p_value),
+            distance: self.distance.unwrap_or(d.distance),
+            max_test_reference_rows: self
+                .max_test_reference_rows
+                .unwrap_or(d.max_test_reference_rows),
+        }
+    }
 }
 
 /// Where the transactions come from and how they read.
@@ -330,6 +366,17 @@ impl Pipeline {
         if spec.source.transactions.is_empty() {
             return Err(invalid!(
                 "{}: [source] transactions names no file",
+                path.display()
+            ));
+        }
+        let drift = spec.drift.options();
+        if !(0.0..=1.0).contains(&drift.drift_share)
+            || !(0.0..=1.0).contains(&drift.p_value)
+            || drift.distance.is_nan()
+            || drift.distance <= 0.0
+        {
+            return Err(invalid!(
+                "{}: [drift] drift_share and p_value must be 0 to 1, distance above 0",
                 path.display()
             ));
         }

@@ -103,3 +103,20 @@ fn globs_expand_relative_to_the_file_and_must_match() {
     let e = none.transaction_files().unwrap_err().to_string();
     assert!(e.contains("matches no file"), "{e}");
 }
+
+#[test]
+fn drift_thresholds_are_evidentlys_unless_the_file_says() {
+    let p = parse(MINIMAL).unwrap();
+    assert_eq!(
+        p.spec.drift.options(),
+        retain_models::drift::DriftOptions::default()
+    );
+    let p = parse(&format!("{MINIMAL}[drift]\ndrift_share = 0.3\n")).unwrap();
+    let options = p.spec.drift.options();
+    assert_eq!(options.drift_share, 0.3);
+    assert_eq!(options.p_value, 0.05);
+    let e = parse(&format!("{MINIMAL}[drift]\ndrift_share = 3.0\n")).unwrap_err();
+    assert!(e.to_string().contains("[drift]"), "{e}");
+    let e = parse(&format!("{MINIMAL}[drift]\nshare = 0.3\n")).unwrap_err();
+    assert!(e.to_string().contains("share"), "{e}");
+}
