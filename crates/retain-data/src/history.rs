@@ -172,6 +172,13 @@ impl PurchaseHistory {
         out
     }
 
+    /// The customers (indices) who had bought by the end of `day`.
+    pub fn customers_by(&self, day: i32) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&k| self.days(k).first().is_some_and(|&d| d <= day))
+            .collect()
+    }
+
     /// The first and last purchase days of the whole log.
     pub fn span(&self) -> Option<(i32, i32)> {
         let first = (0..self.len()).map(|k| self.days(k)[0]).min()?;

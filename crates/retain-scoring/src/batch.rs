@@ -543,9 +543,10 @@ fn score_log(
     };
     let horizon = horizon_days(scorer, options);
     if let Some(purchase) = scorer.purchase() {
-        let predictions = purchase.score_history(&history, at, &options.scoring(Some(at)))?;
+        let (predictions, inputs) =
+            purchase.score_history(&history, at, &options.scoring(Some(at)))?;
         return Ok(ScoredBatch {
-            features: Some(purchase.history_frame(&history, at)),
+            features: Some(inputs),
             as_of: Some(at),
             horizon_days: horizon,
             ..ScoredBatch::new(stored(predictions), Vec::new())

@@ -156,26 +156,15 @@ impl PurchaseScorer {
         })
     }
 
-    /// The summaries (frequency, recency, T in the model's unit, and monetary value) of every
-    /// customer of a history who had bought by `day`, in the order [`Self::score_history`]
-    /// answers them: what a scoring run's drift compares with the training sample.
-    pub fn history_frame(&self, history: &PurchaseHistory, day: i32) -> FeatureFrame {
-        let unit = self.unit.unwrap_or(TimeUnit::Weeks);
-        let customers: Vec<usize> = (0..history.len())
-            .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
-            .collect();
-        let s = repeat_summary(history, &customers, day, unit.days());
-        summary_frame(s.x, s.t_x, s.t, Some(s.monetary))
-    }
-
     /// Every customer of a history who had bought by `day`, summarised in the model's unit
-    /// and answered.
+    /// and answered; with the summaries (frequency, recency, T, monetary value) in the same
+    /// order, what a scoring run's drift compares with the training sample.
     pub fn score_history(
         &self,
         history: &PurchaseHistory,
         day: i32,
         how: &JsonScoring,
-    ) -> Result<Vec<Prediction>, ScoringError> {
+    ) -> Result<(Vec<Prediction>, FeatureFrame), ScoringError> {
         let Some(unit) = self.unit else {
             return Err(ScoringError::NotServable(
                 "BG/BB counts transaction opportunities: score a summary with frequency, recency \
@@ -184,11 +173,9 @@ impl PurchaseScorer {
             ));
         };
         let horizon = how.horizon.unwrap_or_else(|| self.default_horizon());
-        let customers: Vec<usize> = (0..history.len())
-            .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
-            .collect();
+        let customers = history.customers_by(day);
         let s = repeat_summary(history, &customers, day, unit.days());
-        customers
+        let predictions = customers
             .iter()
             .enumerate()
             .map(|(i, &k)| {
@@ -200,7 +187,11 @@ impl PurchaseScorer {
                 };
                 self.predict(Some(history.id(k).to_string()), h, horizon, how)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            predictions,
+            summary_frame(s.x, s.t_x, s.t, Some(s.monetary)),
+        ))
     }
 
     /// Model time units in a month.

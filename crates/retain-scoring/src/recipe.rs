@@ -138,9 +138,7 @@ impl LogRecipe {
 
 /// BG/NBD fitted on the purchases up to `day` of the customers acquired before it.
 fn fit_bgnbd(history: &PurchaseHistory, day: i32) -> Result<BgNbd, ModelError> {
-    let customers: Vec<usize> = (0..history.len())
-        .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
-        .collect();
+    let customers = history.customers_by(day);
     let summary = repeat_summary(history, &customers, day, BTYD_UNIT_DAYS);
     let data = fit_data(&summary.x, &summary.t_x, &summary.t)?;
     Ok(BgNbd::fit(&data, &FitOptions::default())?.params)

@@ -137,7 +137,8 @@ pub enum PerformanceKind {
 }
 
 impl PerformanceKind {
-    fn as_str(self) -> &'static str {
+    /// The kind as the API and listings name it.
+    pub fn as_str(self) -> &'static str {
         match self {
             PerformanceKind::Realised => "realised",
             PerformanceKind::Estimated => "estimated",

@@ -27,7 +27,8 @@ pub enum PipelineStatus {
 }
 
 impl PipelineStatus {
-    fn as_str(self) -> &'static str {
+    /// The status as the API and listings name it.
+    pub fn as_str(self) -> &'static str {
         match self {
             PipelineStatus::Running => "running",
             PipelineStatus::Interrupted => "interrupted",

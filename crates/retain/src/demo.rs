@@ -365,11 +365,10 @@ async fn production_loop(store: &retain_store::Store, out: &std::path::Path) -> 
                 }
             })
             .collect();
-        let status = serde_json::to_value(report.run.status)?;
         outln!(
             "  cutoff {cutoff}: run {} {}",
             report.run.run_id,
-            status.as_str().unwrap_or_default()
+            report.run.status.as_str()
         )?;
         for step in steps {
             outln!("    {step}")?;

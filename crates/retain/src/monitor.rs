@@ -120,44 +120,36 @@ fn performance_and_decisions(
         let rows: Vec<Vec<String>> = performance
             .iter()
             .map(|p| {
-                let kind = serde_json::to_value(p.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                if p.metrics.get("auc").is_some() {
-                    vec![
-                        p.as_of.clone(),
-                        p.horizon_end.clone(),
-                        p.version.to_string(),
-                        kind,
-                        crate::fmt::thousands(p.customers as u64),
-                        format!(
-                            "AUC {}, log loss {}, churn {} (predicted {})",
-                            metric(p, "auc"),
-                            metric(p, "log_loss"),
-                            metric(p, "churn_rate"),
-                            if p.metrics.get("mean_predicted").is_some() {
-                                metric(p, "mean_predicted")
-                            } else {
-                                metric(p, "churn_rate")
-                            }
-                        ),
-                    ]
+                let metrics = if p.metrics.get("auc").is_some() {
+                    // An estimate's predicted churn is its churn rate.
+                    let predicted = if p.metrics.get("mean_predicted").is_some() {
+                        "mean_predicted"
+                    } else {
+                        "churn_rate"
+                    };
+                    format!(
+                        "AUC {}, log loss {}, churn {} (predicted {})",
+                        metric(p, "auc"),
+                        metric(p, "log_loss"),
+                        metric(p, "churn_rate"),
+                        metric(p, predicted)
+                    )
                 } else {
-                    vec![
-                        p.as_of.clone(),
-                        p.horizon_end.clone(),
-                        p.version.to_string(),
-                        kind,
-                        crate::fmt::thousands(p.customers as u64),
-                        format!(
-                            "purchases {} predicted, {} actual; per customer MAE {}",
-                            metric(p, "predicted_purchases"),
-                            metric(p, "actual_purchases"),
-                            metric(p, "purchases_mae")
-                        ),
-                    ]
-                }
+                    format!(
+                        "purchases {} predicted, {} actual; per customer MAE {}",
+                        metric(p, "predicted_purchases"),
+                        metric(p, "actual_purchases"),
+                        metric(p, "purchases_mae")
+                    )
+                };
+                vec![
+                    p.as_of.clone(),
+                    p.horizon_end.clone(),
+                    p.version.to_string(),
+                    p.kind.as_str().into(),
+                    crate::fmt::thousands(p.customers as u64),
+                    metrics,
+                ]
             })
             .collect();
         outln!(

@@ -74,7 +74,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "pipeline {} run {}: {} at cutoff {} in {:.1} s{}",
         run.pipeline,
         run.run_id,
-        status(run),
+        run.status.as_str(),
         run.cutoff,
         run.seconds.unwrap_or(0.0),
         if report.resumed_steps > 0 {
@@ -93,13 +93,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         outln!("  {}: {}", step.step, step_text(&step.output))?;
     }
     Ok(())
-}
-
-fn status(run: &PipelineRun) -> String {
-    serde_json::to_value(run.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 /// The row accounting of a run's input, as `retain` prints it for every command.
@@ -175,7 +168,7 @@ fn list(runs: &[PipelineRun]) -> anyhow::Result<()> {
                 r.pipeline.clone(),
                 r.run_id.clone(),
                 r.cutoff.clone(),
-                status(r),
+                r.status.as_str().into(),
                 r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default(),
                 crate::fmt::thousands(r.rows["rows_used"].as_u64().unwrap_or(0)),
                 r.error.clone().unwrap_or_default(),

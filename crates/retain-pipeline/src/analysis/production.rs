@@ -49,13 +49,6 @@ pub async fn production_records(store: &Store) -> Result<(Vec<PipelineRun>, Vec<
     Ok((runs, models))
 }
 
-fn status_text(run: &PipelineRun) -> String {
-    serde_json::to_value(run.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn runs_panel(runs: &[PipelineRun]) -> Panel {
     let mut table = Table::new(&[
         ("started_at", "Started", Format::Text),
@@ -75,7 +68,7 @@ fn runs_panel(runs: &[PipelineRun]) -> Panel {
             json!(r.pipeline),
             json!(r.run_id),
             json!(r.cutoff),
-            json!(status_text(r)),
+            json!(r.status.as_str()),
             r.seconds.map_or(Value::Null, num),
             r.rows["rows_read"].clone(),
             r.rows["rows_used"].clone(),
@@ -341,11 +334,7 @@ fn performance_panel(model: &ModelRecord) -> Option<Panel> {
         ("purchases_mae", "Purchases MAE", Format::Number),
     ]);
     for p in &model.performance {
-        let kind = if p.kind == PerformanceKind::Realised {
-            "realised"
-        } else {
-            "estimated"
-        };
+        let kind = p.kind.as_str();
         let m = |k: &str| p.metrics.get(k).cloned().unwrap_or(Value::Null);
         table.push(vec![
             json!(p.as_of),

@@ -849,9 +849,7 @@ fn fit_purchase(
     history: &PurchaseHistory,
     day: i32,
 ) -> Result<Vec<u8>> {
-    let customers: Vec<usize> = (0..history.len())
-        .filter(|&k| history.days(k).first().is_some_and(|&d| d <= day))
-        .collect();
+    let customers = history.customers_by(day);
     let columns = SummaryColumns::of_history(history, &customers, day, 7.0);
     let data = PurchaseData::from_columns(&columns)?;
     let fit = fit_purchase_model(kind, &data, &FitOptions::default())?;

@@ -184,7 +184,7 @@ pub fn evaluate(
                 reasons: 0,
                 ..JsonScoring::default()
             };
-            let predictions = purchase.score_history(history, from, &how)?;
+            let (predictions, _) = purchase.score_history(history, from, &how)?;
             let stored = stored_scores(&predictions);
             let performance = realised_purchases(&stored, history, from, horizon);
             let score = performance.purchases_mae;
