@@ -100,6 +100,8 @@
       if (typeof v !== 'number') return String(v);
       if (f === 'share') return NF.pctAxis.format(v);
       if (Math.abs(v) >= 10000) return NF.compact.format(v);
+      // Ticks of a small scale (a PSI of 0.002) would all read 0 at two decimals.
+      if (v !== 0 && Math.abs(v) < 0.01) return NF.sig2.format(v);
       return NF.upTo2.format(v);
     };
   }

@@ -160,7 +160,13 @@ fn drift_panels(model: &ModelRecord) -> Vec<Panel> {
             x_type: XType::Category,
             x: oldest_first
                 .iter()
-                .map(|d| json!(d.as_of.clone().unwrap_or_else(|| d.created_at.clone())))
+                .map(|d| {
+                    json!(d.as_of.clone().unwrap_or_else(|| d
+                        .created_at
+                        .chars()
+                        .take(16)
+                        .collect()))
+                })
                 .collect(),
             series: vec![
                 Series::new(
@@ -224,7 +230,11 @@ fn drift_panels(model: &ModelRecord) -> Vec<Panel> {
         title: format!(
             "{}: each feature in the newest run ({})",
             model.name,
-            newest.as_of.clone().unwrap_or_default()
+            // A run of a customer table has no day of its data: the day it was scored.
+            newest
+                .as_of
+                .clone()
+                .unwrap_or_else(|| newest.created_at.chars().take(10).collect())
         ),
         alt: format!(
             "Bar chart of the population stability index of {}'s {} features and its \
