@@ -18,7 +18,15 @@ use datafusion::logical_expr::{
 
 /// The expression `arg_min(value, key)`: `value` Float64, `key` Int64; ties keep the first row seen.
 pub fn arg_min(value: Expr, key: Expr) -> Expr {
-    AggregateUDF::from(ArgMin::new()).call(vec![value, key])
+    arg_min_udaf().call(vec![value, key])
+}
+
+/// The aggregate's name, by which plans sent to a cluster refer to it.
+pub const ARG_MIN: &str = "arg_min";
+
+/// The aggregate itself, for registries and plan codecs.
+pub fn arg_min_udaf() -> Arc<AggregateUDF> {
+    Arc::new(AggregateUDF::from(ArgMin::new()))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -39,7 +47,7 @@ impl ArgMin {
 
 impl AggregateUDFImpl for ArgMin {
     fn name(&self) -> &str {
-        "arg_min"
+        ARG_MIN
     }
 
     fn signature(&self) -> &Signature {

@@ -7,7 +7,7 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 /// What a date field is read as.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum DateFormat {
     /// YYYYMMDD, YYYY-MM-DD, YYYY/MM/DD, or any of those dates followed by `T` or a space and a
     /// time of day (HH:MM[:SS[.fff]] with an optional `Z` or offset).

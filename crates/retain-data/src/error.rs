@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Where in an input a problem sits: a file and, when known, a line (CSV) or a row (Parquet).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: PathBuf,
     /// 1-based line number in the file (CSV), or 1-based data row (Parquet).
@@ -35,7 +35,7 @@ impl fmt::Display for Location {
 
 /// Why one data row could not be used. Rows with such a problem are either fatal or, with
 /// `--bad-rows`, written to the bad-rows file with this reason.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RowProblem {
     /// A field did not parse: `expected` says what would have, `found` is the field as read.
     BadValue { expected: String, found: String },
@@ -77,7 +77,7 @@ impl fmt::Display for RowProblem {
 }
 
 /// A rejected row: where it is, what is wrong, and the row's fields as read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RowError {
     pub location: Location,
     pub problem: RowProblem,
@@ -140,6 +140,10 @@ pub enum DataError {
     Option(String),
     #[error("query engine: {0}")]
     Engine(String),
+    /// A cluster run failed: the scheduler is unreachable, or an executor reported an error
+    /// (its own message, such as a rejected row's file, line and reason, is kept whole).
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// An output could not be written (a full disk, an I/O error): the environment failed, not
     /// the input. `source` holds the cause, an `std::io::Error` when there is one.
     #[error("writing {}: {source}", path.display())]

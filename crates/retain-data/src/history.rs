@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::{Date32Type, Float64Type, UInt32Type};
 
 use crate::error::Result;
 use crate::ingest::{IngestReport, ReadOptions, TransactionReader};
+use crate::summary::{from_micros, to_micros};
 use crate::Period;
 
 /// Purchase days per customer, customers ordered by id (numerically when ids are integers).
@@ -60,6 +61,72 @@ impl PurchaseHistory {
         }
         let report = reader.report().clone();
         let (_, index) = reader.into_parts();
+        Ok(Self::from_rows(rows, &index, report, has_amounts))
+    }
+
+    /// Reads a log where `engine` says: here (as [`PurchaseHistory::read`], on a blocking
+    /// thread), or on a Ballista cluster whose executors read the files and merge each
+    /// customer's day, sending back one row per customer and day.
+    pub async fn load(
+        files: &[std::path::PathBuf],
+        read: ReadOptions,
+        engine: &crate::Engine,
+    ) -> Result<PurchaseHistory> {
+        match engine {
+            crate::Engine::Local => {
+                let files = files.to_vec();
+                tokio::task::spawn_blocking(move || Self::read(&files, read))
+                    .await
+                    .map_err(|e| crate::DataError::Engine(format!("reading the log: {e}")))?
+            }
+            crate::Engine::Ballista { host, port } => {
+                let session = crate::cluster::client(host, *port, |c| c).await?;
+                let days = crate::cluster::purchase_days(
+                    session,
+                    files,
+                    ReadOptions {
+                        period: Period::Day,
+                        ..read
+                    },
+                )
+                .await?;
+                Ok(Self::from_rows(
+                    days.rows,
+                    &days.customers,
+                    days.ingest,
+                    days.with_amount,
+                ))
+            }
+        }
+    }
+
+    /// [`PurchaseHistory::load`] for callers that are not async (it waits for the cluster).
+    pub fn read_on(
+        files: &[std::path::PathBuf],
+        read: ReadOptions,
+        engine: &crate::Engine,
+    ) -> Result<PurchaseHistory> {
+        if *engine == crate::Engine::Local {
+            return Self::read(files, read);
+        }
+        let load = Self::load(files, read, engine);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => tokio::task::block_in_place(|| handle.block_on(load)),
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| crate::DataError::Engine(format!("starting a runtime: {e}")))?
+                .block_on(load),
+        }
+    }
+
+    /// From (customer code, day, amount) rows in any order.
+    pub(crate) fn from_rows(
+        mut rows: Vec<(u32, i32, f64)>,
+        index: &crate::customers::CustomerIndex,
+        report: IngestReport,
+        has_amounts: bool,
+    ) -> PurchaseHistory {
         // Customers in id order, each one's days ascending.
         rows.sort_unstable_by_key(|&(c, d, _)| (c, d));
         let mut starts: Vec<usize> = (0..rows.len())
@@ -72,6 +139,9 @@ impl PurchaseHistory {
             offsets: vec![0],
             ..Default::default()
         };
+        // A day's amounts are added in millionths, as the summaries add them: exactly, so
+        // neither the sort above nor a cluster's merging order changes a digit.
+        let mut day_total: i128 = 0;
         for start in starts {
             let code = rows[start].0;
             history.ids.push(index.id(code).into_owned());
@@ -80,15 +150,17 @@ impl PurchaseHistory {
                 if history.days.len() > *history.offsets.last().expect("0 first")
                     && history.days.last() == Some(&day)
                 {
-                    *history.amounts.last_mut().expect("a day") += amount;
+                    day_total += to_micros(amount);
+                    *history.amounts.last_mut().expect("a day") = from_micros(day_total);
                 } else {
+                    day_total = to_micros(amount);
                     history.days.push(day);
-                    history.amounts.push(amount);
+                    history.amounts.push(from_micros(day_total));
                 }
             }
             history.offsets.push(history.days.len());
         }
-        Ok(history)
+        history
     }
 
     /// From each customer's (day, amount) purchases, in any order (merged per day): for tests

@@ -9,6 +9,7 @@ pub use datafusion;
 pub mod activity;
 pub mod arg_min;
 mod arrow_days;
+pub mod cluster;
 pub mod cohorts;
 pub mod customer_table;
 pub mod customers;
@@ -24,6 +25,7 @@ pub mod summary;
 mod text;
 
 pub use activity::{activity, Activity};
+pub use cluster::Engine;
 pub use cohorts::{contract_cohorts, purchase_cohorts, CohortTable};
 pub use customer_table::{
     read_customer_table, ColumnKind, ColumnProfile, CustomerTable, CustomerTableOptions,

@@ -23,9 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
+};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
@@ -40,6 +42,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::arg_min::arg_min;
+use crate::cluster::{Aggregated, Engine};
 use crate::customers::CustomerIndex;
 use crate::dates::{Period, TimeUnit};
 use crate::error::{DataError, Result};
@@ -58,6 +61,8 @@ pub struct SummaryOptions {
     pub memory_limit: Option<usize>,
     /// Threads of the query engine (default: all cores).
     pub threads: Option<usize>,
+    /// Where the plan runs: here, or on a Ballista cluster whose executors read the files.
+    pub engine: Engine,
 }
 
 /// Counts that go with a summary: what was read, and who is in it.
@@ -161,6 +166,99 @@ pub async fn summarize(
     let period = read.period;
     let mut read = read;
     read.last_day = options.observation_end;
+    let split_day = split_day(options);
+    let aggregated = match &options.engine {
+        Engine::Local => aggregate_here(files, read, options, split_day, rows_read).await?,
+        Engine::Ballista { host, port } => {
+            let session = crate::cluster::client(host, *port, |c| tuned(c, options)).await?;
+            crate::cluster::aggregate(session, files, read, split_day).await?
+        }
+    };
+    summary_of(aggregated, files, options, period)
+}
+
+/// The cutoff for [`customer_plan`]: the calibration end, else the observation end (without a
+/// calibration end every transaction up to the observation end is "calibration").
+pub(crate) fn split_day(options: &SummaryOptions) -> i32 {
+    options
+        .calibration_end
+        .or(options.observation_end)
+        .unwrap_or(i32::MAX)
+}
+
+/// The summary from the aggregates, wherever they were computed.
+pub(crate) fn summary_of(
+    aggregated: Aggregated,
+    files: &[PathBuf],
+    options: &SummaryOptions,
+    period: Period,
+) -> Result<Summary> {
+    let Aggregated {
+        batches,
+        ingest,
+        customers,
+        with_amount,
+    } = aggregated;
+    let Some(last_seen) = ingest.last_day else {
+        return Err(DataError::Empty {
+            file: files[0].clone(),
+            what: format!(
+                "no usable transactions ({} rows read: {} rejected, {} without customer id, {} negative amounts, {} after the observation end)",
+                ingest.rows_read,
+                ingest.rows_rejected,
+                ingest.excluded_no_customer,
+                ingest.excluded_negative_amount,
+                ingest.excluded_after_end
+            ),
+        });
+    };
+    let observation_end = options.observation_end.unwrap_or(last_seen);
+    let calibration_end = options.calibration_end.unwrap_or(observation_end);
+    let mut report = SummaryReport {
+        ingest,
+        calibration_end,
+        observation_end,
+        unit: options.unit,
+        period,
+        ..Default::default()
+    };
+    let batch = finish(
+        &batches,
+        &customers,
+        &mut report,
+        with_amount,
+        options.calibration_end.is_some(),
+    )?;
+    Ok(Summary { batch, report })
+}
+
+/// The engine settings of the summary plan, here or on a cluster.
+fn tuned(config: SessionConfig, options: &SummaryOptions) -> SessionConfig {
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut config = config
+        .with_target_partitions(threads.max(1))
+        .with_batch_size(16 * 1024);
+    // Both aggregations see mostly distinct groups per batch (stage 1: customer-days; stage 2:
+    // about two rows per customer), so partial pre-aggregation costs more than it saves: skip
+    // it as soon as a partition's first rows reduce by less than 3:1.
+    config
+        .options_mut()
+        .execution
+        .skip_partial_aggregation_probe_ratio_threshold = 0.3;
+    config
+}
+
+/// The summary plan in this process, fed by a reading thread.
+async fn aggregate_here(
+    files: &[PathBuf],
+    read: ReadOptions,
+    options: &SummaryOptions,
+    split_day: i32,
+    rows_read: Option<Arc<AtomicU64>>,
+) -> Result<Aggregated> {
+    let read_period = read.period;
     let reader = TransactionReader::open(files, read)?;
     let schema = reader.schema();
     let with_amount = schema.index_of("amount").is_ok();
@@ -211,12 +309,7 @@ pub async fn summarize(
         Arc::new(StreamingTable::try_new(schema, vec![Arc::new(source)])?),
     )?;
 
-    // Without a calibration end every transaction up to the observation end is "calibration".
-    let split_day = options
-        .calibration_end
-        .or(options.observation_end)
-        .unwrap_or(i32::MAX);
-    let plan = customer_plan(&ctx, split_day, period, with_amount).await?;
+    let plan = customer_plan(&ctx, split_day, read_period, with_amount, Grouping::Packed).await?;
     // RETAIN_EXPLAIN=1 runs the plan under EXPLAIN ANALYZE and prints each operator's metrics
     // to stderr; the summary itself then comes from a second reading, so use it for profiling.
     if std::env::var_os("RETAIN_EXPLAIN").is_some() {
@@ -239,53 +332,16 @@ pub async fn summarize(
         return Err(DataError::Engine("the reading thread panicked".into()));
     }
     let (ingest, customers) = finished.lock().unwrap().take().unwrap_or_default();
-    let Some(last_seen) = ingest.last_day else {
-        return Err(DataError::Empty {
-            file: files[0].clone(),
-            what: format!(
-                "no usable transactions ({} rows read: {} rejected, {} without customer id, {} negative amounts, {} after the observation end)",
-                ingest.rows_read,
-                ingest.rows_rejected,
-                ingest.excluded_no_customer,
-                ingest.excluded_negative_amount,
-                ingest.excluded_after_end
-            ),
-        });
-    };
-    let observation_end = options.observation_end.unwrap_or(last_seen);
-    let calibration_end = options.calibration_end.unwrap_or(observation_end);
-    let mut report = SummaryReport {
+    Ok(Aggregated {
+        batches,
         ingest,
-        calibration_end,
-        observation_end,
-        unit: options.unit,
-        period,
-        ..Default::default()
-    };
-    let batch = finish(
-        &batches,
-        &customers,
-        &mut report,
+        customers,
         with_amount,
-        options.calibration_end.is_some(),
-    )?;
-    Ok(Summary { batch, report })
+    })
 }
 
 fn session(options: &SummaryOptions) -> Result<SessionContext> {
-    let threads = options
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let mut config = SessionConfig::new()
-        .with_target_partitions(threads.max(1))
-        .with_batch_size(16 * 1024);
-    // Both aggregations see mostly distinct groups per batch (stage 1: customer-days; stage 2:
-    // about two rows per customer), so partial pre-aggregation costs more than it saves: skip
-    // it as soon as a partition's first rows reduce by less than 3:1.
-    config
-        .options_mut()
-        .execution
-        .skip_partial_aggregation_probe_ratio_threshold = 0.3;
+    let config = tuned(SessionConfig::new(), options);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         // A fair pool splits the budget between the operators that can spill (both
@@ -300,41 +356,79 @@ fn session(options: &SummaryOptions) -> Result<SessionContext> {
 
 // Stage 1 groups by one packed integer: customer code, holdout bit, period. One primitive key
 // hashes and compares far faster than a (customer, date) pair, and its order within a customer
-// is (holdout, period), which stage 2 uses to find the first purchase.
+// is (holdout, period), which stage 2 uses to find the first purchase. On a cluster, where
+// codes are local to each reader, the customer id (and the scan's note) group beside the key.
 const CUSTOMER_UNIT: i64 = 1 << 33;
 const HOLDOUT_UNIT: i64 = 1 << 32;
 const DAY_OFFSET: i64 = 1 << 31;
 
+/// Amounts are summed as decimals of this many places: exact, so no order of addition (which
+/// differs between runs and between one machine and a cluster) can change a digit.
+const AMOUNT_SCALE: i8 = 6;
+
+pub(crate) fn amount_decimal() -> DataType {
+    DataType::Decimal128(38, AMOUNT_SCALE)
+}
+
+/// An amount in millionths, rounded as Arrow casts a float to `amount_decimal`.
+pub(crate) fn to_micros(amount: f64) -> i128 {
+    (10f64.powi(i32::from(AMOUNT_SCALE)) * amount).round() as i128
+}
+
+/// Millionths back to an amount (exact for the decimal numbers of a log: the nearest double).
+pub(crate) fn from_micros(micros: i128) -> f64 {
+    micros as f64 / 10f64.powi(i32::from(AMOUNT_SCALE))
+}
+
+/// How stage 1 groups customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grouping {
+    /// The reader's customer codes, packed into the key.
+    Packed,
+    /// Customer ids (text) and the scan's notes, beside the key (see `cluster::scan`).
+    ByName,
+}
+
 /// The two aggregations. Output per customer: `customer, first, last, n_cal, n_hold` and, with
-/// amounts, `sum_cal, first_amount, sum_hold` (calibration = on or before `split_day`).
-async fn customer_plan(
+/// amounts, `sum_cal, first_amount, sum_hold` (calibration = on or before `split_day`);
+/// `ByName` puts `note` after `customer`. Sums are `amount_decimal`, `first_amount` Float64.
+pub(crate) async fn customer_plan(
     ctx: &SessionContext,
     split_day: i32,
     period: Period,
     with_amount: bool,
+    grouping: Grouping,
 ) -> Result<datafusion::dataframe::DataFrame> {
-    let mut key = cast(col("customer"), DataType::Int64) * lit(CUSTOMER_UNIT)
-        + cast(col("period"), DataType::Int64)
-        + lit(DAY_OFFSET);
+    let mut key = cast(col("period"), DataType::Int64) + lit(DAY_OFFSET);
+    if grouping == Grouping::Packed {
+        key = cast(col("customer"), DataType::Int64) * lit(CUSTOMER_UNIT) + key;
+    }
     if period != Period::Day {
         // A period that straddles the calibration end is split in two, as lifetimes does.
         let split = lit(ScalarValue::Date32(Some(split_day)));
         key = key + when(col("day").gt(split), lit(HOLDOUT_UNIT)).otherwise(lit(0i64))?;
     }
-    let mut columns = vec![key.alias("key")];
+    let names = match grouping {
+        Grouping::Packed => vec![],
+        Grouping::ByName => vec![col("customer"), col("note")],
+    };
+    let mut columns = names.clone();
+    columns.push(key.alias("key"));
     if with_amount {
-        columns.push(col("amount"));
+        columns.push(cast(col("amount"), amount_decimal()).alias("amount"));
     }
     let merge = if with_amount {
         vec![sum(col("amount")).alias("amount")]
     } else {
         vec![]
     };
+    let mut stage1_groups = names.clone();
+    stage1_groups.push(col("key"));
     let mut df = ctx
         .table("transactions")
         .await?
         .select(columns)?
-        .aggregate(vec![col("key")], merge)?;
+        .aggregate(stage1_groups, merge)?;
 
     let period_day = col("key") % lit(HOLDOUT_UNIT) - lit(DAY_OFFSET);
     let holdout = if period == Period::Day {
@@ -342,12 +436,15 @@ async fn customer_plan(
     } else {
         (col("key") / lit(HOLDOUT_UNIT) % lit(2i64)).eq(lit(1i64))
     };
-    let mut columns = vec![
-        (col("key") / lit(CUSTOMER_UNIT)).alias("customer"),
+    let mut columns = match grouping {
+        Grouping::Packed => vec![(col("key") / lit(CUSTOMER_UNIT)).alias("customer")],
+        Grouping::ByName => names.clone(),
+    };
+    columns.extend([
         col("key"),
         period_day.alias("period"),
         holdout.alias("holdout"),
-    ];
+    ]);
     if with_amount {
         columns.push(col("amount"));
     }
@@ -362,10 +459,16 @@ async fn customer_plan(
     ];
     if with_amount {
         aggs.push(sum(in_cal(col("amount"))?).alias("sum_cal"));
-        aggs.push(arg_min(col("amount"), col("key")).alias("first_amount"));
+        aggs.push(
+            arg_min(cast(col("amount"), DataType::Float64), col("key")).alias("first_amount"),
+        );
         aggs.push(sum(in_hold(col("amount"))?).alias("sum_hold"));
     }
-    Ok(df.aggregate(vec![col("customer")], aggs)?)
+    let stage2_groups = match grouping {
+        Grouping::Packed => vec![col("customer")],
+        Grouping::ByName => names,
+    };
+    Ok(df.aggregate(stage2_groups, aggs)?)
 }
 
 /// Per-customer arithmetic over the aggregated batches, emitted in customer id order.
@@ -412,6 +515,16 @@ fn finish(
     let float = |b: &RecordBatch, c: usize, row: usize| {
         b.column(c).as_primitive::<Float64Type>().value(row)
     };
+    // Sums are decimals (see `AMOUNT_SCALE`); the first amount comes back from f64 exactly, as
+    // any amount under 2^53 millionths does.
+    let decimal = |b: &RecordBatch, c: usize, row: usize| {
+        let column = b.column(c).as_primitive::<Decimal128Type>();
+        if column.is_null(row) {
+            0
+        } else {
+            column.value(row)
+        }
+    };
     for (code, s) in rows {
         let (batch, row) = (&batches[(s >> 32) as usize], (s & 0xFFFF_FFFF) as usize);
         let (n_cal, n_hold) = (int(batch, 3, row), int(batch, 4, row));
@@ -429,14 +542,15 @@ fn finish(
         report.holdout_transactions += n_hold as u64;
         if with_amount {
             let repeats = n_cal - 1;
-            let repeat_spend = float(batch, 5, row) - float(batch, 6, row);
+            let first = to_micros(float(batch, 6, row));
+            let repeat_spend = from_micros(decimal(batch, 5, row) - first);
             monetary.push(if repeats > 0 {
                 repeat_spend / repeats as f64
             } else {
                 0.0
             });
             monetary_holdout.push(if n_hold > 0 {
-                float(batch, 7, row) / n_hold as f64
+                from_micros(decimal(batch, 7, row)) / n_hold as f64
             } else {
                 0.0
             });

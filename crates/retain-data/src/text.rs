@@ -115,7 +115,7 @@ pub(crate) fn fields_of(record: &csv::ByteRecord) -> Vec<String> {
 }
 
 /// Field separator of a text file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Delimiter {
     /// Guessed from the first line: the most frequent of `,` `;` tab `|`, else whitespace.
     #[default]
@@ -127,7 +127,7 @@ pub enum Delimiter {
 }
 
 /// Whether the first line of a text file is a header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum HeaderMode {
     /// A header, unless every column is given by number and the first line's date field parses
     /// as a date.

@@ -626,6 +626,7 @@ mod tests {
                 },
                 ..ReadOptions::default()
             },
+            ..Default::default()
         }
     }
 
@@ -731,6 +732,7 @@ mod tests {
                 },
                 ..ReadOptions::default()
             },
+            ..Default::default()
         };
         let segments = segment_log(&log, &SegmentOptions::default()).unwrap();
         assert_eq!(segments.customers.ids.len(), 4339);

@@ -13,17 +13,19 @@ use retain_data::datafusion::arrow::compute::cast;
 use retain_data::datafusion::arrow::datatypes::DataType;
 use retain_data::datafusion::arrow::datatypes::{Field, Schema};
 use retain_data::{
-    read_customer_table, CustomerTableOptions, Period, PurchaseHistory, ReadOptions, Summary,
+    read_customer_table, CustomerTableOptions, Engine, Period, PurchaseHistory, ReadOptions,
+    Summary,
 };
 
 use crate::error::invalid;
 use crate::Result;
 
-/// A transaction log: its files and how to read them.
+/// A transaction log: its files, how to read them, and where (here, or on a cluster).
 #[derive(Debug, Clone, Default)]
 pub struct Log {
     pub files: Vec<PathBuf>,
     pub read: ReadOptions,
+    pub engine: Engine,
 }
 
 impl Log {
@@ -34,7 +36,7 @@ impl Log {
             period: Period::Day,
             ..self.read.clone()
         };
-        let history = PurchaseHistory::read(&self.files, read)?;
+        let history = PurchaseHistory::read_on(&self.files, read, &self.engine)?;
         match history.span() {
             Some(span) => Ok((history, span)),
             None => Err(invalid!("the log has no usable transactions")),

@@ -184,6 +184,8 @@ pub struct BatchOutcome {
 }
 
 /// The customers a batch scores.
+// One value per batch job: the size of its largest variant (a log's read options) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum BatchInput {
     /// A customer table (CSV, plain or .gz, or Parquet).
@@ -198,6 +200,8 @@ pub enum BatchInput {
         files: Vec<PathBuf>,
         read: ReadOptions,
         attributes: Option<PathBuf>,
+        /// Where the log is read and merged (results are the same wherever).
+        engine: retain_data::Engine,
     },
 }
 
@@ -244,6 +248,7 @@ impl BatchInput {
                 files,
                 read,
                 attributes,
+                ..
             } => {
                 let paths: Vec<PathBuf> = files.iter().chain(attributes).cloned().collect();
                 // How the log is read decides the features, as the bytes do.
@@ -330,7 +335,15 @@ pub async fn score_batch(
                     files,
                     read,
                     attributes,
-                } => score_log(&scorer, &files, read, attributes.as_deref(), &options),
+                    engine,
+                } => score_log(
+                    &scorer,
+                    &files,
+                    read,
+                    &engine,
+                    attributes.as_deref(),
+                    &options,
+                ),
             }?;
             let drift = scored.drift(&scorer, &options.drift);
             Ok::<_, BatchError>((scored, drift))
@@ -528,15 +541,17 @@ fn score_log(
     scorer: &Scorer,
     files: &[PathBuf],
     read: ReadOptions,
+    engine: &retain_data::Engine,
     attributes: Option<&Path>,
     options: &BatchOptions,
 ) -> Result<ScoredBatch, BatchError> {
-    let history = PurchaseHistory::read(
+    let history = PurchaseHistory::read_on(
         files,
         ReadOptions {
             period: retain_data::Period::Day,
             ..read
         },
+        engine,
     )?;
     let Some(at) = options.at.or_else(|| history.span().map(|s| s.1)) else {
         return Err(ScoringError::Artifact("the log has no usable transactions".into()).into());

@@ -26,6 +26,7 @@ fn cdnow() -> Log {
             },
             ..ReadOptions::default()
         },
+        ..Default::default()
     }
 }
 

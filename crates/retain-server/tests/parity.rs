@@ -36,6 +36,7 @@ fn cdnow() -> Log {
             header: HeaderMode::Absent,
             ..ReadOptions::default()
         },
+        ..Default::default()
     }
 }
 
@@ -181,6 +182,7 @@ async fn training_batch_and_api_features_and_scores_are_identical() {
             files: log.files.clone(),
             read: log.read.clone(),
             attributes: Some(attributes.clone()),
+            engine: log.engine.clone(),
         },
         &BatchOptions {
             at: Some(cutoff),

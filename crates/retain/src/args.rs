@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use retain_data::dates::{parse_date, DateFormat, Period, TimeUnit};
-use retain_data::{AmountSpec, Delimiter, HeaderMode, ReadOptions, TransactionColumns};
+use retain_data::{AmountSpec, Delimiter, Engine, HeaderMode, ReadOptions, TransactionColumns};
 
 /// How to read a transaction log.
 #[derive(Debug, Clone, Args)]
@@ -55,6 +55,10 @@ pub struct TransactionArgs {
     /// the first one.
     #[arg(long, value_name = "FILE")]
     pub bad_rows: Option<PathBuf>,
+    /// Where the summary plan runs: local, or ballista://HOST:PORT (a `retain cluster
+    /// scheduler`, whose executors read the files at these paths).
+    #[arg(long, value_name = "ENGINE", default_value = "local")]
+    pub engine: Engine,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -136,6 +140,7 @@ impl TransactionArgs {
         retain_pipeline::source::Log {
             files: self.files.clone(),
             read: self.read_options(Period::Day),
+            engine: self.engine.clone(),
         }
     }
 

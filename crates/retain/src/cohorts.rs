@@ -10,7 +10,6 @@ use clap::{Args, ValueEnum};
 use retain_data::output::write_table;
 use retain_data::{CohortTable, CustomerTableOptions, Period};
 use retain_pipeline::cohorts::{cohorts, long_table, CohortOptions, CohortSource, ContractDates};
-use retain_pipeline::source::Log;
 
 use crate::args::{parse_day, Format, TransactionArgs};
 use crate::failure::with_flags;
@@ -120,10 +119,7 @@ fn options(args: &CohortArgs) -> anyhow::Result<(CohortSource, CohortOptions)> {
     if args.transactions.files.is_empty() {
         bail!("cohorts needs -t FILE (a transaction log) or --customers FILE (contracts with start and end dates)");
     }
-    let log = Log {
-        files: args.transactions.files.clone(),
-        read: args.transactions.read_options(Period::Day),
-    };
+    let log = args.transactions.source();
     Ok((CohortSource::Log(log), options))
 }
 

@@ -78,6 +78,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let log = Log {
         files: vec![data.clone()],
         read: read.clone(),
+        ..Log::default()
     };
     let summary = summarize(std::slice::from_ref(&data), read, &options, None).await?;
     let summary_path = args.out.join("summary.csv");

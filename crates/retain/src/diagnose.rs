@@ -75,10 +75,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<()> {
 
 /// The flags as the library's log and options.
 fn options(args: &DiagnoseArgs) -> (Log, DiagnoseOptions) {
-    let log = Log {
-        files: args.input.files.clone(),
-        read: args.input.read_options(PeriodArg::Day.into()),
-    };
+    let log = args.input.source();
     let options = DiagnoseOptions {
         calibration_end: args.calibration_end,
         observation_end: args.observation_end,

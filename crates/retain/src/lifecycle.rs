@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::Args;
 use retain_data::dates::format_day;
 use retain_data::output::write_table;
-use retain_data::Period;
 use retain_models::lifecycle::{LifecycleRules, Stage, Transitions};
 use retain_pipeline::lifecycle::{lifecycle_of_log, LifecycleOptions, StageModel};
 use retain_pipeline::source::Log;
@@ -87,10 +86,7 @@ pub fn run(args: LifecycleArgs) -> anyhow::Result<()> {
 
 /// The flags as the library's log and options (the model read from its file).
 fn options(args: &LifecycleArgs) -> anyhow::Result<(Log, LifecycleOptions)> {
-    let log = Log {
-        files: args.transactions.files.clone(),
-        read: args.transactions.read_options(Period::Day),
-    };
+    let log = args.transactions.source();
     let model = args
         .model
         .as_deref()

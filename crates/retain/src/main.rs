@@ -9,6 +9,7 @@ mod out;
 mod analyze;
 mod args;
 mod bench;
+mod cluster;
 mod clv;
 mod cohorts;
 mod demo;
@@ -123,6 +124,10 @@ enum Command {
     /// Throughput and memory of the heavy steps on a given log.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run the summary plans on an Apache DataFusion Ballista cluster: start its scheduler and
+    /// executors, then pass `--engine ballista://HOST:PORT` to the commands.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -159,6 +164,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(args) => pipeline::run(args).await,
             Command::Retrain(args) => pipeline::retrain(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Cluster(cmd) => cluster::run(cmd).await,
         }
     });
     // Work left on blocking threads (a cancelled batch job's scoring) must not keep the

@@ -86,6 +86,7 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
             files: args.log.files.clone(),
             read: args.log.read_options(Period::Day),
             attributes: args.customers.clone(),
+            engine: args.log.engine.clone(),
         }
     };
     let what = match &input {

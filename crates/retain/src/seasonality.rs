@@ -5,7 +5,6 @@
 
 use clap::Args;
 use retain_data::dates::format_day;
-use retain_data::Period;
 use retain_models::seasonality::RateTest;
 use retain_pipeline::seasonality::{seasonality_of_log, SeasonRates, SeasonalityOptions};
 use retain_pipeline::source::Log;
@@ -68,10 +67,7 @@ pub fn run(args: SeasonalityArgs) -> anyhow::Result<()> {
 
 /// The flags as the library's log and options.
 fn options(args: &SeasonalityArgs) -> (Log, SeasonalityOptions) {
-    let log = Log {
-        files: args.transactions.files.clone(),
-        read: args.transactions.read_options(Period::Day),
-    };
+    let log = args.transactions.source();
     let options = SeasonalityOptions {
         observation_end: args.observation_end,
         inactive_days: args.inactive_days,

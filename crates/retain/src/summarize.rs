@@ -43,6 +43,7 @@ impl SummarizeArgs {
             unit: self.unit.into(),
             memory_limit: self.memory_limit,
             threads: None,
+            engine: self.input.engine.clone(),
         }
     }
 }
@@ -57,10 +58,14 @@ pub async fn compute(
         anyhow::bail!("no transactions: pass --transactions FILE (one or more files)");
     }
     let progress = RowProgress::start("reading and aggregating");
+    let options = SummaryOptions {
+        engine: input.engine.clone(),
+        ..options.clone()
+    };
     let result = summarize(
         &input.files,
         input.read_options(period.into()),
-        options,
+        &options,
         Some(progress.counter.clone()),
     )
     .await;

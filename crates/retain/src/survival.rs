@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use retain_data::dates::format_day;
-use retain_data::{CustomerTableOptions, Period};
-use retain_pipeline::source::Log;
+use retain_data::CustomerTableOptions;
 use retain_pipeline::survival::{
     survival, DurationColumns, LogLifetimes, SurvivalOptions, SurvivalReport, SurvivalSource,
 };
@@ -117,10 +116,7 @@ fn options(args: &SurvivalArgs) -> anyhow::Result<(SurvivalSource, SurvivalOptio
             bail!("--by needs --customers: a transaction log has no attributes to group by")
         }
         None => SurvivalSource::Log {
-            log: Log {
-                files: args.transactions.files.clone(),
-                read: args.transactions.read_options(Period::Day),
-            },
+            log: args.transactions.source(),
             lifetimes: LogLifetimes {
                 inactive_days: args.inactive_days,
                 observation_end: args.observation_end,

@@ -92,7 +92,7 @@ impl BatchBuilder {
         }
         if self.with_amount {
             self.amounts.push(row.amount);
-            report.amount_total += row.amount;
+            report.add_amount(row.amount);
         }
         report.rows_used += 1;
         report.first_day = min_opt(report.first_day, Some(row.day));

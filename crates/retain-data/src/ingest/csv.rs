@@ -32,7 +32,12 @@ pub(super) struct TextReader {
 }
 
 impl TextReader {
-    pub(super) fn open(path: &Path, options: &ReadOptions, gzip: bool) -> Result<Self> {
+    pub(super) fn open(
+        path: &Path,
+        options: &ReadOptions,
+        gzip: bool,
+        fail_fast: bool,
+    ) -> Result<Self> {
         let file = TextFile::open(path, options.delimiter, gzip)?;
         let n_fields = file.first.len();
 
@@ -87,7 +92,7 @@ impl TextReader {
             rules,
             header,
             n_fields,
-            fail_fast: options.bad_rows.is_none(),
+            fail_fast,
             record: csv::ByteRecord::new(),
             pending,
             builder: BatchBuilder::new(path, with_amount, options.period),

@@ -40,29 +40,46 @@ pub struct TransactionReader {
     options: ReadOptions,
     current: Option<FileReader>,
     report: IngestReport,
-    bad_rows: Option<BadRowSink>,
+    rejected: Rejected,
     with_amount: Option<bool>,
     customers: CustomerIndex,
     done: bool,
 }
 
+/// Where rejected rows go: nowhere (the first one is an error), the bad-rows file, or back to
+/// the caller (a cluster executor, whose client writes the file).
+enum Rejected {
+    Fatal,
+    File(Box<BadRowSink>),
+    Collect(Vec<RowError>),
+}
+
 impl TransactionReader {
     pub fn open(files: &[PathBuf], options: ReadOptions) -> Result<Self> {
+        let rejected = match options.bad_rows.as_deref() {
+            Some(path) => Rejected::File(Box::new(BadRowSink::create(path)?)),
+            None => Rejected::Fatal,
+        };
+        Self::open_with(files, options, rejected)
+    }
+
+    /// A reader that keeps rejected rows for [`TransactionReader::take_rejected`] instead of
+    /// failing on the first or writing them (`options.bad_rows` is ignored).
+    pub(crate) fn open_collecting(files: &[PathBuf], options: ReadOptions) -> Result<Self> {
+        Self::open_with(files, options, Rejected::Collect(Vec::new()))
+    }
+
+    fn open_with(files: &[PathBuf], options: ReadOptions, rejected: Rejected) -> Result<Self> {
         if files.is_empty() {
             return Err(DataError::Option("no transaction file given".into()));
         }
-        let bad_rows = options
-            .bad_rows
-            .as_deref()
-            .map(BadRowSink::create)
-            .transpose()?;
         let mut reader = TransactionReader {
             files: files.to_vec(),
             next_file: 0,
             options,
             current: None,
             report: IngestReport::default(),
-            bad_rows,
+            rejected,
             with_amount: None,
             customers: CustomerIndex::new(),
             done: false,
@@ -86,6 +103,14 @@ impl TransactionReader {
         &self.customers
     }
 
+    /// The rejected rows kept so far (only a reader opened to collect them keeps any).
+    pub(crate) fn take_rejected(&mut self) -> Vec<RowError> {
+        match &mut self.rejected {
+            Rejected::Collect(rows) => std::mem::take(rows),
+            _ => Vec::new(),
+        }
+    }
+
     /// The report and the customer ids, once reading is done.
     pub fn into_parts(self) -> (IngestReport, CustomerIndex) {
         (self.report, self.customers)
@@ -96,7 +121,8 @@ impl TransactionReader {
             return Ok(false);
         };
         self.next_file += 1;
-        let file = FileReader::open(&path, &self.options)?;
+        let fail_fast = matches!(self.rejected, Rejected::Fatal);
+        let file = FileReader::open(&path, &self.options, fail_fast)?;
         match self.with_amount {
             None => self.with_amount = Some(file.has_amount()),
             Some(w) if w != file.has_amount() => {
@@ -120,9 +146,10 @@ impl TransactionReader {
             let batch = file.read_batch(&mut rejected, &mut self.report, &mut self.customers)?;
             for error in rejected {
                 self.report.rows_rejected += 1;
-                match self.bad_rows.as_mut() {
-                    Some(sink) => sink.write(&error)?,
-                    None => return Err(DataError::BadRow(Box::new(error))),
+                match &mut self.rejected {
+                    Rejected::File(sink) => sink.write(&error)?,
+                    Rejected::Collect(rows) => rows.push(error),
+                    Rejected::Fatal => return Err(DataError::BadRow(Box::new(error))),
                 }
             }
             match batch {
@@ -138,7 +165,7 @@ impl TransactionReader {
     }
 
     fn finish(&mut self) -> Result<()> {
-        if let Some(sink) = self.bad_rows.take() {
+        if let Rejected::File(sink) = std::mem::replace(&mut self.rejected, Rejected::Fatal) {
             self.report.bad_rows_file = Some(sink.finish()?);
         }
         Ok(())
@@ -201,10 +228,12 @@ enum FileReader {
 }
 
 impl FileReader {
-    fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
+    fn open(path: &Path, options: &ReadOptions, fail_fast: bool) -> Result<Self> {
         Ok(match detect(path)? {
             FileKind::Parquet => FileReader::Parquet(ParquetReader::open(path, options)?),
-            FileKind::Text { gzip } => FileReader::Text(TextReader::open(path, options, gzip)?),
+            FileKind::Text { gzip } => {
+                FileReader::Text(TextReader::open(path, options, gzip, fail_fast)?)
+            }
         })
     }
 

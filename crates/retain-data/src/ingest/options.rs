@@ -9,7 +9,7 @@ use crate::dates::{DateFormat, Period};
 use crate::text::{Delimiter, HeaderMode};
 
 /// How the amount of a transaction is read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum AmountSpec {
     /// The column `amount` if the header has one, else no amounts.
     #[default]
@@ -25,7 +25,7 @@ pub enum AmountSpec {
 
 /// Which columns hold the customer, the date and the amount: header names, or 1-based column
 /// numbers (as `cut` and `awk` count) for header-less files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransactionColumns {
     pub customer: String,
     pub date: String,
@@ -43,7 +43,7 @@ impl Default for TransactionColumns {
 }
 
 /// Everything that decides how a transaction log is read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReadOptions {
     pub columns: TransactionColumns,
     pub delimiter: Delimiter,
@@ -59,7 +59,7 @@ pub struct ReadOptions {
 }
 
 /// What happened to every row read. `rows_read = rows_used + rows_rejected + excluded_*`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IngestReport {
     pub rows_read: u64,
     pub rows_used: u64,
@@ -75,11 +75,21 @@ pub struct IngestReport {
     pub last_day: Option<i32>,
     /// Sum of the amounts of the used rows.
     pub amount_total: f64,
+    /// The same sum in millionths, exact: what `amount_total` is computed from, so that reports
+    /// of parts (files, a cluster's tasks) add up to the report of the whole, digit for digit.
+    #[serde(default)]
+    pub amount_micros: i128,
     /// Where the rejected rows were written.
     pub bad_rows_file: Option<PathBuf>,
 }
 
 impl IngestReport {
+    /// Adds a used row's amount to the totals.
+    pub(crate) fn add_amount(&mut self, amount: f64) {
+        self.amount_micros += crate::summary::to_micros(amount);
+        self.amount_total = crate::summary::from_micros(self.amount_micros);
+    }
+
     pub fn rows_excluded(&self) -> u64 {
         self.excluded_no_customer + self.excluded_negative_amount + self.excluded_after_end
     }

@@ -18,6 +18,7 @@ fn cdnow() -> Log {
             },
             ..ReadOptions::default()
         },
+        ..Default::default()
     }
 }
 

@@ -360,12 +360,7 @@ struct Input {
 async fn read_input(pipeline: &Pipeline) -> Result<Input> {
     let files = pipeline.transaction_files()?;
     let read = pipeline.read_options()?;
-    let history = {
-        let (files, read) = (files.clone(), read.clone());
-        tokio::task::spawn_blocking(move || PurchaseHistory::read(&files, read))
-            .await
-            .expect("reading does not panic")?
-    };
+    let history = PurchaseHistory::load(&files, read.clone(), &pipeline.spec.source.engine).await?;
     let (first, last) = history.span().ok_or_else(|| {
         invalid!(
             "{}: the transactions have no usable row",
@@ -735,6 +730,7 @@ impl RunContext<'_> {
                 files: self.files.to_vec(),
                 read: self.read.clone(),
                 attributes: None,
+                engine: self.pipeline.spec.source.engine.clone(),
             },
             &BatchOptions {
                 at: Some(self.cutoff),

@@ -120,6 +120,9 @@ pub struct SourceSpec {
     /// Where rejected rows go (with the reason); without it the first bad row fails the run.
     #[serde(default)]
     pub bad_rows: Option<String>,
+    /// Where the log is read and merged: `local` (default) or `ballista://HOST:PORT`.
+    #[serde(default)]
+    pub engine: retain_data::Engine,
 }
 
 fn default_customer_col() -> String {

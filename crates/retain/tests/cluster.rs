@@ -1,0 +1,327 @@
+//! A real Ballista cluster on loopback: `retain cluster scheduler` and two `retain cluster
+//! executor`s, and the summaries they compute compared with this machine's, byte for byte, on
+//! CDNOW and Online Retail; rejected rows accounted the same; an executor killed mid-query.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::retain;
+
+const CDNOW: &[&str] = &[
+    "-t",
+    "../../data/cdnow/CDNOW_sample.txt",
+    "--customer-col",
+    "2",
+    "--date-col",
+    "3",
+    "--amount-col",
+    "5",
+    "--calibration-end",
+    "1997-09-30",
+    "--observation-end",
+    "1998-06-30",
+];
+
+const ONLINE_RETAIL: &[&str] = &[
+    "-t",
+    "../../data/online_retail/online_retail.csv.gz",
+    "--customer-col",
+    "CustomerID",
+    "--date-col",
+    "InvoiceDate",
+    "--quantity-col",
+    "Quantity",
+    "--price-col",
+    "UnitPrice",
+    "--calibration-end",
+    "2011-09-30",
+    "--observation-end",
+    "2011-12-09",
+    "--unit",
+    "days",
+];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scheduler and its executors, killed when dropped.
+struct Cluster {
+    scheduler: Child,
+    executors: Vec<Child>,
+    port: u16,
+    _work: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(executors: usize) -> Cluster {
+        let work = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let scheduler = Command::new(env!("CARGO_BIN_EXE_retain"))
+            .args(["cluster", "scheduler", "--bind"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--executor-timeout", "6"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut cluster = Cluster {
+            scheduler,
+            executors: Vec::new(),
+            port,
+            _work: work,
+        };
+        for i in 0..executors {
+            let dir = cluster._work.path().join(format!("executor{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_retain"))
+                .args(["cluster", "executor", "--scheduler"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(["--port", &free_port().to_string()])
+                .args(["--grpc-port", &free_port().to_string()])
+                .args(["--concurrent-tasks", "1"])
+                .arg("--work-dir")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            cluster.executors.push(child);
+        }
+        cluster.wait_ready();
+        cluster
+    }
+
+    fn engine(&self) -> String {
+        format!("ballista://127.0.0.1:{}", self.port)
+    }
+
+    /// Until a small summary goes through (the executors have registered).
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let out = summarize(CDNOW, &["--engine", &self.engine()], None);
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "the cluster did not come up: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.executors.iter_mut().chain([&mut self.scheduler]) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn summarize(input: &[&str], extra: &[&str], output: Option<&Path>) -> std::process::Output {
+    let mut args = vec!["summarize"];
+    args.extend_from_slice(input);
+    args.extend_from_slice(extra);
+    let output_arg;
+    if let Some(path) = output {
+        output_arg = path.display().to_string();
+        args.extend(["-o", &output_arg]);
+    }
+    retain(&args)
+}
+
+/// Panics at the first line where two outputs differ (whole outputs are too long to show).
+fn assert_same(local: &str, remote: &str, what: &str) {
+    for (n, (l, r)) in local.lines().zip(remote.lines()).enumerate() {
+        assert_eq!(l, r, "{what}: line {} differs", n + 1);
+    }
+    assert_eq!(
+        local.lines().count(),
+        remote.lines().count(),
+        "{what}: line counts differ"
+    );
+}
+
+/// Stdout and the row accounting of stderr (the progress spinner aside).
+fn run(input: &[&str], extra: &[&str]) -> (String, String) {
+    let out = summarize(input, extra, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{extra:?}: {stderr}");
+    let accounting = stderr
+        .lines()
+        .filter(|l| !l.contains("reading and aggregating"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (String::from_utf8(out.stdout).unwrap(), accounting)
+}
+
+#[test]
+fn a_cluster_summarises_as_this_machine_does() {
+    let cluster = Cluster::start(2);
+    let engine = cluster.engine();
+    let work = tempfile::tempdir().unwrap();
+
+    for (name, input) in [("CDNOW", CDNOW), ("Online Retail", ONLINE_RETAIL)] {
+        let local = run(input, &[]);
+        let remote = run(input, &["--engine", &engine]);
+        assert!(local.0.lines().count() > 2000, "{name}: {}", local.1);
+        assert_same(&local.0, &remote.0, name);
+        assert_eq!(local.1, remote.1, "{name}: the row accounting differs");
+    }
+
+    // Two files with rejected rows: the same bad-rows file, the same summary.
+    let cdnow = std::fs::read_to_string("../../data/cdnow/CDNOW_sample.txt").unwrap();
+    let lines: Vec<&str> = cdnow.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let mut damaged = second.to_vec();
+    damaged[10] = " 00077 0077 1997O3O1  2   19.98";
+    damaged[200] = " 00124 0124 19970405  1   twelve";
+    let a = work.path().join("part-a.txt");
+    let b = work.path().join("part-b.txt");
+    std::fs::write(&a, first.join("\n") + "\n").unwrap();
+    std::fs::write(&b, damaged.join("\n") + "\n").unwrap();
+    let two_files = |bad: &Path| -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "-t".into(),
+            a.display().to_string(),
+            b.display().to_string(),
+        ];
+        args.extend(CDNOW[2..].iter().map(|s| s.to_string()));
+        args.push("--bad-rows".into());
+        args.push(bad.display().to_string());
+        args
+    };
+    let local_bad = work.path().join("bad-local.csv");
+    let remote_bad = work.path().join("bad-remote.csv");
+    let local_args = two_files(&local_bad);
+    let remote_args = two_files(&remote_bad);
+    let local = run(
+        &local_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    let remote = run(
+        &remote_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["--engine", &engine],
+    );
+    assert_same(&local.0, &remote.0, "two files with rejected rows");
+    assert!(local.1.contains("rejected 2"), "{}", local.1);
+    assert_eq!(
+        local.1.replace("bad-local", "bad-remote"),
+        remote.1,
+        "the accounting of rejected rows differs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&local_bad).unwrap(),
+        std::fs::read_to_string(&remote_bad).unwrap()
+    );
+
+    // Without a bad-rows file the first rejected row fails the run, named as here.
+    let mut args: Vec<String> = vec!["-t".into(), b.display().to_string()];
+    args.extend(CDNOW[2..].iter().map(|s| s.to_string()));
+    args.extend(["--engine".into(), engine.clone()]);
+    let out = retain(
+        &std::iter::once("summarize")
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{}:11, column 3", b.display())) && stderr.contains("1997O3O1"),
+        "{stderr}"
+    );
+}
+
+/// A log of `files` files big enough that its tasks outlive the kill.
+fn big_log(dir: &Path, files: usize, rows: usize) -> Vec<PathBuf> {
+    use std::io::Write;
+    (0..files)
+        .map(|f| {
+            let path = dir.join(format!("log-{f}.csv"));
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            writeln!(out, "customer_id,date,amount").unwrap();
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ f as u64;
+            for _ in 0..rows {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let customer = state % 200_000;
+                let day = (state >> 20) % 1000;
+                let cents = (state >> 32) % 20_000;
+                let date = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()
+                    + chrono::Duration::days(day as i64);
+                writeln!(out, "c{customer},{date},{}.{:02}", cents / 100, cents % 100).unwrap();
+            }
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn an_executor_killed_mid_query_is_retried_or_the_run_fails_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let files = big_log(work.path(), 6, 500_000);
+    let mut input: Vec<String> = vec!["-t".into()];
+    input.extend(files.iter().map(|f| f.display().to_string()));
+    let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    let local_out = work.path().join("local.csv");
+    assert!(summarize(&input, &[], Some(&local_out)).status.success());
+
+    let mut cluster = Cluster::start(2);
+    let remote_out = work.path().join("remote.csv");
+    let mut args = vec!["summarize".to_string()];
+    args.extend(input.iter().map(|s| s.to_string()));
+    args.extend(["--engine".into(), cluster.engine(), "-o".into()]);
+    args.push(remote_out.display().to_string());
+    let client = Command::new(env!("CARGO_BIN_EXE_retain"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = client;
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "the run ended before the executor was killed: make the log bigger"
+    );
+    cluster.executors[0].kill().unwrap();
+    // A run that neither finishes nor fails is the one outcome not allowed.
+    let start = Instant::now();
+    while client.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = client.kill();
+            panic!("the run neither finished nor failed within 120 s of losing an executor");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = client.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        // Ballista ran the lost executor's tasks again on the other.
+        assert_same(
+            &std::fs::read_to_string(&local_out).unwrap(),
+            &std::fs::read_to_string(&remote_out).unwrap(),
+            "after a retry",
+        );
+    } else {
+        assert!(stderr.contains("cluster"), "{stderr}");
+        assert!(
+            !remote_out.exists(),
+            "a failed run left {}",
+            remote_out.display()
+        );
+    }
+}
