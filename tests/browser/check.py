@@ -473,9 +473,14 @@ class Run:
         until the person interacts (its download request limiter), and a held download never begins."""
         at = await self.page.eval("(() => { const el = %s; if (!el) return null; el.scrollIntoView({block: 'center'});"
                                   " const r = el.getBoundingClientRect();"
-                                  " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()" % element_expr)
+                                  " const x = r.left + r.width / 2, y = r.top + r.height / 2;"
+                                  " const hit = document.elementFromPoint(x, y);"
+                                  " return {x, y, covered: hit && !el.contains(hit) ? (hit.outerHTML || '').slice(0, 160) : null}; })()"
+                                  % element_expr)
         if not at:
             raise CheckFailed(f"{what}: the button to click is missing")
+        if at.get("covered"):
+            raise CheckFailed(f"{what}: the button is covered by {at['covered']}")
         for kind in ("mousePressed", "mouseReleased"):
             await self.page.send("Input.dispatchMouseEvent",
                                  {"type": kind, "x": at["x"], "y": at["y"], "button": "left", "clickCount": 1})
@@ -495,6 +500,9 @@ class Run:
                 events["state"] = p["state"]
         self.cdp.listeners.append(on)
         try:
+            # Chromium holds a download that follows the page's previous one too closely (its
+            # download request limiter), and a held download never begins: pause as a person would.
+            await asyncio.sleep(0.5)
             await self.click(element_expr, what)
             deadline = time.monotonic() + self.args.timeout
             while events["state"] is None:
