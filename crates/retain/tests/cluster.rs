@@ -269,7 +269,11 @@ fn big_log(dir: &Path, files: usize, rows: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+// Not yet reliable: Ballista 55 reran the lost tasks in 4 runs of 5 here, but once the job hung
+// past 120 s after the kill (CI, 2026-12-01). Until the client watches for a stalled job and
+// fails it, run by hand: `cargo test --release --workspace --test cluster -- --ignored`.
 #[test]
+#[ignore = "a job can hang after an executor loss (Ballista 55); see the comment"]
 fn an_executor_killed_mid_query_is_retried_or_the_run_fails_cleanly() {
     let work = tempfile::tempdir().unwrap();
     let files = big_log(work.path(), 6, 500_000);
