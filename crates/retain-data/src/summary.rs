@@ -417,11 +417,17 @@ pub(crate) async fn customer_plan(
     if with_amount {
         columns.push(cast(col("amount"), amount_decimal()).alias("amount"));
     }
-    let merge = if with_amount {
+    let mut merge = if with_amount {
         vec![sum(col("amount")).alias("amount")]
     } else {
         vec![]
     };
+    // On a cluster, the rows behind each customer are counted through both aggregations, so
+    // that a stage Ballista reran and read twice is caught (`cluster::take_row_counts`).
+    let count_rows = grouping == Grouping::ByName;
+    if count_rows {
+        merge.push(count(lit(1i64)).alias("rows"));
+    }
     let mut stage1_groups = names.clone();
     stage1_groups.push(col("key"));
     let mut df = ctx
@@ -448,6 +454,9 @@ pub(crate) async fn customer_plan(
     if with_amount {
         columns.push(col("amount"));
     }
+    if count_rows {
+        columns.push(col("rows"));
+    }
     df = df.select(columns)?;
     let in_cal = |e: Expr| when(!col("holdout"), e).end();
     let in_hold = |e: Expr| when(col("holdout"), e).end();
@@ -463,6 +472,9 @@ pub(crate) async fn customer_plan(
             arg_min(cast(col("amount"), DataType::Float64), col("key")).alias("first_amount"),
         );
         aggs.push(sum(in_hold(col("amount"))?).alias("sum_hold"));
+    }
+    if count_rows {
+        aggs.push(sum(col("rows")).alias("rows"));
     }
     let stage2_groups = match grouping {
         Grouping::Packed => vec![col("customer")],

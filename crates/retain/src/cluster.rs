@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use retain_data::cluster::host_port;
 use retain_data::cluster::process::{
     run_executor, run_scheduler, ExecutorOptions, SchedulerOptions,
 };
@@ -33,6 +34,10 @@ pub struct SchedulerArgs {
     /// Seconds without a heartbeat after which an executor is lost and its tasks run elsewhere.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub executor_timeout: u64,
+    /// Seconds after which a running job that has made no progress, with no task running on a
+    /// live executor, is cancelled and its client told so.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub stall_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -79,20 +84,17 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
                 bind: args.bind,
                 external_host: args.external_host,
                 executor_timeout: Duration::from_secs(args.executor_timeout),
+                stall_timeout: Duration::from_secs(args.stall_timeout),
             })
             .await?;
         }
         ClusterCommand::Executor(args) => {
-            let (host, port) = args
-                .scheduler
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--scheduler: expected HOST:PORT, found {:?}",
-                        args.scheduler
-                    )
-                })?;
+            let (host, port) = host_port(&args.scheduler).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--scheduler: expected HOST:PORT, found {:?}",
+                    args.scheduler
+                )
+            })?;
             eprintln!(
                 "retain cluster executor on {}:{} joining the scheduler at {host}:{port}",
                 args.bind_host, args.port

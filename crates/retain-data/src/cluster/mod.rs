@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod process;
 pub(crate) mod scan;
+mod watchdog;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -23,9 +24,9 @@ use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Field, Int64Type, Schema,
 };
 use datafusion::execution::SessionStateBuilder;
-use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{cast, col};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{cast, col, lit};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::customers::CustomerIndex;
 use crate::error::{DataError, Result, RowError};
@@ -58,16 +59,16 @@ impl FromStr for Engine {
             )
         };
         let address = s.strip_prefix("ballista://").ok_or_else(expected)?;
-        let (host, port) = address.rsplit_once(':').ok_or_else(expected)?;
-        let port = port.parse::<u16>().map_err(|_| expected())?;
-        if host.is_empty() || host.contains('/') {
-            return Err(expected());
-        }
-        Ok(Engine::Ballista {
-            host: host.to_string(),
-            port,
-        })
+        let (host, port) = host_port(address).ok_or_else(expected)?;
+        Ok(Engine::Ballista { host, port })
     }
+}
+
+/// `HOST:PORT` (the last colon splits, so a bracketed IPv6 host keeps its own).
+pub fn host_port(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    (!host.is_empty() && !host.contains('/')).then(|| (host.to_string(), port))
 }
 
 impl fmt::Display for Engine {
@@ -162,9 +163,12 @@ pub(crate) async fn aggregate(
         crate::summary::Grouping::ByName,
     )
     .await?;
-    let batches = plan.collect().await.map_err(|e| job.failed(e))?;
-    let (batches, customers, notes) = split_notes(&batches)?;
-    let (ingest, with_amount) = job.accounts(notes)?;
+    let Collected {
+        batches,
+        customers,
+        ingest,
+        with_amount,
+    } = job.collect(plan).await?;
     Ok(Aggregated {
         batches,
         ingest,
@@ -202,11 +206,17 @@ pub(crate) async fn purchase_days(
         ])?
         .aggregate(
             vec![col("customer"), col("note"), col("day")],
-            vec![sum(col("amount")).alias("amount")],
+            vec![
+                sum(col("amount")).alias("amount"),
+                count(lit(1i64)).alias("rows"),
+            ],
         )?;
-    let batches = plan.collect().await.map_err(|e| job.failed(e))?;
-    let (batches, customers, notes) = split_notes(&batches)?;
-    let (ingest, with_amount) = job.accounts(notes)?;
+    let Collected {
+        batches,
+        customers,
+        ingest,
+        with_amount,
+    } = job.collect(plan).await?;
     let mut rows = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     for batch in &batches {
         let codes = batch.column(0).as_primitive::<Int64Type>();
@@ -287,23 +297,70 @@ impl Job {
                     self.session.scheduler
                 ))
             }
+            DataError::Cluster(text) if text.contains("failed: Cancelled") => {
+                DataError::Cluster(format!(
+                    "the Ballista scheduler at {} cancelled the job: a `retain cluster scheduler` \
+                     does so when a job makes no progress for its --stall-timeout with no task \
+                     running on a live executor (as after losing executors); its log says why",
+                    self.session.scheduler
+                ))
+            }
             _ => error,
         }
     }
 
-    /// The ingest report of the whole log, whether it has amounts, and the bad-rows file
-    /// written (when one was asked for).
-    fn accounts(&self, notes: Vec<ScanNote>) -> Result<(IngestReport, bool)> {
-        let (mut ingest, with_amount, rejected) = merge_notes(notes, &self.files)?;
-        if let Some(path) = &self.bad_rows {
-            let mut sink = BadRowSink::create(path)?;
-            for row in &rejected {
-                sink.write(row)?;
+    /// Runs `plan` (whose last column counts the log rows behind each row) and splits its notes
+    /// off; then the bad-rows file is written, when one was asked for.
+    ///
+    /// The rows the result rests on must be the rows the executors used. After losing an
+    /// executor, Ballista 55 reruns the lost tasks but can then read a rerun stage's output
+    /// twice, which no note shows (notes are grouped like the rows). Such a result is computed
+    /// once more, on the executors left, before the job fails.
+    async fn collect(&self, plan: DataFrame) -> Result<Collected> {
+        let mut attempt = 1;
+        loop {
+            let batches = plan.clone().collect().await.map_err(|e| self.failed(e))?;
+            let (batches, customers, notes) = split_notes(&batches)?;
+            let (batches, counted) = take_row_counts(batches)?;
+            let (mut ingest, with_amount, rejected) = merge_notes(notes, &self.files)?;
+            if counted != ingest.rows_used {
+                let why = format!(
+                    "the cluster's result rests on {counted} log rows but its executors used {} \
+                     (a stage rerun after an executor was lost can be read twice)",
+                    ingest.rows_used
+                );
+                if attempt == 1 {
+                    log::warn!("{why}: running the job again");
+                    attempt += 1;
+                    continue;
+                }
+                return Err(DataError::Cluster(format!(
+                    "{why}, twice in a row: nothing was kept"
+                )));
             }
-            ingest.bad_rows_file = Some(sink.finish()?);
+            if let Some(path) = &self.bad_rows {
+                let mut sink = BadRowSink::create(path)?;
+                for row in &rejected {
+                    sink.write(row)?;
+                }
+                ingest.bad_rows_file = Some(sink.finish()?);
+            }
+            return Ok(Collected {
+                batches,
+                customers,
+                ingest,
+                with_amount,
+            });
         }
-        Ok((ingest, with_amount))
     }
+}
+
+/// A job's customer rows (customer coded), with the accounts of the whole log.
+struct Collected {
+    batches: Vec<RecordBatch>,
+    customers: CustomerIndex,
+    ingest: IngestReport,
+    with_amount: bool,
 }
 
 /// Splits a job's output (`customer, note, values...`) into its notes and its customer rows,
@@ -344,6 +401,21 @@ fn split_notes(
         )?);
     }
     Ok((out, customers, notes))
+}
+
+/// Removes the last column, the count of log rows behind each result row, and returns their
+/// total.
+fn take_row_counts(batches: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, u64)> {
+    let mut counted = 0u64;
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let last = batch.num_columns() - 1;
+        debug_assert_eq!(batch.schema().field(last).name(), "rows");
+        let rows = batch.column(last).as_primitive::<Int64Type>();
+        counted += rows.iter().map(|n| n.unwrap_or(0) as u64).sum::<u64>();
+        out.push(batch.project(&(0..last).collect::<Vec<_>>())?);
+    }
+    Ok((out, counted))
 }
 
 /// The files' reports added up in file order, whether the log has amounts (every file must

@@ -10,7 +10,8 @@ use std::time::Duration;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use super::codec::{RetainLogicalCodec, RetainPhysicalCodec};
 use crate::error::{DataError, Result};
@@ -24,6 +25,9 @@ pub struct SchedulerOptions {
     pub external_host: Option<String>,
     /// An executor silent this long is taken as lost and its tasks run elsewhere.
     pub executor_timeout: Duration,
+    /// A running job whose progress has not changed this long, with no task running on a live
+    /// executor, is cancelled (see [`super::watchdog`]).
+    pub stall_timeout: Duration,
 }
 
 impl Default for SchedulerOptions {
@@ -32,6 +36,7 @@ impl Default for SchedulerOptions {
             bind: SocketAddr::from(([127, 0, 0, 1], 50050)),
             external_host: None,
             executor_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -55,11 +60,28 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| DataError::Cluster(format!("starting the scheduler: {e}")))?;
-    tokio::select! {
-        served = start_server(cluster, options.bind, Arc::new(config)) => served
-            .map_err(|e| DataError::Cluster(format!("scheduler on {}: {e}", options.bind))),
+    let failed = |e| DataError::Cluster(format!("scheduler on {}: {e}", options.bind));
+    log::info!(
+        "retain's Ballista scheduler (Ballista {}) listening on {}",
+        ballista_core::BALLISTA_VERSION,
+        options.bind
+    );
+    config.validate().map_err(failed)?;
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(failed)?;
+    let watchdog = tokio::spawn(super::watchdog::watch(
+        scheduler.clone(),
+        options.stall_timeout,
+        Duration::from_secs(timeout),
+    ));
+    let outcome = tokio::select! {
+        served = start_grpc_service(options.bind, scheduler) => served.map_err(failed),
         _ = shutdown() => Ok(()),
-    }
+    };
+    watchdog.abort();
+    outcome
 }
 
 /// Where an executor serves, which scheduler it joins, and what it may use.
