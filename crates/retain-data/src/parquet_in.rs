@@ -8,9 +8,9 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
@@ -27,7 +27,16 @@ use crate::ingest::rows::{
 
 pub(crate) struct ParquetReader {
     reader: ParquetRecordBatchReader,
-    rules: RowRules,
+    rows: ArrowRows,
+    /// Values of the `key=value` folders on the file's path (see `crate::folders`) that are not
+    /// columns of the file: appended to each batch as text columns.
+    partitions: Vec<(String, Option<String>)>,
+}
+
+/// The row rules applied to typed Arrow batches, whatever they came from (a Parquet file, a
+/// database query): columns cast or parsed as the module doc says, rows numbered from 1.
+pub(crate) struct ArrowRows {
+    pub rules: RowRules,
     builder: BatchBuilder,
     rows_seen: u64,
 }
@@ -68,12 +77,17 @@ impl ParquetReader {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(format)?
             .with_batch_size(BATCH_ROWS);
-        let names: Vec<String> = builder
+        let mut names: Vec<String> = builder
             .schema()
             .fields()
             .iter()
             .map(|f| f.name().clone())
             .collect();
+        let partitions: Vec<_> = crate::folders::partition_values(path)
+            .into_iter()
+            .filter(|(key, _)| !names.contains(key))
+            .collect();
+        names.extend(partitions.iter().map(|(key, _)| key.clone()));
         let mut rules = RowRules::resolve(path, Some(&names), names.len(), options)?;
         rules.rows_are_lines = false;
         if builder.metadata().file_metadata().num_rows() == 0 {
@@ -83,17 +97,15 @@ impl ParquetReader {
             });
         }
         let reader = builder.build().map_err(format)?;
-        let with_amount = rules.amount.is_some();
         Ok(ParquetReader {
             reader,
-            rules,
-            builder: BatchBuilder::new(path, with_amount, options.period),
-            rows_seen: 0,
+            rows: ArrowRows::new(rules, options),
+            partitions,
         })
     }
 
     pub(crate) fn has_amount(&self) -> bool {
-        self.rules.amount.is_some()
+        self.rows.has_amount()
     }
 
     pub(crate) fn read_batch(
@@ -102,14 +114,66 @@ impl ParquetReader {
         report: &mut IngestReport,
         customers: &mut CustomerIndex,
     ) -> Result<Option<RecordBatch>> {
-        let file = self.rules.file.clone();
+        let file = self.rows.rules.file.clone();
         let Some(batch) = decode(&file, || Ok(self.reader.next()))? else {
             return Ok(None);
         };
         let batch = batch.map_err(|e| DataError::Format {
-            file: self.rules.file.clone(),
+            file,
             message: e.to_string(),
         })?;
+        let batch = if self.partitions.is_empty() {
+            batch
+        } else {
+            with_partitions(batch, &self.partitions)
+        };
+        self.rows
+            .process(&batch, rejected, report, customers)
+            .map(Some)
+    }
+}
+
+/// `batch` with a constant text column for each partition value.
+fn with_partitions(batch: RecordBatch, partitions: &[(String, Option<String>)]) -> RecordBatch {
+    let n = batch.num_rows();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    for (key, value) in partitions {
+        fields.push(Field::new(key, DataType::Utf8, true));
+        columns.push(Arc::new(StringArray::from(vec![value.as_deref(); n])));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .expect("constant columns of the batch's length")
+}
+
+impl ArrowRows {
+    /// `rules` resolved against the batches' column names, with `rows_are_lines` off.
+    pub(crate) fn new(rules: RowRules, options: &ReadOptions) -> Self {
+        let with_amount = rules.amount.is_some();
+        ArrowRows {
+            builder: BatchBuilder::new(&rules.file, with_amount, options.period),
+            rules,
+            rows_seen: 0,
+        }
+    }
+
+    pub(crate) fn has_amount(&self) -> bool {
+        self.rules.amount.is_some()
+    }
+
+    /// Validates a batch's rows; the used ones come back in the transaction schema.
+    pub(crate) fn process(
+        &mut self,
+        batch: &RecordBatch,
+        rejected: &mut Vec<RowError>,
+        report: &mut IngestReport,
+        customers: &mut CustomerIndex,
+    ) -> Result<RecordBatch> {
         let engine = |e: datafusion::arrow::error::ArrowError| DataError::Format {
             file: self.rules.file.clone(),
             message: format!("cannot convert a column: {e}"),
@@ -190,9 +254,10 @@ impl ParquetReader {
                 self.builder.push(&good, report, customers)?;
             }
         }
-        Ok(Some(self.builder.finish().unwrap_or_else(|| {
-            RecordBatch::new_empty(transaction_schema(self.has_amount()))
-        })))
+        Ok(self
+            .builder
+            .finish()
+            .unwrap_or_else(|| RecordBatch::new_empty(transaction_schema(self.has_amount()))))
     }
 }
 

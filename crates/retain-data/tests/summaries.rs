@@ -664,3 +664,58 @@ async fn parquet_quantity_times_price_past_the_largest_number_is_a_rejected_row(
         "{rejected}"
     );
 }
+
+/// CDNOW as a hive-partitioned folder, one `day=YYYY-MM-DD` folder per day holding that day's
+/// `customer_id, amount` rows (with Spark's `_SUCCESS` markers): the folder is the log and the
+/// partition is its date column, so the summary is CDNOW's, digit for digit.
+#[tokio::test]
+async fn a_hive_partitioned_parquet_folder_is_one_log_with_its_partitions_as_columns() {
+    use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("cdnow");
+    let text = std::fs::read_to_string(data("cdnow/CDNOW_sample.txt")).unwrap();
+    let mut by_day: BTreeMap<String, (Vec<String>, Vec<f64>)> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let d = f[2];
+        let day = by_day
+            .entry(format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
+            .or_default();
+        day.0.push(f[1].to_string());
+        day.1.push(f[4].parse().unwrap());
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("amount", DataType::Float64, false),
+    ]));
+    for (day, (ids, amounts)) in &by_day {
+        let folder = table.join(format!("day={day}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("_SUCCESS"), b"").unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(ids.clone())),
+                Arc::new(Float64Array::from(amounts.clone())),
+            ],
+        )
+        .unwrap();
+        retain_data::output::write_table(&batch, &folder.join("part-0.parquet")).unwrap();
+    }
+    let read = ReadOptions {
+        columns: TransactionColumns {
+            customer: "customer_id".into(),
+            date: "day".into(),
+            amount: AmountSpec::Column("amount".into()),
+        },
+        ..Default::default()
+    };
+    let from_folder = summarize(&[table], read, &cdnow_options(), None)
+        .await
+        .unwrap();
+    assert_eq!(from_folder.report.ingest.rows_read, 6_919);
+    assert_eq!(from_folder.batch, cdnow_summary().await.batch);
+}

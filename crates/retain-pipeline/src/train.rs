@@ -115,6 +115,9 @@ impl TrainInput {
         if let Some(log) = log {
             input.history = Some(log.history()?.0);
             input.sources.extend(log.files.iter().cloned());
+            if let Some(database) = &log.read.database {
+                input.sources.push(PathBuf::from(database.name()));
+            }
         }
         Ok(input)
     }

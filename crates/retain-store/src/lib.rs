@@ -374,16 +374,50 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The training-data fingerprint of a model: SHA-256 over the SHA-256 of each input file, in
-/// order, read as a stream (inputs may be gigabytes).
+/// order, read as a stream (inputs may be gigabytes). A PostgreSQL source (named
+/// `postgresql://USER@HOST:PORT/DB, table T`, password left out) enters by its name: a table
+/// changes in place, so its fingerprint says where the data came from, not what it held.
 pub fn fingerprint_files<P: AsRef<std::path::Path>>(paths: &[P]) -> std::io::Result<String> {
     use sha2::Digest;
     let mut all = sha2::Sha256::new();
     for path in paths {
+        let path = path.as_ref();
         let mut one = sha2::Sha256::new();
-        std::io::copy(&mut std::fs::File::open(path)?, &mut one)?;
+        match path.to_str() {
+            Some(name) if name.starts_with("postgresql://") && !path.exists() => {
+                one.update(name.as_bytes())
+            }
+            _ if path.is_dir() => hash_folder(path, path, &mut one)?,
+            _ => {
+                std::io::copy(&mut std::fs::File::open(path)?, &mut one)?;
+            }
+        }
         all.update(one.finalize());
     }
     Ok(all.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A folder (a partitioned table): each file's path below it and bytes, in path order.
+fn hash_folder(
+    root: &std::path::Path,
+    folder: &std::path::Path,
+    digest: &mut sha2::Sha256,
+) -> std::io::Result<()> {
+    use sha2::Digest;
+    let mut entries = std::fs::read_dir(folder)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            hash_folder(root, &path, digest)?;
+        } else {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            digest.update(relative.to_string_lossy().as_bytes());
+            std::io::copy(&mut std::fs::File::open(&path)?, digest)?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>

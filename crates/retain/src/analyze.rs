@@ -95,7 +95,8 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     let log = args.transactions.source();
     let name = args.name.clone().unwrap_or_else(|| {
-        log.files
+        args.transactions
+            .provenance()
             .first()
             .and_then(|f| f.file_name())
             .map_or("transactions".into(), |f| f.to_string_lossy().into_owned())
@@ -119,8 +120,9 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     if let Some(report) = &analysis.ingest {
         eprintln!("{report}");
     }
-    let source = log
-        .files
+    let source = args
+        .transactions
+        .provenance()
         .iter()
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()

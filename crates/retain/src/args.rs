@@ -4,15 +4,24 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use retain_data::database::{DatabaseSource, Relation};
 use retain_data::dates::{parse_date, DateFormat, Period, TimeUnit};
 use retain_data::{AmountSpec, Delimiter, Engine, HeaderMode, ReadOptions, TransactionColumns};
 
 /// How to read a transaction log.
 #[derive(Debug, Clone, Args)]
 pub struct TransactionArgs {
-    /// Transaction files: CSV (any common delimiter, optional header, plain or .gz) or Parquet.
+    /// Transaction files: CSV (any common delimiter, optional header, plain or .gz) or Parquet;
+    /// or a PostgreSQL database, postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, with --table or
+    /// --query.
     #[arg(long = "transactions", short = 't', value_name = "FILE", num_args = 1..)]
     pub files: Vec<PathBuf>,
+    /// The table (or view, `schema.name`) of a PostgreSQL source to read.
+    #[arg(long, value_name = "NAME", conflicts_with = "query")]
+    pub table: Option<String>,
+    /// The query of a PostgreSQL source to read (any statement returning rows).
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
     /// Column with the customer id: a header name, or a 1-based number for header-less files.
     #[arg(long, value_name = "COL", default_value = "customer_id")]
     pub customer_col: String,
@@ -138,9 +147,45 @@ impl TransactionArgs {
     /// The log as the library takes it.
     pub fn source(&self) -> retain_pipeline::source::Log {
         retain_pipeline::source::Log {
-            files: self.files.clone(),
+            files: self.log_files(),
             read: self.read_options(Period::Day),
             engine: self.engine.clone(),
+        }
+    }
+
+    /// A PostgreSQL source: when the input is a postgresql:// URL, or a table or query is named
+    /// (then a file input fails, saying it is not a URL).
+    pub fn database(&self) -> Option<DatabaseSource> {
+        let first = self.files.first()?.to_string_lossy().into_owned();
+        let is_url = DatabaseSource::is_url(&first);
+        if !is_url && self.table.is_none() && self.query.is_none() {
+            return None;
+        }
+        let relation = match (&self.table, &self.query) {
+            (Some(table), _) => Relation::Table(table.clone()),
+            (None, Some(query)) => Relation::Query(query.clone()),
+            (None, None) => Relation::Table(String::new()),
+        };
+        Some(DatabaseSource {
+            url: first,
+            relation,
+        })
+    }
+
+    /// The transaction files (none when the log is a database).
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        match self.database() {
+            Some(_) => Vec::new(),
+            None => self.files.clone(),
+        }
+    }
+
+    /// What the log is, for records and messages: the files, or the database without its
+    /// password.
+    pub fn provenance(&self) -> Vec<PathBuf> {
+        match self.database() {
+            Some(source) => vec![PathBuf::from(source.name())],
+            None => self.files.clone(),
         }
     }
 
@@ -177,6 +222,7 @@ impl TransactionArgs {
             keep_negative: self.keep_negative,
             last_day: None,
             bad_rows: self.bad_rows.clone(),
+            database: self.database(),
         }
     }
 }

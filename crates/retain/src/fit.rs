@@ -279,10 +279,8 @@ fn report(
 ) -> anyhow::Result<()> {
     if let Some(path) = &args.output {
         // The saved model records which data it was fitted on (the registry shows it).
-        let sources: Vec<&PathBuf> = args
-            .input
-            .transactions
-            .files
+        let log = args.input.transactions.provenance();
+        let sources: Vec<&PathBuf> = log
             .iter()
             .chain(&args.input.summary)
             .chain(&args.lifetimes.survivors)

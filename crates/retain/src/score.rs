@@ -83,7 +83,7 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         BatchInput::File(customers.clone())
     } else {
         BatchInput::Log {
-            files: args.log.files.clone(),
+            files: args.log.log_files(),
             read: args.log.read_options(Period::Day),
             attributes: args.customers.clone(),
             engine: args.log.engine.clone(),
@@ -93,7 +93,7 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
         BatchInput::File(path) => path.display().to_string(),
         _ => args
             .log
-            .files
+            .provenance()
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()

@@ -99,7 +99,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     if let Some(path) = &args.save {
-        save(path, &segments, &args.log.files)?;
+        save(path, &segments, &args.log.provenance())?;
     }
     match args.format {
         Format::Json => {

@@ -63,7 +63,7 @@ pub async fn compute(
         ..options.clone()
     };
     let result = summarize(
-        &input.files,
+        &input.log_files(),
         input.read_options(period.into()),
         &options,
         Some(progress.counter.clone()),

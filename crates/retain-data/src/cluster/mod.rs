@@ -248,12 +248,20 @@ struct Job {
 
 impl Job {
     fn start(session: Session, files: &[PathBuf], read: ReadOptions) -> Result<Job> {
+        if let Some(source) = &read.database {
+            return Err(DataError::Option(format!(
+                "{} is read on this machine: a cluster's executors read files (CSV or Parquet \
+                 at paths they reach), so run with the local engine",
+                source.name()
+            )));
+        }
         if files.is_empty() {
             return Err(DataError::Option("no transaction file given".into()));
         }
         let bad_rows = read.bad_rows.clone();
         let period = read.period;
         // Executors resolve paths in their own working folder: send them absolute.
+        let files = crate::folders::expand_folders(files)?;
         let files = files
             .iter()
             .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))

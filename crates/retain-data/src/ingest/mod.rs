@@ -1,7 +1,8 @@
 //! Reading transaction logs into typed Arrow batches, row by row validated.
 //!
 //! Input: CSV with any of `,` `;` tab `|` delimiters or whitespace-aligned columns, with or
-//! without a header, plain or gzip; or Parquet. Output: batches of [`transaction_schema`]. Every
+//! without a header, plain or gzip; or Parquet; or a PostgreSQL table or query
+//! (`crate::database`, set in [`ReadOptions::database`]). Output: batches of [`transaction_schema`]. Every
 //! row read ends in exactly one bucket of the [`IngestReport`]: used, rejected (malformed: with
 //! its reason, fatal unless a bad-rows file is given) or excluded by a documented rule (no
 //! customer id, negative amount, after the observation end). Nothing is dropped silently.
@@ -24,6 +25,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::customers::CustomerIndex;
+use crate::database::DatabaseReader;
 use crate::error::{DataError, Result, RowError};
 use crate::parquet_in::ParquetReader;
 use crate::text::{detect, BadRowSink, FileKind};
@@ -70,11 +72,23 @@ impl TransactionReader {
     }
 
     fn open_with(files: &[PathBuf], options: ReadOptions, rejected: Rejected) -> Result<Self> {
-        if files.is_empty() {
-            return Err(DataError::Option("no transaction file given".into()));
+        match (files.is_empty(), &options.database) {
+            (true, None) => return Err(DataError::Option("no transaction file given".into())),
+            (false, Some(source)) => {
+                return Err(DataError::Option(format!(
+                    "transactions come from files or from {}, not both",
+                    source.name()
+                )))
+            }
+            _ => {}
         }
+        // A database is one source, read where files would be.
+        let files = match &options.database {
+            Some(source) => vec![PathBuf::from(source.name())],
+            None => crate::folders::expand_folders(files)?,
+        };
         let mut reader = TransactionReader {
-            files: files.to_vec(),
+            files,
             next_file: 0,
             options,
             current: None,
@@ -122,7 +136,10 @@ impl TransactionReader {
         };
         self.next_file += 1;
         let fail_fast = matches!(self.rejected, Rejected::Fatal);
-        let file = FileReader::open(&path, &self.options, fail_fast)?;
+        let file = match &self.options.database {
+            Some(source) => FileReader::Database(DatabaseReader::open(source, &self.options)?),
+            None => FileReader::open(&path, &self.options, fail_fast)?,
+        };
         match self.with_amount {
             None => self.with_amount = Some(file.has_amount()),
             Some(w) if w != file.has_amount() => {
@@ -225,6 +242,7 @@ pub struct Transactions {
 enum FileReader {
     Text(TextReader),
     Parquet(ParquetReader),
+    Database(DatabaseReader),
 }
 
 impl FileReader {
@@ -241,6 +259,7 @@ impl FileReader {
         match self {
             FileReader::Text(t) => t.has_amount(),
             FileReader::Parquet(p) => p.has_amount(),
+            FileReader::Database(d) => d.has_amount(),
         }
     }
 
@@ -253,6 +272,7 @@ impl FileReader {
         match self {
             FileReader::Text(t) => t.read_batch(rejected, report, customers),
             FileReader::Parquet(p) => p.read_batch(rejected, report, customers),
+            FileReader::Database(d) => d.read_batch(rejected, report, customers),
         }
     }
 }

@@ -56,6 +56,11 @@ pub struct ReadOptions {
     pub last_day: Option<i32>,
     /// Where rejected rows go; `None` makes the first rejected row an error.
     pub bad_rows: Option<PathBuf>,
+    /// Read the log from this PostgreSQL table or query instead of files. Never taken from
+    /// serialized options (a request, a cluster task): only the code that builds the options
+    /// sets it.
+    #[serde(skip)]
+    pub database: Option<crate::database::DatabaseSource>,
 }
 
 /// What happened to every row read. `rows_read = rows_used + rows_rejected + excluded_*`.

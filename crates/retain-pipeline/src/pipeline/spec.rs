@@ -507,6 +507,8 @@ impl Pipeline {
             keep_negative: s.keep_negative,
             last_day: None,
             bad_rows: s.bad_rows.as_ref().map(|p| self.folder().join(p)),
+            // A run is identified by its inputs' bytes: pipelines read files.
+            database: None,
         })
     }
 
