@@ -43,6 +43,9 @@ pub struct CustomerTableOptions {
     pub na_values: Vec<String>,
     /// Where rejected rows go; `None` makes the first rejected row an error.
     pub bad_rows: Option<PathBuf>,
+    /// Read the table from this PostgreSQL table or query instead of the path (which then only
+    /// names it). Set only by the code that builds the options, never from a request.
+    pub database: Option<crate::database::DatabaseSource>,
 }
 
 impl Default for CustomerTableOptions {
@@ -52,6 +55,7 @@ impl Default for CustomerTableOptions {
             delimiter: Delimiter::Auto,
             na_values: Vec::new(),
             bad_rows: None,
+            database: None,
         }
     }
 }
@@ -281,6 +285,11 @@ impl CustomerTable {
 
 /// Reads a customer table from CSV (any common delimiter, plain or gzip) or Parquet.
 pub fn read_customer_table(path: &Path, options: &CustomerTableOptions) -> Result<CustomerTable> {
+    if let Some(source) = &options.database {
+        let (schema, batches) = crate::database::read_typed(source)?;
+        return typed_table(&PathBuf::from(source.name()), &schema, &batches, options);
+    }
+    crate::database::refuse_url(path)?;
     match detect(path)? {
         FileKind::Parquet => read_parquet(path, options),
         FileKind::Text { gzip } => read_text(path, options, gzip),
@@ -558,11 +567,22 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
             .map_err(|e| format(&e))?;
         Ok((schema, batches))
     })?;
-    let all = concat_batches(&schema, &batches)?;
+    typed_table(path, &schema, &batches, options)
+}
+
+/// A table whose columns arrive typed (a Parquet file, a PostgreSQL table): the types are kept;
+/// dates must be within the calendar and ids present and unique.
+fn typed_table(
+    path: &Path,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+    options: &CustomerTableOptions,
+) -> Result<CustomerTable> {
+    let all = concat_batches(schema, batches)?;
     if all.num_rows() == 0 {
         return Err(DataError::Empty {
             file: path.into(),
-            what: "the Parquet file has no rows".into(),
+            what: "the table has no rows".into(),
         });
     }
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();

@@ -19,7 +19,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    new_null_array, ArrayRef, Date32Builder, Float64Builder, RecordBatch, StringBuilder,
+    new_null_array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
+    RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
@@ -60,6 +61,24 @@ impl DatabaseSource {
     /// Whether `text` is a PostgreSQL connection URL (rather than a file path).
     pub fn is_url(text: &str) -> bool {
         text.starts_with("postgresql://") || text.starts_with("postgres://")
+    }
+
+    /// The source an input names: `input` when it is a PostgreSQL URL, or whenever a table or
+    /// query is named (then a file input fails on opening, saying it is not a URL); `None` for a
+    /// file. Without a table or query, opening fails asking for one.
+    pub fn for_input(input: &str, table: Option<&str>, query: Option<&str>) -> Option<Self> {
+        if !Self::is_url(input) && table.is_none() && query.is_none() {
+            return None;
+        }
+        let relation = match (table, query) {
+            (Some(table), _) => Relation::Table(table.into()),
+            (None, Some(query)) => Relation::Query(query.into()),
+            (None, None) => Relation::Table(String::new()),
+        };
+        Some(DatabaseSource {
+            url: input.into(),
+            relation,
+        })
     }
 
     /// The source as messages name it: the URL without its password, and the relation.
@@ -108,6 +127,24 @@ impl DatabaseSource {
     }
 }
 
+/// A file input that is a PostgreSQL URL where no database source was set up (a command or
+/// setting that reads files only): an error that names it without its password, rather than a
+/// "no such file" that would print the URL whole.
+pub(crate) fn refuse_url(path: &std::path::Path) -> Result<()> {
+    let text = path.to_string_lossy();
+    if !DatabaseSource::is_url(&text) {
+        return Ok(());
+    }
+    let source = DatabaseSource {
+        url: text.into_owned(),
+        relation: Relation::Table(String::new()),
+    };
+    Err(DataError::Option(format!(
+        "{}: a PostgreSQL source is not read here: this input takes files (CSV or Parquet)",
+        source.name()
+    )))
+}
+
 /// `schema.table` with each part quoted, so that any name (mixed case, spaces) reads as given and
 /// nothing else can be smuggled into the statement.
 fn quote_relation(name: &str) -> String {
@@ -127,6 +164,8 @@ enum Fetch {
     Text,
     Days,
     Number,
+    Integer,
+    Boolean,
 }
 
 impl Fetch {
@@ -135,11 +174,14 @@ impl Fetch {
             Fetch::Text => DataType::Utf8,
             Fetch::Days => DataType::Date32,
             Fetch::Number => DataType::Float64,
+            Fetch::Integer => DataType::Int64,
+            Fetch::Boolean => DataType::Boolean,
         }
     }
 }
 
-/// The select expression for a column of PostgreSQL type `pg_type` fetched as `fetch`.
+/// The select expression for a column of PostgreSQL type `pg_type` wanted as `fetch`: typed on
+/// the server where the type allows, else as text for retain to parse.
 fn select_expr(column: &str, pg_type: &str, fetch: Fetch) -> (String, Fetch) {
     let c = quote_column(column);
     match (fetch, pg_type) {
@@ -152,7 +194,21 @@ fn select_expr(column: &str, pg_type: &str, fetch: Fetch) -> (String, Fetch) {
         (Fetch::Number, "INT2" | "INT4" | "INT8" | "FLOAT4" | "FLOAT8" | "NUMERIC") => {
             (format!("{c}::float8"), Fetch::Number)
         }
+        (Fetch::Integer, "INT2" | "INT4" | "INT8") => (format!("{c}::int8"), Fetch::Integer),
+        (Fetch::Boolean, "BOOL") => (c, Fetch::Boolean),
         _ => (format!("{c}::text"), Fetch::Text),
+    }
+}
+
+/// How a customer table's column is kept: as PostgreSQL types it (the Parquet reader keeps a
+/// file's types the same way).
+fn table_fetch(pg_type: &str) -> Fetch {
+    match pg_type {
+        "INT2" | "INT4" | "INT8" => Fetch::Integer,
+        "FLOAT4" | "FLOAT8" | "NUMERIC" => Fetch::Number,
+        "BOOL" => Fetch::Boolean,
+        "DATE" | "TIMESTAMP" | "TIMESTAMPTZ" => Fetch::Days,
+        _ => Fetch::Text,
     }
 }
 
@@ -162,15 +218,23 @@ enum Message {
     Batch(RecordBatch),
 }
 
-/// Reads a PostgreSQL source as the Parquet reader reads a file.
-pub(crate) struct DatabaseReader {
-    rows: ArrowRows,
+/// A column to fetch: its position in the source, its select expression, how it arrives.
+type Planned = (usize, String, Fetch);
+
+/// A source's rows as batches of its columns, fetched by a thread of its own: the columns that
+/// were not asked for are all null.
+struct DatabaseStream {
     received: Receiver<Result<Message>>,
     done: bool,
 }
 
-impl DatabaseReader {
-    pub(crate) fn open(source: &DatabaseSource, options: &ReadOptions) -> Result<Self> {
+impl DatabaseStream {
+    /// Describes the source, lets `plan` choose the columns (from names and PostgreSQL types),
+    /// and starts the rows.
+    fn open<T>(
+        source: &DatabaseSource,
+        plan: impl FnOnce(&[(String, String)]) -> Result<(Vec<Planned>, T)>,
+    ) -> Result<(Self, T)> {
         if matches!(&source.relation, Relation::Table(t) if t.trim().is_empty()) {
             return Err(DataError::Option(format!(
                 "{}: name a table or a query to read",
@@ -178,7 +242,7 @@ impl DatabaseReader {
             )));
         }
         let (send, received) = sync_channel::<Result<Message>>(2);
-        let (plan_send, plan_received) = sync_channel::<Vec<(usize, String, Fetch)>>(1);
+        let (plan_send, plan_received) = sync_channel::<Vec<Planned>>(1);
         let thread_source = source.clone();
         std::thread::Builder::new()
             .name("retain-postgres".into())
@@ -189,53 +253,25 @@ impl DatabaseReader {
             Ok(Err(e)) => return Err(e),
             _ => return Err(source.error("reading", "the reader stopped")),
         };
-        let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-        let path = source.path();
-        let mut rules = RowRules::resolve(&path, Some(&names), names.len(), options)?;
-        rules.rows_are_lines = false;
-        let mut used = vec![(rules.customer, Fetch::Text), (rules.date, Fetch::Days)];
-        match rules.amount {
-            Some(AmountFields::Column(i)) => used.push((i, Fetch::Number)),
-            Some(AmountFields::Product(q, p)) => {
-                used.extend([(q, Fetch::Number), (p, Fetch::Number)])
-            }
-            None => {}
-        }
-        let plan = used
-            .into_iter()
-            .map(|(i, fetch)| {
-                let (expr, fetch) = select_expr(&columns[i].0, &columns[i].1, fetch);
-                (i, expr, fetch)
-            })
-            .collect();
+        let (planned, chosen) = plan(&columns)?;
         plan_send
-            .send(plan)
+            .send(planned)
             .map_err(|_| source.error("reading", "the reader stopped"))?;
-        Ok(DatabaseReader {
-            rows: ArrowRows::new(rules, options),
-            received,
-            done: false,
-        })
+        Ok((
+            DatabaseStream {
+                received,
+                done: false,
+            },
+            chosen,
+        ))
     }
 
-    pub(crate) fn has_amount(&self) -> bool {
-        self.rows.has_amount()
-    }
-
-    pub(crate) fn read_batch(
-        &mut self,
-        rejected: &mut Vec<RowError>,
-        report: &mut IngestReport,
-        customers: &mut CustomerIndex,
-    ) -> Result<Option<RecordBatch>> {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.done {
             return Ok(None);
         }
         match self.received.recv() {
-            Ok(Ok(Message::Batch(batch))) => self
-                .rows
-                .process(&batch, rejected, report, customers)
-                .map(Some),
+            Ok(Ok(Message::Batch(batch))) => Ok(Some(batch)),
             Ok(Ok(Message::Columns(_))) => unreachable!("columns are sent once, first"),
             Ok(Err(e)) => {
                 self.done = true;
@@ -250,11 +286,95 @@ impl DatabaseReader {
     }
 }
 
+/// Reads a PostgreSQL source as the Parquet reader reads a file.
+pub(crate) struct DatabaseReader {
+    rows: ArrowRows,
+    stream: DatabaseStream,
+}
+
+impl DatabaseReader {
+    pub(crate) fn open(source: &DatabaseSource, options: &ReadOptions) -> Result<Self> {
+        let (stream, rules) = DatabaseStream::open(source, |columns| {
+            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+            let mut rules = RowRules::resolve(&source.path(), Some(&names), names.len(), options)?;
+            rules.rows_are_lines = false;
+            let mut used = vec![(rules.customer, Fetch::Text), (rules.date, Fetch::Days)];
+            match rules.amount {
+                Some(AmountFields::Column(i)) => used.push((i, Fetch::Number)),
+                Some(AmountFields::Product(q, p)) => {
+                    used.extend([(q, Fetch::Number), (p, Fetch::Number)])
+                }
+                None => {}
+            }
+            let planned = used
+                .into_iter()
+                .map(|(i, fetch)| {
+                    let (expr, fetch) = select_expr(&columns[i].0, &columns[i].1, fetch);
+                    (i, expr, fetch)
+                })
+                .collect();
+            Ok((planned, rules))
+        })?;
+        Ok(DatabaseReader {
+            rows: ArrowRows::new(rules, options),
+            stream,
+        })
+    }
+
+    pub(crate) fn has_amount(&self) -> bool {
+        self.rows.has_amount()
+    }
+
+    pub(crate) fn read_batch(
+        &mut self,
+        rejected: &mut Vec<RowError>,
+        report: &mut IngestReport,
+        customers: &mut CustomerIndex,
+    ) -> Result<Option<RecordBatch>> {
+        match self.stream.next_batch()? {
+            Some(batch) => self
+                .rows
+                .process(&batch, rejected, report, customers)
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A whole table or query with every column typed as PostgreSQL types it (whole numbers as
+/// Int64, other numbers as Float64, booleans, dates and timestamps as days, the rest as text),
+/// fetched in batches: for customer tables, which are held whole once read.
+pub(crate) fn read_typed(source: &DatabaseSource) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    let (mut stream, schema) = DatabaseStream::open(source, |columns| {
+        let planned: Vec<Planned> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, pg_type))| {
+                let (expr, fetch) = select_expr(name, pg_type, table_fetch(pg_type));
+                (i, expr, fetch)
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .zip(&planned)
+                .map(|((name, _), (_, _, fetch))| Field::new(name, fetch.data_type(), true))
+                .collect::<Vec<_>>(),
+        ));
+        Ok((planned, schema))
+    })?;
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next_batch()? {
+        batches.push(batch);
+    }
+    Ok((schema, batches))
+}
+
 /// The reading thread: describes the source, waits for the columns to fetch, then streams.
 fn read_on_thread(
     source: DatabaseSource,
     send: SyncSender<Result<Message>>,
-    plan: Receiver<Vec<(usize, String, Fetch)>>,
+    plan: Receiver<Vec<Planned>>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -275,7 +395,7 @@ fn read_on_thread(
 async fn stream(
     source: &DatabaseSource,
     send: &SyncSender<Result<Message>>,
-    plan: Receiver<Vec<(usize, String, Fetch)>>,
+    plan: Receiver<Vec<Planned>>,
 ) -> Result<()> {
     let options = PgConnectOptions::from_str(&source.url)
         .map_err(|e| source.error("not a PostgreSQL URL", redact(&e.to_string(), source)))?;
@@ -355,7 +475,7 @@ async fn stream(
 /// Rows as a batch of the source's columns: the fetched ones typed, the others all null.
 fn to_batch(
     rows: &[PgRow],
-    plan: &[(usize, String, Fetch)],
+    plan: &[Planned],
     n_columns: usize,
     schema: &Arc<Schema>,
 ) -> std::result::Result<RecordBatch, String> {
@@ -384,6 +504,20 @@ fn to_batch(
                 let mut b = Float64Builder::with_capacity(n);
                 for row in rows {
                     b.append_option(row.try_get::<Option<f64>, _>(at).map_err(get_err)?);
+                }
+                Arc::new(b.finish())
+            }
+            Fetch::Integer => {
+                let mut b = Int64Builder::with_capacity(n);
+                for row in rows {
+                    b.append_option(row.try_get::<Option<i64>, _>(at).map_err(get_err)?);
+                }
+                Arc::new(b.finish())
+            }
+            Fetch::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for row in rows {
+                    b.append_option(row.try_get::<Option<bool>, _>(at).map_err(get_err)?);
                 }
                 Arc::new(b.finish())
             }

@@ -115,7 +115,7 @@ mod tests {
                 id_col: Some("id".into()),
                 delimiter: Delimiter::Auto,
                 na_values: vec![],
-                bad_rows: None,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -110,7 +110,10 @@ impl TrainInput {
         if let Some((path, options)) = table {
             input.table = Some(read_customer_table(path, options)?);
             input.id_col = options.id_col.clone();
-            input.sources.push(path.to_path_buf());
+            input.sources.push(match &options.database {
+                Some(source) => PathBuf::from(source.name()),
+                None => path.to_path_buf(),
+            });
         }
         if let Some(log) = log {
             input.history = Some(log.history()?.0);

@@ -508,6 +508,8 @@ fn score_table(
             delimiter: options.delimiter,
             na_values: options.na_values.clone(),
             bad_rows: None,
+            // Scoring reads files (a request names one inside the server's data folder).
+            database: None,
         },
     )?;
     check_columns(&table, scorer.schema(), path)?;
@@ -610,6 +612,7 @@ fn score_log(
                 delimiter: options.delimiter,
                 na_values: options.na_values.clone(),
                 bad_rows: None,
+                database: None,
             },
         )?;
         check_columns(&table, &wanted, path)?;

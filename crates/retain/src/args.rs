@@ -1,10 +1,10 @@
 //! Command-line arguments shared by several subcommands: how to read a transaction log, and the
 //! parsers for dates and sizes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use retain_data::database::{DatabaseSource, Relation};
+use retain_data::database::DatabaseSource;
 use retain_data::dates::{parse_date, DateFormat, Period, TimeUnit};
 use retain_data::{AmountSpec, Delimiter, Engine, HeaderMode, ReadOptions, TransactionColumns};
 
@@ -68,6 +68,37 @@ pub struct TransactionArgs {
     /// scheduler`, whose executors read the files at these paths).
     #[arg(long, value_name = "ENGINE", default_value = "local")]
     pub engine: Engine,
+}
+
+/// A customer table in PostgreSQL: `--customers postgresql://USER[:PASSWORD]@HOST[:PORT]/DB` with
+/// one of these.
+#[derive(Debug, Clone, Args)]
+pub struct CustomerSourceArgs {
+    /// The table (or view, `schema.name`) of a PostgreSQL customer table.
+    #[arg(long, value_name = "NAME", conflicts_with = "customers_query")]
+    pub customers_table: Option<String>,
+    /// The query of a PostgreSQL customer table (any statement returning rows).
+    #[arg(long, value_name = "SQL")]
+    pub customers_query: Option<String>,
+}
+
+impl CustomerSourceArgs {
+    /// The database the `--customers` value names, if it names one.
+    pub fn database(&self, customers: &Path) -> Option<DatabaseSource> {
+        DatabaseSource::for_input(
+            &customers.to_string_lossy(),
+            self.customers_table.as_deref(),
+            self.customers_query.as_deref(),
+        )
+    }
+
+    /// The customer table as messages and records name it (a database without its password).
+    pub fn name(&self, customers: &Path) -> PathBuf {
+        match self.database(customers) {
+            Some(source) => PathBuf::from(source.name()),
+            None => customers.to_path_buf(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -156,20 +187,11 @@ impl TransactionArgs {
     /// A PostgreSQL source: when the input is a postgresql:// URL, or a table or query is named
     /// (then a file input fails, saying it is not a URL).
     pub fn database(&self) -> Option<DatabaseSource> {
-        let first = self.files.first()?.to_string_lossy().into_owned();
-        let is_url = DatabaseSource::is_url(&first);
-        if !is_url && self.table.is_none() && self.query.is_none() {
-            return None;
-        }
-        let relation = match (&self.table, &self.query) {
-            (Some(table), _) => Relation::Table(table.clone()),
-            (None, Some(query)) => Relation::Query(query.clone()),
-            (None, None) => Relation::Table(String::new()),
-        };
-        Some(DatabaseSource {
-            url: first,
-            relation,
-        })
+        DatabaseSource::for_input(
+            &self.files.first()?.to_string_lossy(),
+            self.table.as_deref(),
+            self.query.as_deref(),
+        )
     }
 
     /// The transaction files (none when the log is a database).

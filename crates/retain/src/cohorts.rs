@@ -11,7 +11,7 @@ use retain_data::output::write_table;
 use retain_data::{CohortTable, CustomerTableOptions, Period};
 use retain_pipeline::cohorts::{cohorts, long_table, CohortOptions, CohortSource, ContractDates};
 
-use crate::args::{parse_day, Format, TransactionArgs};
+use crate::args::{parse_day, CustomerSourceArgs, Format, TransactionArgs};
 use crate::failure::with_flags;
 use crate::fmt::{money, table, thousands};
 
@@ -23,6 +23,8 @@ pub struct CohortArgs {
     /// Contracts instead of purchases: one row per customer with a start and an end date.
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "files")]
     pub customers: Option<PathBuf>,
+    #[command(flatten)]
+    pub customer_source: CustomerSourceArgs,
     /// Contracts: the start date column.
     #[arg(long, value_name = "COL", default_value = "start_date")]
     pub start_col: String,
@@ -108,6 +110,7 @@ fn options(args: &CohortArgs) -> anyhow::Result<(CohortSource, CohortOptions)> {
                 delimiter: args.transactions.delimiter.into(),
                 na_values: vec![],
                 bad_rows: None,
+                database: args.customer_source.database(path),
             },
             columns: ContractDates {
                 start_col: args.start_col.clone(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use retain_data::{read_customer_table, CustomerTableOptions};
 
-use crate::args::{DelimiterArg, Format};
+use crate::args::{CustomerSourceArgs, DelimiterArg, Format};
 use crate::fmt::{percent, table, thousands};
 
 /// Arguments of `retain describe`.
@@ -15,6 +15,8 @@ pub struct DescribeArgs {
     /// Customer table: CSV (any common delimiter, with a header, plain or .gz) or Parquet.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub customers: PathBuf,
+    #[command(flatten)]
+    pub customer_source: CustomerSourceArgs,
     /// Column with the customer id (unique per row).
     #[arg(long, value_name = "COL", default_value = "customer_id")]
     pub id_col: String,
@@ -38,14 +40,16 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
         delimiter: args.delimiter.into(),
         na_values: args.na.clone(),
         bad_rows: args.bad_rows.clone(),
+        database: args.customer_source.database(&args.customers),
     };
     let t = read_customer_table(&args.customers, &options)?;
+    let name = args.customer_source.name(&args.customers);
     let rows = t.batch.num_rows() as u64;
     match args.format {
         Format::Json => outln!(
             "{}",
             serde_json::json!({
-                "file": args.customers.display().to_string(),
+                "file": name.display().to_string(),
                 "rows_read": t.rows_read,
                 "rows_rejected": t.rows_rejected,
                 "customers": rows,
@@ -55,7 +59,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
         Format::Table => {
             outln!(
                 "{}: {} customers, {} attributes ({} rows read, {} rejected)\n",
-                args.customers.display(),
+                name.display(),
                 thousands(rows),
                 t.columns.len() - 1,
                 thousands(t.rows_read),

@@ -11,7 +11,7 @@ use retain_models::drivers::Driver;
 use retain_pipeline::attributes::AttributeSelection;
 use retain_pipeline::drivers::{drivers_of_file, DriverOptions};
 
-use crate::args::{DelimiterArg, Format};
+use crate::args::{CustomerSourceArgs, DelimiterArg, Format};
 use crate::failure::with_flags;
 use crate::fmt::{table, thousands};
 
@@ -21,6 +21,8 @@ pub struct DriverArgs {
     /// Customer table: one row per customer with attributes and a churn flag.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub customers: PathBuf,
+    #[command(flatten)]
+    pub customer_source: CustomerSourceArgs,
     /// Churn flag column: 1/0, true/false or yes/no.
     #[arg(long, value_name = "COL", default_value = "churned")]
     pub churn_col: String,
@@ -91,6 +93,7 @@ fn options(args: &DriverArgs) -> (CustomerTableOptions, DriverOptions) {
         delimiter: args.delimiter.into(),
         na_values: args.na.clone(),
         bad_rows: None,
+        database: args.customer_source.database(&args.customers),
     };
     let options = DriverOptions {
         churn_col: args.churn_col.clone(),

@@ -80,6 +80,17 @@ pub async fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 "give the customers to score: --customers FILE, or a log with -t FILE [--at DATE]"
             );
         };
+        if let Some(source) = retain_data::database::DatabaseSource::for_input(
+            &customers.to_string_lossy(),
+            None,
+            None,
+        ) {
+            anyhow::bail!(
+                "{}: retain score reads customer tables from files (CSV or Parquet); export the \
+                 table, or score a log read from the database (-t postgresql://… --table NAME)",
+                source.name()
+            );
+        }
         BatchInput::File(customers.clone())
     } else {
         BatchInput::Log {

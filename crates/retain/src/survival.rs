@@ -13,7 +13,7 @@ use retain_pipeline::survival::{
     survival, DurationColumns, LogLifetimes, SurvivalOptions, SurvivalReport, SurvivalSource,
 };
 
-use crate::args::{parse_day, Format, TransactionArgs, UnitArg};
+use crate::args::{parse_day, CustomerSourceArgs, Format, TransactionArgs, UnitArg};
 use crate::failure::with_flags;
 use crate::fmt::{p_clause, param, table, thousands};
 
@@ -23,6 +23,8 @@ pub struct SurvivalArgs {
     /// Contractual data: one row per customer with a duration and a churn flag.
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "files")]
     pub customers: Option<PathBuf>,
+    #[command(flatten)]
+    pub customer_source: CustomerSourceArgs,
     /// Duration column (whole periods for --model sbg), e.g. Telco's `tenure`.
     #[arg(long, value_name = "COL", default_value = "tenure")]
     pub duration_col: String,
@@ -102,6 +104,7 @@ fn options(args: &SurvivalArgs) -> anyhow::Result<(SurvivalSource, SurvivalOptio
                 delimiter: args.transactions.delimiter.into(),
                 na_values: args.na.clone(),
                 bad_rows: None,
+                database: args.customer_source.database(path),
             },
             columns: DurationColumns {
                 duration_col: args.duration_col.clone(),

@@ -14,7 +14,7 @@ use retain_pipeline::attributes::AttributeSelection;
 use retain_pipeline::train::{predictions_batch, Dataset, TrainInput, TrainOptions, Trained};
 use retain_pipeline::PipelineError;
 
-use crate::args::{parse_day, DelimiterArg, Format, TransactionArgs};
+use crate::args::{parse_day, CustomerSourceArgs, DelimiterArg, Format, TransactionArgs};
 use crate::fmt::{skipped_lines, table, thousands, write_result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -46,6 +46,8 @@ pub struct TrainArgs {
     /// Customer table: attributes (numbers, categories) and, without a log, the label column.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub customers: Option<PathBuf>,
+    #[command(flatten)]
+    pub customer_source: CustomerSourceArgs,
     /// Label column of the customer table (churn and value: yes/no flags; clv: amounts).
     /// Without it, labels come from the log's window after --cutoff.
     #[arg(long, value_name = "COL")]
@@ -154,6 +156,10 @@ impl TrainArgs {
             delimiter: self.table_delimiter.into(),
             na_values: self.na.clone(),
             bad_rows: None,
+            database: self
+                .customers
+                .as_deref()
+                .and_then(|p| self.customer_source.database(p)),
         };
         let log = (!self.log.files.is_empty()).then(|| self.log.source());
         Ok(TrainInput::read(

@@ -265,3 +265,105 @@ async fn a_bad_row_is_named_and_the_password_never_shown() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("name a table or a query"), "{stderr}");
 }
+
+/// IBM's Telco table as a PostgreSQL table (integers, float8 with 11 NULL TotalCharges, text):
+/// `describe`, `drivers` and `train churn` read it as they read the CSV, and the columns keep the
+/// types the CSV's are inferred as.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_table_reads_from_postgresql_as_from_its_csv() {
+    let Some(url) = database().await else { return };
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let csv_path = "../../data/telco_churn/Telco-Customer-Churn.csv";
+    let csv = std::fs::read_to_string(csv_path).unwrap();
+    let header = csv.lines().next().unwrap();
+    let columns: Vec<String> = header
+        .split(',')
+        .map(|name| {
+            let kind = match name {
+                "SeniorCitizen" | "tenure" => "int",
+                "MonthlyCharges" | "TotalCharges" => "float8",
+                _ => "text",
+            };
+            format!("\"{name}\" {kind}")
+        })
+        .collect();
+    sqlx::raw_sql(&format!("CREATE TABLE telco ({})", columns.join(", ")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut copy = conn
+        .copy_in_raw("COPY telco FROM STDIN (FORMAT csv, HEADER true, NULL ' ')")
+        .await
+        .unwrap();
+    copy.send(csv.as_bytes()).await.unwrap();
+    copy.finish().await.unwrap();
+    let with_password = url.replacen("://postgres@", "://postgres:Sesame-42@", 1);
+    let table = ["-c", with_password.as_str(), "--customers-table", "telco"];
+    let file = ["-c", csv_path];
+
+    let describe = |source: &[&str]| {
+        let out = retain(
+            &[
+                &["describe"][..],
+                source,
+                &["--id-col", "customerID", "--format", "json"],
+            ]
+            .concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let name = json["file"].take();
+        (json, name)
+    };
+    let (from_table, name) = describe(&table);
+    let (from_file, _) = describe(&file);
+    assert_eq!(from_table, from_file);
+    assert!(name.as_str().unwrap().ends_with(", table telco"), "{name}");
+    assert!(!name.to_string().contains("Sesame"));
+
+    let drivers = |source: &[&str]| {
+        let out = retain(
+            &[
+                &["drivers"][..],
+                source,
+                &[
+                    "--churn-col",
+                    "Churn",
+                    "--id-col",
+                    "customerID",
+                    "--format",
+                    "json",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    assert_eq!(drivers(&table), drivers(&file));
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("churn.json");
+    let out = retain(
+        &[
+            &["train", "churn"][..],
+            &table,
+            &["--label", "Churn", "--id-col", "customerID", "-o"],
+            &[model.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let artifact = std::fs::read_to_string(&model).unwrap();
+    assert!(artifact.contains(", table telco") && !artifact.contains("Sesame"));
+    assert!(!stderr.contains("Sesame"), "{stderr}");
+}

@@ -82,6 +82,9 @@ impl TransactionReader {
             }
             _ => {}
         }
+        for file in files {
+            crate::database::refuse_url(file)?;
+        }
         // A database is one source, read where files would be.
         let files = match &options.database {
             Some(source) => vec![PathBuf::from(source.name())],
