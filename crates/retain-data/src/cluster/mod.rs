@@ -478,19 +478,7 @@ fn merge_notes(
             }
             _ => {}
         }
-        total.rows_read += report.rows_read;
-        total.rows_used += report.rows_used;
-        total.rows_rejected += report.rows_rejected;
-        total.excluded_no_customer += report.excluded_no_customer;
-        total.excluded_negative_amount += report.excluded_negative_amount;
-        total.excluded_after_end += report.excluded_after_end;
-        total.amount_micros += report.amount_micros;
-        total.amount_total = crate::summary::from_micros(total.amount_micros);
-        total.first_day = match (total.first_day, report.first_day) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        total.last_day = total.last_day.max(report.last_day);
+        total.absorb(&report);
     }
     rejected.sort_by_key(|(partition, row)| (*partition, row.location.line));
     Ok((
