@@ -19,8 +19,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    new_null_array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
-    RecordBatch, StringBuilder,
+    new_null_array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
+    StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
@@ -484,59 +484,42 @@ fn to_batch(
         .map(|_| new_null_array(&DataType::Null, n))
         .collect();
     for (at, (column, _, fetch)) in plan.iter().enumerate() {
-        let get_err = |e: sqlx::Error| e.to_string();
         arrays[*column] = match fetch {
-            Fetch::Text => {
-                let mut b = StringBuilder::with_capacity(n, n * 8);
-                for row in rows {
-                    b.append_option(row.try_get::<Option<String>, _>(at).map_err(get_err)?);
-                }
-                Arc::new(b.finish())
-            }
-            Fetch::Days => {
-                let mut b = Date32Builder::with_capacity(n);
-                for row in rows {
-                    b.append_option(row.try_get::<Option<i32>, _>(at).map_err(get_err)?);
-                }
-                Arc::new(b.finish())
-            }
-            Fetch::Number => {
-                let mut b = Float64Builder::with_capacity(n);
-                for row in rows {
-                    b.append_option(row.try_get::<Option<f64>, _>(at).map_err(get_err)?);
-                }
-                Arc::new(b.finish())
-            }
-            Fetch::Integer => {
-                let mut b = Int64Builder::with_capacity(n);
-                for row in rows {
-                    b.append_option(row.try_get::<Option<i64>, _>(at).map_err(get_err)?);
-                }
-                Arc::new(b.finish())
-            }
-            Fetch::Boolean => {
-                let mut b = BooleanBuilder::with_capacity(n);
-                for row in rows {
-                    b.append_option(row.try_get::<Option<bool>, _>(at).map_err(get_err)?);
-                }
-                Arc::new(b.finish())
-            }
+            Fetch::Text => column_of::<String, StringArray>(rows, at)?,
+            Fetch::Days => column_of::<i32, Date32Array>(rows, at)?,
+            Fetch::Number => column_of::<f64, Float64Array>(rows, at)?,
+            Fetch::Integer => column_of::<i64, Int64Array>(rows, at)?,
+            Fetch::Boolean => column_of::<bool, BooleanArray>(rows, at)?,
         };
     }
     RecordBatch::try_new(Arc::clone(schema), arrays).map_err(|e| e.to_string())
 }
 
+/// The `at`-th fetched field of every row as an Arrow array of `A`.
+fn column_of<'r, T, A>(rows: &'r [PgRow], at: usize) -> std::result::Result<ArrayRef, String>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    A: FromIterator<Option<T>> + datafusion::arrow::array::Array + 'static,
+{
+    let array: A = rows
+        .iter()
+        .map(|row| row.try_get::<Option<T>, _>(at))
+        .collect::<std::result::Result<A, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(array))
+}
+
 /// A connection error's text without the password, should the driver have echoed the URL.
 fn redact(text: &str, source: &DatabaseSource) -> String {
-    match PgConnectOptions::from_str(&source.url) {
-        Ok(_) => match source.url.split_once("://").and_then(|(_, rest)| {
-            let userinfo = rest.split_once('@')?.0;
-            userinfo.split_once(':').map(|(_, pw)| pw.to_string())
-        }) {
-            Some(password) if !password.is_empty() => text.replace(&password, "***"),
-            _ => text.to_string(),
-        },
-        Err(_) => text.to_string(),
+    let password = source
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password);
+    match password {
+        Some(password) if !password.is_empty() => text.replace(password, "***"),
+        _ => text.to_string(),
     }
 }
 
