@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # retain summarize vs DuckDB and polars on the same generated log, back to back (bench/README.md).
-# Env: PY (python with numpy, duckdb, polars), DATA, CUSTOMERS, SEED, ROUNDS.
+# Env: PY (python with numpy, duckdb, polars), DATA, CUSTOMERS, SEED, ROUNDS, FORMAT (csv or
+# parquet: the same log converted by DuckDB, row groups of 122,880 rows).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(dirname "$HERE")"
 PY="${PY:-/tmp/peers-venv/bin/python}"; DATA="${DATA:-/tmp/bench-data}"
@@ -8,7 +9,12 @@ CUSTOMERS="${CUSTOMERS:-3600000}"; SEED="${SEED:-11}"; ROUNDS="${ROUNDS:-2}"
 mkdir -p "$DATA"
 csv="$DATA/clv_${CUSTOMERS}_s${SEED}.csv"
 [ -s "$csv" ] || "$PY" "$HERE/gen_transactions.py" --customers "$CUSTOMERS" --seed "$SEED" --out "$csv"
-echo "log: $csv ($(wc -l < "$csv") lines, $(du -h "$csv" | cut -f1))"
+log="$csv"
+if [ "${FORMAT:-csv}" = parquet ]; then
+  log="${csv%.csv}.parquet"
+  [ -s "$log" ] || "$PY" -c "import duckdb, sys; duckdb.sql(f\"COPY (SELECT * FROM read_csv_auto('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet)\")" "$csv" "$log"
+fi
+echo "log: $log ($(wc -l < "$csv") lines of CSV, $(du -h "$log" | cut -f1))"
 (cd "$ROOT" && cargo build --release --quiet)
 RETAIN="$ROOT/target/release/retain"
 
@@ -23,9 +29,9 @@ measure() {
 
 printf '%-6s %-8s %9s %10s\n' round tool seconds peak_MiB
 for round in $(seq 1 "$ROUNDS"); do
-  read -r rs rm < <(measure "$RETAIN" bench summarize -t "$csv" --calibration-end 1997-09-30 --observation-end 1998-06-30)
-  read -r ds dm < <(measure "$PY" "$HERE/summaries_peers.py" "$csv" --tools duckdb)
-  read -r ps pm < <(measure "$PY" "$HERE/summaries_peers.py" "$csv" --tools polars)
+  read -r rs rm < <(measure "$RETAIN" bench summarize -t "$log" --calibration-end 1997-09-30 --observation-end 1998-06-30)
+  read -r ds dm < <(measure "$PY" "$HERE/summaries_peers.py" "$log" --tools duckdb)
+  read -r ps pm < <(measure "$PY" "$HERE/summaries_peers.py" "$log" --tools polars)
   printf '%-6s %-8s %9s %10s\n' "$round" retain "$rs" "$rm" "$round" duckdb "$ds" "$dm" "$round" polars "$ps" "$pm"
   awk -v r="$rs" -v d="$ds" -v p="$ps" 'BEGIN { f = (d < p) ? d : p; printf "round %s: retain / faster peer = %.2f (DuckDB %.2fx, polars %.2fx of retain time)\n", "'"$round"'", r / f, d / r, p / r }'
 done

@@ -126,6 +126,17 @@ impl CustomerIndex {
         }
     }
 
+    /// Appends the id of a code to `out` (no allocation for a plain-integer id).
+    pub fn push_id(&self, code: u32, out: &mut String) {
+        use std::fmt::Write as _;
+        match code.checked_sub(INTERNED_BASE) {
+            None => {
+                let _ = write!(out, "{code}");
+            }
+            Some(_) => out.push_str(&self.id(code)),
+        }
+    }
+
     /// Sorts items by their customer's id: numerically when every id is a plain non-negative
     /// integer (no sign, no leading zero), so that 2 comes before 10; by bytes otherwise.
     pub fn sort_by_id<T>(&self, items: &mut [T], code_of: impl Fn(&T) -> u32) {

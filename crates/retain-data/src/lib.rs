@@ -22,6 +22,7 @@ pub mod history;
 pub mod ingest;
 pub mod output;
 mod parquet_in;
+mod partitioned;
 pub mod seasonality;
 pub mod summary;
 mod text;
@@ -38,4 +39,4 @@ pub use history::PurchaseHistory;
 pub use ingest::{
     thousands, AmountSpec, Delimiter, HeaderMode, IngestReport, ReadOptions, TransactionColumns,
 };
-pub use summary::{summarize, Summary, SummaryOptions, SummaryReport};
+pub use summary::{summarize, summarize_each, Summary, SummaryOptions, SummaryReport};

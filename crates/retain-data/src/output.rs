@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 
 use crate::error::{DataError, Result};
@@ -39,20 +39,75 @@ impl TableFormat {
 
 /// Writes `batch` to `path` in the format its extension names, atomically.
 pub fn write_table(batch: &RecordBatch, path: &Path) -> Result<()> {
-    let mut file = AtomicFile::create(path)?;
-    match TableFormat::from_path(path) {
-        TableFormat::Parquet => {
-            let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None)
-                .map_err(|e| write_error(path, e))?;
-            writer.write(batch).map_err(|e| write_error(path, e))?;
-            writer.close().map_err(|e| write_error(path, e))?;
-        }
-        TableFormat::Csv => write_csv(batch, &mut file).map_err(|e| write_error(path, e))?,
-        TableFormat::JsonLines => {
-            write_json_lines(batch, &mut file).map_err(|e| write_error(path, e))?
-        }
+    let mut writer = TableWriter::create(path, batch.schema())?;
+    writer.write(batch)?;
+    writer.commit()
+}
+
+/// A table written batch by batch to `path` (format by extension), appearing whole at
+/// [`TableWriter::commit`]: a result too big to hold streams through it.
+pub struct TableWriter {
+    path: PathBuf,
+    sink: TableSink,
+    rows: u64,
+}
+
+enum TableSink {
+    Csv(AtomicFile),
+    JsonLines(AtomicFile),
+    Parquet(Box<ArrowWriter<AtomicFile>>),
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<TableWriter> {
+        let mut file = AtomicFile::create(path)?;
+        let sink = match TableFormat::from_path(path) {
+            TableFormat::Parquet => TableSink::Parquet(Box::new(
+                ArrowWriter::try_new(file, schema, None).map_err(|e| write_error(path, e))?,
+            )),
+            TableFormat::Csv => {
+                write_csv_header(&schema, &mut file).map_err(|e| write_error(path, e))?;
+                TableSink::Csv(file)
+            }
+            TableFormat::JsonLines => TableSink::JsonLines(file),
+        };
+        Ok(TableWriter {
+            path: path.into(),
+            sink,
+            rows: 0,
+        })
     }
-    file.commit()
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let path = &self.path;
+        match &mut self.sink {
+            TableSink::Csv(file) => {
+                write_csv_rows(batch, file).map_err(|e| write_error(path, e))?
+            }
+            TableSink::JsonLines(file) => {
+                write_json_lines(batch, file).map_err(|e| write_error(path, e))?
+            }
+            TableSink::Parquet(writer) => writer.write(batch).map_err(|e| write_error(path, e))?,
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Finishes the file and puts it in place.
+    pub fn commit(self) -> Result<()> {
+        let file = match self.sink {
+            TableSink::Csv(file) | TableSink::JsonLines(file) => file,
+            TableSink::Parquet(writer) => writer
+                .into_inner()
+                .map_err(|e| write_error(&self.path, e))?,
+        };
+        file.commit()
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a saved model, an exported artifact.
@@ -195,9 +250,18 @@ fn cell(column: &dyn Array, row: usize, out: &mut String) {
 
 /// CSV with a header; text cells quoted when they need it.
 pub fn write_csv(batch: &RecordBatch, w: &mut impl Write) -> std::io::Result<()> {
-    let schema = batch.schema();
+    write_csv_header(&batch.schema(), w)?;
+    write_csv_rows(batch, w)
+}
+
+/// The header line of [`write_csv`].
+pub fn write_csv_header(schema: &SchemaRef, w: &mut impl Write) -> std::io::Result<()> {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    writeln!(w, "{}", names.join(","))?;
+    writeln!(w, "{}", names.join(","))
+}
+
+/// The rows of [`write_csv`], without the header.
+pub fn write_csv_rows(batch: &RecordBatch, w: &mut impl Write) -> std::io::Result<()> {
     let mut line = String::with_capacity(256);
     let mut value = String::with_capacity(64);
     for row in 0..batch.num_rows() {

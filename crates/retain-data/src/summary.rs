@@ -1,10 +1,11 @@
 //! Per-customer RFM summaries with an optional calibration/holdout split, computed exactly as
 //! lifetimes' `summary_data_from_transaction_data` and `calibration_and_holdout_data` do.
 //!
-//! The heavy step is a DataFusion plan over the streamed transactions: a hash aggregation that
-//! merges each customer's transactions of one period (day by default) into one, then a second
-//! one per customer. The last, per-customer arithmetic (frequency, recency, T, means) runs over
-//! the aggregated batches.
+//! The heavy step merges each customer's transactions of one period (day by default) into one,
+//! then reduces them per customer: on one machine by sorting customer partitions of the streamed
+//! transactions ([`crate::partitioned`]), on a cluster as a DataFusion plan of two aggregations
+//! ([`customer_plan`]). The last, per-customer arithmetic (frequency, recency, T, means) runs
+//! over the aggregated batches.
 //!
 //! Conventions (those of lifetimes and CLVTools):
 //! - `frequency`: repeat periods with a transaction in the calibration window (the first excluded);
@@ -18,9 +19,8 @@
 //!   (they are counted in [`SummaryReport::customers_after_calibration`]).
 
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
@@ -28,18 +28,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{
     DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
 };
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
-use datafusion::error::DataFusionError;
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::{RecordBatchStream, TaskContext};
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{cast, col, lit, when, Expr};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::StreamExt;
 
 use crate::arg_min::arg_min;
 use crate::cluster::{Aggregated, Engine};
@@ -47,6 +39,7 @@ use crate::customers::CustomerIndex;
 use crate::dates::{Period, TimeUnit};
 use crate::error::{DataError, Result};
 use crate::ingest::{IngestReport, ReadOptions, TransactionReader};
+use crate::partitioned::{PartitionedRows, DEFAULT_BUDGET};
 
 /// How a summary is computed.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +50,8 @@ pub struct SummaryOptions {
     /// End of observation (inclusive); defaults to the last transaction's day.
     pub observation_end: Option<i32>,
     pub unit: TimeUnit,
-    /// Cap on the query engine's memory in bytes; past it, aggregations spill to disk.
+    /// Cap on the transactions held in memory, in bytes (default 1 GiB); past it they are
+    /// written to spill files. On a cluster, each executor sets its own.
     pub memory_limit: Option<usize>,
     /// Threads of the query engine (default: all cores).
     pub threads: Option<usize>,
@@ -79,6 +73,8 @@ pub struct SummaryReport {
     /// Transactions (merged periods) in the calibration window, first ones included.
     pub calibration_transactions: u64,
     pub holdout_transactions: u64,
+    /// Bytes of transactions written to spill files (past the memory limit).
+    pub spilled_bytes: u64,
 }
 
 /// A per-customer summary: one row per customer, sorted by id (numerically when every id is a
@@ -154,6 +150,28 @@ pub async fn summarize(
     options: &SummaryOptions,
     rows_read: Option<Arc<AtomicU64>>,
 ) -> Result<Summary> {
+    let (report, batches) = summarize_each(files, read, options, rows_read, Vec::new(), |b, v| {
+        v.push(b);
+        Ok(())
+    })
+    .await?;
+    let schema = batches[0].schema();
+    let batch = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
+    Ok(Summary { batch, report })
+}
+
+/// Summarises as [`summarize`] does, handing the summary to `emit` (with `sink`, returned at the
+/// end) batch by batch in customer id order, as it is computed: on one machine, when every id
+/// is a plain integer below 2^29 (see [`CustomerIndex`]), no more than a few partitions of it
+/// are in memory at once. `emit` gets at least one batch, empty if no customer qualifies.
+pub async fn summarize_each<S: Send + 'static>(
+    files: &[PathBuf],
+    read: ReadOptions,
+    options: &SummaryOptions,
+    rows_read: Option<Arc<AtomicU64>>,
+    sink: S,
+    emit: impl FnMut(RecordBatch, &mut S) -> Result<()> + Send + 'static,
+) -> Result<(SummaryReport, S)> {
     if let (Some(c), Some(o)) = (options.calibration_end, options.observation_end) {
         if c > o {
             return Err(DataError::Option(format!(
@@ -163,18 +181,47 @@ pub async fn summarize(
             )));
         }
     }
-    let period = read.period;
     let mut read = read;
     read.last_day = options.observation_end;
-    let split_day = split_day(options);
-    let aggregated = match &options.engine {
-        Engine::Local => aggregate_here(files, read, options, split_day, rows_read).await?,
-        Engine::Ballista { host, port } => {
-            let session = crate::cluster::client(host, *port, |c| tuned(c, options)).await?;
-            crate::cluster::aggregate(session, files, read, split_day).await?
-        }
+    let mut out = Emitter {
+        sink,
+        emit,
+        emitted: false,
     };
-    summary_of(aggregated, files, options, period)
+    match &options.engine {
+        Engine::Local => {
+            let (report, out) =
+                summarize_here(files.to_vec(), read, options.clone(), rows_read, out).await?;
+            Ok((report, out.sink))
+        }
+        Engine::Ballista { host, port } => {
+            let period = read.period;
+            let session = crate::cluster::client(host, *port, |c| tuned(c, options)).await?;
+            let aggregated =
+                crate::cluster::aggregate(session, files, read, split_day(options)).await?;
+            let summary = summary_of(aggregated, files, options, period)?;
+            out.push(summary.batch)?;
+            Ok((summary.report, out.sink))
+        }
+    }
+}
+
+/// The caller's sink and function, and whether a batch was handed over yet.
+struct Emitter<S, F> {
+    sink: S,
+    emit: F,
+    emitted: bool,
+}
+
+impl<S, F: FnMut(RecordBatch, &mut S) -> Result<()>> Emitter<S, F> {
+    /// Hands over a batch: a non-empty one, or the first (for its schema).
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() > 0 || !self.emitted {
+            self.emitted = true;
+            (self.emit)(batch, &mut self.sink)?;
+        }
+        Ok(())
+    }
 }
 
 /// The cutoff for [`customer_plan`]: the calibration end, else the observation end (without a
@@ -198,7 +245,28 @@ pub(crate) fn summary_of(
         ingest,
         customers,
         with_amount,
+        spilled_bytes,
     } = aggregated;
+    let mut report = report_of(ingest, files, options, period, spilled_bytes)?;
+    let batch = finish(
+        &batches,
+        &customers,
+        &mut report,
+        with_amount,
+        options.calibration_end.is_some(),
+    )?;
+    Ok(Summary { batch, report })
+}
+
+/// The report's frame once the log is read: the windows' ends (the observation end defaults to
+/// the last transaction's day), or an error when no row was usable.
+fn report_of(
+    ingest: IngestReport,
+    files: &[PathBuf],
+    options: &SummaryOptions,
+    period: Period,
+    spilled_bytes: u64,
+) -> Result<SummaryReport> {
     let Some(last_seen) = ingest.last_day else {
         return Err(DataError::Empty {
             file: files[0].clone(),
@@ -214,29 +282,20 @@ pub(crate) fn summary_of(
     };
     let observation_end = options.observation_end.unwrap_or(last_seen);
     let calibration_end = options.calibration_end.unwrap_or(observation_end);
-    let mut report = SummaryReport {
+    Ok(SummaryReport {
         ingest,
         calibration_end,
         observation_end,
         unit: options.unit,
         period,
+        spilled_bytes,
         ..Default::default()
-    };
-    let batch = finish(
-        &batches,
-        &customers,
-        &mut report,
-        with_amount,
-        options.calibration_end.is_some(),
-    )?;
-    Ok(Summary { batch, report })
+    })
 }
 
 /// The engine settings of the summary plan, here or on a cluster.
 fn tuned(config: SessionConfig, options: &SummaryOptions) -> SessionConfig {
-    let threads = options
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let threads = options.threads.unwrap_or_else(default_threads);
     let mut config = config
         .with_target_partitions(threads.max(1))
         .with_batch_size(16 * 1024);
@@ -250,168 +309,136 @@ fn tuned(config: SessionConfig, options: &SummaryOptions) -> SessionConfig {
     config
 }
 
-/// The summary plan in this process, fed by a reading thread.
-async fn aggregate_here(
-    files: &[PathBuf],
+/// The summary in this process, on a blocking thread: the log is read (large text files by
+/// several threads) and its rows filed by customer partition ([`crate::partitioned`]), never
+/// held whole (past the memory budget, rows go to spill files); the partitions are then reduced
+/// and emitted in order.
+async fn summarize_here<S: Send + 'static, F>(
+    files: Vec<PathBuf>,
     read: ReadOptions,
-    options: &SummaryOptions,
-    split_day: i32,
+    options: SummaryOptions,
     rows_read: Option<Arc<AtomicU64>>,
-) -> Result<Aggregated> {
-    let read_period = read.period;
-    let reader = TransactionReader::open(files, read)?;
-    let schema = reader.schema();
-    let with_amount = schema.index_of("amount").is_ok();
-
-    // The reader runs on its own thread and feeds the plan through a bounded channel, so the
-    // log is never held in memory and parsing overlaps aggregation.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, DataFusionError>>(4);
-    let failure: Arc<Mutex<Option<DataError>>> = Arc::default();
-    let finished: Arc<Mutex<Option<(IngestReport, CustomerIndex)>>> = Arc::default();
-    let producer = {
-        let failure = failure.clone();
-        let finished = finished.clone();
-        std::thread::spawn(move || {
-            let mut reader = reader;
-            let mut last_rows = 0;
-            while let Some(item) = reader.next() {
-                if let Some(counter) = &rows_read {
-                    let now = reader.report().rows_read;
-                    counter.fetch_add(now - last_rows, Ordering::Relaxed);
-                    last_rows = now;
-                }
-                match item {
-                    Ok(batch) => {
-                        if tx.blocking_send(Ok(batch)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        *failure.lock().unwrap() = Some(e);
-                        let _ = tx.blocking_send(Err(DataFusionError::Execution(
-                            "ingestion failed".into(),
-                        )));
-                        return;
-                    }
-                }
+    mut out: Emitter<S, F>,
+) -> Result<(SummaryReport, Emitter<S, F>)>
+where
+    F: FnMut(RecordBatch, &mut S) -> Result<()> + Send + 'static,
+{
+    let period = read.period;
+    let work = move || -> Result<(SummaryReport, Emitter<S, F>)> {
+        let mut reader = TransactionReader::open(&files, read)?;
+        let with_amount = reader.schema().index_of("amount").is_ok();
+        let budget = options.memory_limit.unwrap_or(DEFAULT_BUDGET);
+        let mut rows = PartitionedRows::new(split_day(&options), with_amount, budget)?;
+        let mut counted = 0;
+        while let Some(batch) = reader.next() {
+            rows.push(&batch?)?;
+            if let Some(counter) = &rows_read {
+                let now = reader.report().rows_read;
+                counter.fetch_add(now - counted, Ordering::Relaxed);
+                counted = now;
             }
-            *finished.lock().unwrap() = Some(reader.into_parts());
-        })
+        }
+        let (ingest, customers) = reader.into_parts();
+        let mut report = report_of(ingest, &files, &options, period, rows.spilled_bytes())?;
+        let with_holdout = options.calibration_end.is_some();
+        let threads = options.threads.unwrap_or_else(default_threads);
+        if customers.interned() == 0 {
+            // Code order is id order: each partition is final as it comes.
+            rows.aggregate_each(threads, |batch| {
+                out.push(finish(
+                    &[batch],
+                    &customers,
+                    &mut report,
+                    with_amount,
+                    with_holdout,
+                )?)
+            })?;
+        } else {
+            let mut batches = Vec::new();
+            rows.aggregate_each(threads, |batch| {
+                batches.push(batch);
+                Ok(())
+            })?;
+            out.push(finish(
+                &batches,
+                &customers,
+                &mut report,
+                with_amount,
+                with_holdout,
+            )?)?;
+        }
+        if !out.emitted {
+            out.push(RecordBatch::new_empty(summary_schema(
+                with_amount,
+                with_holdout,
+            )))?;
+        }
+        Ok((report, out))
     };
-
-    let ctx = session(options)?;
-    let source = ChannelPartition {
-        schema: schema.clone(),
-        receiver: Mutex::new(Some(rx)),
-    };
-    ctx.register_table(
-        "transactions",
-        Arc::new(StreamingTable::try_new(schema, vec![Arc::new(source)])?),
-    )?;
-
-    let plan = customer_plan(&ctx, split_day, read_period, with_amount, Grouping::Packed).await?;
-    // RETAIN_EXPLAIN=1 runs the plan under EXPLAIN ANALYZE and prints each operator's metrics
-    // to stderr; the summary itself then comes from a second reading, so use it for profiling.
-    if std::env::var_os("RETAIN_EXPLAIN").is_some() {
-        let explained = plan.clone().explain(false, true)?.collect().await?;
-        eprintln!(
-            "{}",
-            datafusion::arrow::util::pretty::pretty_format_batches(&explained)?
-        );
-        return Err(DataError::Option(
-            "RETAIN_EXPLAIN: plan printed, no summary computed".into(),
-        ));
-    }
-    let result = plan.collect().await;
-    let join = producer.join();
-    if let Some(e) = failure.lock().unwrap().take() {
-        return Err(e);
-    }
-    let batches = result?;
-    if join.is_err() {
-        return Err(DataError::Engine("the reading thread panicked".into()));
-    }
-    let (ingest, customers) = finished.lock().unwrap().take().unwrap_or_default();
-    Ok(Aggregated {
-        batches,
-        ingest,
-        customers,
-        with_amount,
-    })
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DataError::Engine(format!("the summary thread failed: {e}")))?
 }
 
-fn session(options: &SummaryOptions) -> Result<SessionContext> {
-    let config = tuned(SessionConfig::new(), options);
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = options.memory_limit {
-        // A fair pool splits the budget between the operators that can spill (both
-        // aggregations), so one draining its state does not starve the other.
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-    }
-    Ok(SessionContext::new_with_config_rt(
-        config,
-        runtime.build_arc()?,
-    ))
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-// Stage 1 groups by one packed integer: customer code, holdout bit, period. One primitive key
-// hashes and compares far faster than a (customer, date) pair, and its order within a customer
-// is (holdout, period), which stage 2 uses to find the first purchase. On a cluster, where
-// codes are local to each reader, the customer id (and the scan's note) group beside the key.
-const CUSTOMER_UNIT: i64 = 1 << 33;
+// Stage 1 groups by customer id, the scan's note and one packed integer: holdout bit, period.
+// Its order within a customer is (holdout, period), which stage 2 uses to find the first
+// purchase (the order of `partitioned`'s sort key, so both engines agree on it).
 const HOLDOUT_UNIT: i64 = 1 << 32;
 const DAY_OFFSET: i64 = 1 << 31;
 
-/// Amounts are summed as decimals of this many places: exact, so no order of addition (which
-/// differs between runs and between one machine and a cluster) can change a digit.
+/// Amounts are summed as decimals of this many places (see `MICROS`): exact, so no order of
+/// addition (which differs between runs and between one machine and a cluster) can change a digit.
 const AMOUNT_SCALE: i8 = 6;
 
 pub(crate) fn amount_decimal() -> DataType {
     DataType::Decimal128(38, AMOUNT_SCALE)
 }
 
+/// Millionths in a unit of amount.
+const MICROS: f64 = 1e6;
+
 /// An amount in millionths, rounded as Arrow casts a float to `amount_decimal`.
 pub(crate) fn to_micros(amount: f64) -> i128 {
-    (10f64.powi(i32::from(AMOUNT_SCALE)) * amount).round() as i128
+    let scaled = (MICROS * amount).round();
+    // Through i64 the conversion is one instruction, to i128 a library call; the value is the
+    // same whenever i64 holds it.
+    if scaled.abs() < 9.0e18 {
+        scaled as i64 as i128
+    } else {
+        scaled as i128
+    }
 }
 
 /// Millionths back to an amount (exact for the decimal numbers of a log: the nearest double).
 pub(crate) fn from_micros(micros: i128) -> f64 {
-    micros as f64 / 10f64.powi(i32::from(AMOUNT_SCALE))
+    let whole = match i64::try_from(micros) {
+        Ok(m) => m as f64,
+        Err(_) => micros as f64,
+    };
+    whole / MICROS
 }
 
-/// How stage 1 groups customers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grouping {
-    /// The reader's customer codes, packed into the key.
-    Packed,
-    /// Customer ids (text) and the scan's notes, beside the key (see `cluster::scan`).
-    ByName,
-}
-
-/// The two aggregations. Output per customer: `customer, first, last, n_cal, n_hold` and, with
-/// amounts, `sum_cal, first_amount, sum_hold` (calibration = on or before `split_day`);
-/// `ByName` puts `note` after `customer`. Sums are `amount_decimal`, `first_amount` Float64.
+/// The summary as a plan of two aggregations, for a cluster (on one machine,
+/// [`crate::partitioned`] computes the same). Output per customer: `customer, note, first,
+/// last, n_cal, n_hold` and, with amounts, `sum_cal, first_amount, sum_hold` (calibration = on or
+/// before `split_day`), then `rows`. Sums are `amount_decimal`, `first_amount` Float64.
 pub(crate) async fn customer_plan(
     ctx: &SessionContext,
     split_day: i32,
     period: Period,
     with_amount: bool,
-    grouping: Grouping,
 ) -> Result<datafusion::dataframe::DataFrame> {
     let mut key = cast(col("period"), DataType::Int64) + lit(DAY_OFFSET);
-    if grouping == Grouping::Packed {
-        key = cast(col("customer"), DataType::Int64) * lit(CUSTOMER_UNIT) + key;
-    }
     if period != Period::Day {
         // A period that straddles the calibration end is split in two, as lifetimes does.
         let split = lit(ScalarValue::Date32(Some(split_day)));
         key = key + when(col("day").gt(split), lit(HOLDOUT_UNIT)).otherwise(lit(0i64))?;
     }
-    let names = match grouping {
-        Grouping::Packed => vec![],
-        Grouping::ByName => vec![col("customer"), col("note")],
-    };
+    let names = vec![col("customer"), col("note")];
     let mut columns = names.clone();
     columns.push(key.alias("key"));
     if with_amount {
@@ -422,12 +449,9 @@ pub(crate) async fn customer_plan(
     } else {
         vec![]
     };
-    // On a cluster, the rows behind each customer are counted through both aggregations, so
-    // that a stage Ballista reran and read twice is caught (`cluster::take_row_counts`).
-    let count_rows = grouping == Grouping::ByName;
-    if count_rows {
-        merge.push(count(lit(1i64)).alias("rows"));
-    }
+    // The rows behind each customer are counted through both aggregations, so that a stage
+    // Ballista reran and read twice is caught (`cluster::take_row_counts`).
+    merge.push(count(lit(1i64)).alias("rows"));
     let mut stage1_groups = names.clone();
     stage1_groups.push(col("key"));
     let mut df = ctx
@@ -442,10 +466,7 @@ pub(crate) async fn customer_plan(
     } else {
         (col("key") / lit(HOLDOUT_UNIT) % lit(2i64)).eq(lit(1i64))
     };
-    let mut columns = match grouping {
-        Grouping::Packed => vec![(col("key") / lit(CUSTOMER_UNIT)).alias("customer")],
-        Grouping::ByName => names.clone(),
-    };
+    let mut columns = names.clone();
     columns.extend([
         col("key"),
         period_day.alias("period"),
@@ -454,9 +475,7 @@ pub(crate) async fn customer_plan(
     if with_amount {
         columns.push(col("amount"));
     }
-    if count_rows {
-        columns.push(col("rows"));
-    }
+    columns.push(col("rows"));
     df = df.select(columns)?;
     let in_cal = |e: Expr| when(!col("holdout"), e).end();
     let in_hold = |e: Expr| when(col("holdout"), e).end();
@@ -473,14 +492,62 @@ pub(crate) async fn customer_plan(
         );
         aggs.push(sum(in_hold(col("amount"))?).alias("sum_hold"));
     }
-    if count_rows {
-        aggs.push(sum(col("rows")).alias("rows"));
+    aggs.push(sum(col("rows")).alias("rows"));
+    Ok(df.aggregate(names, aggs)?)
+}
+
+/// The columns of an aggregated batch (the layout of `customer_plan`'s output, `note` and
+/// `rows` dropped), typed.
+struct Aggregates<'a> {
+    first: &'a Int64Array,
+    last: &'a Int64Array,
+    n_cal: &'a [i64],
+    n_hold: &'a [i64],
+    amounts: Option<Amounts<'a>>,
+}
+
+/// Sums are decimals (see `AMOUNT_SCALE`), null where there is nothing to sum; the first
+/// amount comes back from f64 exactly, as any amount under 2^53 millionths does.
+struct Amounts<'a> {
+    cal: &'a datafusion::arrow::array::Decimal128Array,
+    first: &'a [f64],
+    hold: &'a datafusion::arrow::array::Decimal128Array,
+}
+
+impl<'a> Aggregates<'a> {
+    fn of(batch: &'a RecordBatch, with_amount: bool) -> Self {
+        let int = |c: usize| batch.column(c).as_primitive::<Int64Type>();
+        let decimal = |c: usize| batch.column(c).as_primitive::<Decimal128Type>();
+        Aggregates {
+            first: int(1),
+            last: int(2),
+            n_cal: int(3).values(),
+            n_hold: int(4).values(),
+            amounts: with_amount.then(|| Amounts {
+                cal: decimal(5),
+                first: batch.column(6).as_primitive::<Float64Type>().values(),
+                hold: decimal(7),
+            }),
+        }
     }
-    let stage2_groups = match grouping {
-        Grouping::Packed => vec![col("customer")],
-        Grouping::ByName => names,
-    };
-    Ok(df.aggregate(stage2_groups, aggs)?)
+}
+
+impl Amounts<'_> {
+    fn sum_cal(&self, row: usize) -> i128 {
+        if self.cal.is_null(row) {
+            0
+        } else {
+            self.cal.value(row)
+        }
+    }
+
+    fn sum_hold(&self, row: usize) -> i128 {
+        if self.hold.is_null(row) {
+            0
+        } else {
+            self.hold.value(row)
+        }
+    }
 }
 
 /// Per-customer arithmetic over the aggregated batches, emitted in customer id order.
@@ -512,6 +579,7 @@ fn finish(
     customers.sort_by_id(&mut rows, |r| r.0);
     let n = rows.len();
     let mut ids = StringBuilder::with_capacity(n, n * 8);
+    let mut id = String::new();
     let (mut frequency, mut recency, mut t) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -522,53 +590,45 @@ fn finish(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let int =
-        |b: &RecordBatch, c: usize, row: usize| b.column(c).as_primitive::<Int64Type>().value(row);
-    let float = |b: &RecordBatch, c: usize, row: usize| {
-        b.column(c).as_primitive::<Float64Type>().value(row)
-    };
-    // Sums are decimals (see `AMOUNT_SCALE`); the first amount comes back from f64 exactly, as
-    // any amount under 2^53 millionths does.
-    let decimal = |b: &RecordBatch, c: usize, row: usize| {
-        let column = b.column(c).as_primitive::<Decimal128Type>();
-        if column.is_null(row) {
-            0
-        } else {
-            column.value(row)
-        }
-    };
+    // Each batch's columns, typed once.
+    let typed: Vec<Aggregates> = batches
+        .iter()
+        .map(|b| Aggregates::of(b, with_amount))
+        .collect();
     for (code, s) in rows {
-        let (batch, row) = (&batches[(s >> 32) as usize], (s & 0xFFFF_FFFF) as usize);
-        let (n_cal, n_hold) = (int(batch, 3, row), int(batch, 4, row));
+        let (batch, row) = (&typed[(s >> 32) as usize], (s & 0xFFFF_FFFF) as usize);
+        let (n_cal, n_hold) = (batch.n_cal[row], batch.n_hold[row]);
         if n_cal == 0 {
             report.customers_after_calibration += 1;
             continue;
         }
-        let (first, last) = (int(batch, 1, row), int(batch, 2, row));
-        ids.append_value(customers.id(code));
+        let (first, last) = (batch.first.value(row), batch.last.value(row));
+        id.clear();
+        customers.push_id(code, &mut id);
+        ids.append_value(&id);
         frequency.push(n_cal - 1);
         recency.push((last - first) as f64 / unit_days);
         t.push((cal_period - first) as f64 / unit_days);
         frequency_holdout.push(n_hold);
         report.calibration_transactions += n_cal as u64;
         report.holdout_transactions += n_hold as u64;
-        if with_amount {
+        if let Some(amounts) = &batch.amounts {
             let repeats = n_cal - 1;
-            let first = to_micros(float(batch, 6, row));
-            let repeat_spend = from_micros(decimal(batch, 5, row) - first);
+            let first = to_micros(amounts.first[row]);
+            let repeat_spend = from_micros(amounts.sum_cal(row) - first);
             monetary.push(if repeats > 0 {
                 repeat_spend / repeats as f64
             } else {
                 0.0
             });
             monetary_holdout.push(if n_hold > 0 {
-                from_micros(decimal(batch, 7, row)) / n_hold as f64
+                from_micros(amounts.sum_hold(row)) / n_hold as f64
             } else {
                 0.0
             });
         }
     }
-    report.customers = frequency.len() as u64;
+    report.customers += frequency.len() as u64;
     let rows = frequency.len();
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(ids.finish()),
@@ -590,35 +650,6 @@ fn finish(
         summary_schema(with_amount, with_holdout),
         columns,
     )?)
-}
-
-/// A DataFusion partition fed by the reading thread.
-struct ChannelPartition {
-    schema: SchemaRef,
-    receiver: Mutex<Option<tokio::sync::mpsc::Receiver<Result<RecordBatch, DataFusionError>>>>,
-}
-
-impl std::fmt::Debug for ChannelPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChannelPartition")
-    }
-}
-
-impl PartitionStream for ChannelPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> Pin<Box<dyn RecordBatchStream + Send>> {
-        let receiver = self.receiver.lock().unwrap().take();
-        let stream = futures::stream::unfold(receiver, |receiver| async move {
-            let mut receiver = receiver?;
-            let item = receiver.recv().await?;
-            Some((item, Some(receiver)))
-        })
-        .boxed();
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
-    }
 }
 
 impl From<datafusion::arrow::error::ArrowError> for DataError {

@@ -40,6 +40,8 @@ pub(crate) struct TextFile {
     pub records: Records,
     pub first: csv::ByteRecord,
     pub first_line: u64,
+    /// The delimiter, sniffed if it was `Auto`.
+    pub delimiter: Delimiter,
 }
 
 impl TextFile {
@@ -63,28 +65,14 @@ impl TextFile {
             Delimiter::Auto => sniff_delimiter(&first_line),
             d => d,
         };
-        let input = open_text(path, gzip)?;
-        let mut records = match delimiter {
-            Delimiter::Byte(d) => Records::Csv(
-                csv::ReaderBuilder::new()
-                    .delimiter(d)
-                    .has_headers(false)
-                    .flexible(true)
-                    .buffer_capacity(1 << 20)
-                    .from_reader(input),
-            ),
-            _ => Records::Whitespace {
-                reader: BufReader::with_capacity(1 << 20, input),
-                line: 0,
-                buf: Vec::new(),
-            },
-        };
+        let mut records = Records::new(open_text(path, gzip)?, delimiter);
         let mut first = csv::ByteRecord::new();
         let first_line = records.next(&mut first, path)?.unwrap_or(1);
         Ok(TextFile {
             records,
             first,
             first_line,
+            delimiter,
         })
     }
 
@@ -276,6 +264,25 @@ pub(crate) enum Records {
 }
 
 impl Records {
+    /// Records of `input` split by a resolved delimiter (`Byte` or `Whitespace`).
+    pub(crate) fn new(input: Box<dyn Read + Send>, delimiter: Delimiter) -> Records {
+        match delimiter {
+            Delimiter::Byte(d) => Records::Csv(
+                csv::ReaderBuilder::new()
+                    .delimiter(d)
+                    .has_headers(false)
+                    .flexible(true)
+                    .buffer_capacity(1 << 20)
+                    .from_reader(input),
+            ),
+            _ => Records::Whitespace {
+                reader: BufReader::with_capacity(1 << 20, input),
+                line: 0,
+                buf: Vec::new(),
+            },
+        }
+    }
+
     /// Reads the next record into `record`; returns its line number, `None` at the end.
     pub(crate) fn next(
         &mut self,
@@ -332,7 +339,7 @@ fn csv_error(file: &Path, e: csv::Error) -> DataError {
     }
 }
 
-fn open_text(path: &Path, gzip: bool) -> Result<Box<dyn Read + Send>> {
+pub(crate) fn open_text(path: &Path, gzip: bool) -> Result<Box<dyn Read + Send>> {
     let file = File::open(path).map_err(|source| DataError::Io {
         path: path.into(),
         source,

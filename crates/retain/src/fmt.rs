@@ -115,6 +115,12 @@ pub fn summary_lines(r: &SummaryReport) -> String {
             thousands(r.customers_after_calibration)
         ));
     }
+    if r.spilled_bytes > 0 {
+        out.push_str(&format!(
+            "\n  {} MiB of transactions spilled to disk (past the memory limit)",
+            thousands(r.spilled_bytes >> 20)
+        ));
+    }
     out
 }
 

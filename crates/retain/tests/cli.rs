@@ -106,6 +106,63 @@ fn bad_input_exits_2_with_file_line_column() {
 }
 
 #[test]
+fn a_large_summary_streams_to_its_file_as_it_would_print() {
+    // 400,000 rows (about 10 MB: read by several threads) of integer ids over three customer
+    // partitions; a 4 MiB limit makes the rows spill. The streamed file must equal stdout.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let mut csv = String::from("customer_id,date,amount\n");
+    let mut state = 12345u64;
+    for _ in 0..400_000 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let id = (state >> 33) % 200_000;
+        let day = 1 + (state >> 20) % 28;
+        let month = 1 + (state >> 12) % 12;
+        csv.push_str(&format!(
+            "{id},2020-{month:02}-{day:02},{}.{:02}\n",
+            id % 90,
+            day
+        ));
+    }
+    std::fs::write(&log, csv).unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "summarize",
+            "-t",
+            log.to_str().unwrap(),
+            "--calibration-end",
+            "2020-09-30",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let printed = retain(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    let out = dir.path().join("s.csv");
+    let streamed = retain(
+        &args(&["--memory-limit", "4M", "-o", out.to_str().unwrap()])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let stderr = text(&streamed.stderr);
+    assert!(streamed.status.success(), "{stderr}");
+    assert!(stderr.contains("spilled to disk"), "{stderr}");
+    assert!(
+        stderr.contains("rows read 400,000: used 400,000"),
+        "{stderr}"
+    );
+    let file = std::fs::read_to_string(&out).unwrap();
+    assert!(file.lines().count() > 150_000);
+    assert!(
+        file == text(&printed.stdout),
+        "the streamed file differs from stdout"
+    );
+}
+
+#[test]
 fn summarize_writes_csv_parquet_and_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["s.csv", "s.parquet", "s.jsonl"] {

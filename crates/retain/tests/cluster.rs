@@ -85,42 +85,73 @@ impl Cluster {
             _work: work,
         };
         for i in 0..executors {
-            let dir = cluster._work.path().join(format!("executor{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_retain"))
-                .args(["cluster", "executor", "--scheduler"])
-                .arg(format!("127.0.0.1:{port}"))
-                .args(["--port", &free_port().to_string()])
-                .args(["--grpc-port", &free_port().to_string()])
-                .args(["--concurrent-tasks", "1"])
-                .arg("--work-dir")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let child = cluster.spawn_executor(i);
             cluster.executors.push(child);
         }
         cluster.wait_ready();
         cluster
     }
 
+    /// Executor `i` on ports free a moment ago (another test may take one first: `wait_ready`
+    /// starts it again then).
+    fn spawn_executor(&self, i: usize) -> Child {
+        let dir = self._work.path().join(format!("executor{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_retain"))
+            .args(["cluster", "executor", "--scheduler"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["--port", &free_port().to_string()])
+            .args(["--grpc-port", &free_port().to_string()])
+            .args(["--concurrent-tasks", "1"])
+            .arg("--work-dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     fn engine(&self) -> String {
         format!("ballista://127.0.0.1:{}", self.port)
     }
 
-    /// Until a small summary goes through (the executors have registered).
-    fn wait_ready(&self) {
+    /// Until a small summary goes through (the executors have registered). An executor that
+    /// exited (its port taken meanwhile) is started again; a probe that hangs (no executor
+    /// registered yet takes its job) is stopped and retried.
+    fn wait_ready(&mut self) {
         let start = Instant::now();
         loop {
-            let out = summarize(CDNOW, &["--engine", &self.engine()], None);
-            if out.status.success() {
+            for i in 0..self.executors.len() {
+                if self.executors[i].try_wait().unwrap().is_some() {
+                    self.executors[i] = self.spawn_executor(i);
+                }
+            }
+            let mut probe = Command::new(env!("CARGO_BIN_EXE_retain"))
+                .arg("summarize")
+                .args(CDNOW)
+                .args(["--engine", &self.engine()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let probe_start = Instant::now();
+            let status = loop {
+                if let Some(status) = probe.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if probe_start.elapsed() > Duration::from_secs(20) {
+                    let _ = probe.kill();
+                    let _ = probe.wait();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            if status.is_some_and(|s| s.success()) {
                 return;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "the cluster did not come up: {}",
-                String::from_utf8_lossy(&out.stderr)
+                start.elapsed() < Duration::from_secs(120),
+                "the cluster did not come up (last probe: {status:?})"
             );
             std::thread::sleep(Duration::from_millis(500));
         }

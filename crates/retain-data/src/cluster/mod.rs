@@ -145,6 +145,9 @@ pub(crate) struct Aggregated {
     pub ingest: IngestReport,
     pub customers: CustomerIndex,
     pub with_amount: bool,
+    /// Bytes of transactions written to spill files on the way (0 on a cluster, whose
+    /// executors spill on their own).
+    pub spilled_bytes: u64,
 }
 
 /// Runs the summary plan in `session`: see the module doc.
@@ -155,14 +158,7 @@ pub(crate) async fn aggregate(
     split_day: i32,
 ) -> Result<Aggregated> {
     let job = Job::start(session, files, read)?;
-    let plan = crate::summary::customer_plan(
-        &job.session.ctx,
-        split_day,
-        job.period,
-        true,
-        crate::summary::Grouping::ByName,
-    )
-    .await?;
+    let plan = crate::summary::customer_plan(&job.session.ctx, split_day, job.period, true).await?;
     let Collected {
         batches,
         customers,
@@ -174,6 +170,7 @@ pub(crate) async fn aggregate(
         ingest,
         customers,
         with_amount,
+        spilled_bytes: 0,
     })
 }
 

@@ -69,6 +69,10 @@ impl BatchBuilder {
         }
     }
 
+    pub(crate) fn period(&self) -> Period {
+        self.period
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.days.len()
     }

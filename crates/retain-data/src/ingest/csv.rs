@@ -4,13 +4,14 @@
 //! here, as only text files have them.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 
 use crate::customers::CustomerIndex;
 use crate::dates::parse_date;
 use crate::error::{DataError, Result, RowError, RowProblem};
-use crate::text::{fields_of, HeaderMode, Records, TextFile};
+use crate::text::{fields_of, Delimiter, HeaderMode, Records, TextFile};
 
 use super::batch::{transaction_schema, BatchBuilder, BATCH_ROWS};
 use super::options::{AmountSpec, IngestReport, ReadOptions};
@@ -18,8 +19,12 @@ use super::rows::{RowOutcome, RowRules};
 
 pub(super) struct TextReader {
     records: Records,
-    rules: RowRules,
+    rules: Arc<RowRules>,
     header: Option<csv::ByteRecord>,
+    /// The sniffed delimiter, for readers of parts of the same file.
+    delimiter: Delimiter,
+    /// Lines of the file before this reader's input (a part read by `parallel`).
+    line_offset: u64,
     /// Fields of the header (or of the first row): every row must have as many.
     n_fields: usize,
     /// Without a bad-rows file the first rejected row ends the run: stop reading there.
@@ -80,6 +85,7 @@ impl TextReader {
             records,
             first,
             first_line,
+            delimiter,
         } = file;
         let (header, pending) = if has_header {
             (Some(first), None)
@@ -89,8 +95,10 @@ impl TextReader {
         let with_amount = rules.amount.is_some();
         let mut reader = TextReader {
             records,
-            rules,
+            rules: Arc::new(rules),
             header,
+            delimiter,
+            line_offset: 0,
             n_fields,
             fail_fast,
             record: csv::ByteRecord::new(),
@@ -118,6 +126,18 @@ impl TextReader {
         self.rules.amount.is_some()
     }
 
+    /// What reading a part of this file takes (for `parallel`): its rules, header and dialect.
+    pub(super) fn part_reader(&self) -> PartReader {
+        PartReader {
+            rules: self.rules.clone(),
+            header: self.header.clone(),
+            delimiter: self.delimiter,
+            n_fields: self.n_fields,
+            fail_fast: self.fail_fast,
+            period: self.builder.period(),
+        }
+    }
+
     pub(super) fn read_batch(
         &mut self,
         rejected: &mut Vec<RowError>,
@@ -134,7 +154,10 @@ impl TextReader {
             let mut record = std::mem::take(&mut self.record);
             let next = self.records.next(&mut record, &self.rules.file)?;
             match next {
-                Some(line) => self.process(&record, line, rejected, report, customers)?,
+                Some(line) => {
+                    let line = self.line_offset + line;
+                    self.process(&record, line, rejected, report, customers)?
+                }
                 None => {
                     self.eof = true;
                     self.record = record;
@@ -195,5 +218,63 @@ impl TextReader {
             }),
         }
         Ok(())
+    }
+}
+
+/// A file's rules, header and dialect, to read parts of it on other threads.
+#[derive(Clone)]
+pub(super) struct PartReader {
+    rules: Arc<RowRules>,
+    header: Option<csv::ByteRecord>,
+    delimiter: Delimiter,
+    n_fields: usize,
+    fail_fast: bool,
+    period: crate::dates::Period,
+}
+
+impl PartReader {
+    /// A reader of `input`, whole records of the file whose first is on line `line_offset + 1`;
+    /// `skip_header` drops that first record (the header, in the first part). Rows are coded in
+    /// the caller's own `CustomerIndex`.
+    pub(super) fn open(
+        &self,
+        input: Box<dyn std::io::Read + Send>,
+        line_offset: u64,
+        skip_header: bool,
+    ) -> Result<TextReader> {
+        let mut records = Records::new(input, self.delimiter);
+        if skip_header {
+            let mut header = csv::ByteRecord::new();
+            records.next(&mut header, &self.rules.file)?;
+        }
+        Ok(TextReader {
+            records,
+            rules: self.rules.clone(),
+            header: self.header.clone(),
+            delimiter: self.delimiter,
+            line_offset,
+            n_fields: self.n_fields,
+            fail_fast: self.fail_fast,
+            record: csv::ByteRecord::new(),
+            pending: None,
+            builder: BatchBuilder::new(&self.rules.file, self.has_amount(), self.period),
+            eof: false,
+        })
+    }
+
+    pub(super) fn has_header(&self) -> bool {
+        self.header.is_some()
+    }
+
+    pub(super) fn has_amount(&self) -> bool {
+        self.rules.amount.is_some()
+    }
+
+    pub(super) fn delimiter(&self) -> Delimiter {
+        self.delimiter
+    }
+
+    pub(super) fn fails_fast(&self) -> bool {
+        self.fail_fast
     }
 }

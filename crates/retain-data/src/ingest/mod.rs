@@ -17,6 +17,7 @@
 pub(crate) mod batch;
 mod csv;
 pub(crate) mod options;
+mod parallel;
 pub(crate) mod rows;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use crate::text::{Delimiter, HeaderMode};
 pub use batch::{transaction_schema, BATCH_ROWS};
 use csv::TextReader;
 pub use options::{thousands, AmountSpec, IngestReport, ReadOptions, TransactionColumns};
+use parallel::{ParallelText, PARALLEL_MIN_BYTES};
 
 /// Reads one or more transaction files as a sequence of batches; see the module doc.
 pub struct TransactionReader {
@@ -46,6 +48,8 @@ pub struct TransactionReader {
     with_amount: Option<bool>,
     customers: CustomerIndex,
     done: bool,
+    /// Threads that parse a large text file (1: the reading thread alone).
+    workers: usize,
 }
 
 /// Where rejected rows go: nowhere (the first one is an error), the bad-rows file, or back to
@@ -62,16 +66,26 @@ impl TransactionReader {
             Some(path) => Rejected::File(Box::new(BadRowSink::create(path)?)),
             None => Rejected::Fatal,
         };
-        Self::open_with(files, options, rejected)
+        Self::open_with(files, options, rejected, default_workers())
     }
 
     /// A reader that keeps rejected rows for [`TransactionReader::take_rejected`] instead of
     /// failing on the first or writing them (`options.bad_rows` is ignored).
     pub(crate) fn open_collecting(files: &[PathBuf], options: ReadOptions) -> Result<Self> {
-        Self::open_with(files, options, Rejected::Collect(Vec::new()))
+        Self::open_with(
+            files,
+            options,
+            Rejected::Collect(Vec::new()),
+            default_workers(),
+        )
     }
 
-    fn open_with(files: &[PathBuf], options: ReadOptions, rejected: Rejected) -> Result<Self> {
+    fn open_with(
+        files: &[PathBuf],
+        options: ReadOptions,
+        rejected: Rejected,
+        workers: usize,
+    ) -> Result<Self> {
         match (files.is_empty(), &options.database) {
             (true, None) => return Err(DataError::Option("no transaction file given".into())),
             (false, Some(source)) => {
@@ -100,6 +114,7 @@ impl TransactionReader {
             with_amount: None,
             customers: CustomerIndex::new(),
             done: false,
+            workers,
         };
         reader.open_next()?;
         Ok(reader)
@@ -141,7 +156,7 @@ impl TransactionReader {
         let fail_fast = matches!(self.rejected, Rejected::Fatal);
         let file = match &self.options.database {
             Some(source) => FileReader::Database(DatabaseReader::open(source, &self.options)?),
-            None => FileReader::open(&path, &self.options, fail_fast)?,
+            None => FileReader::open(&path, &self.options, fail_fast, self.workers)?,
         };
         match self.with_amount {
             None => self.with_amount = Some(file.has_amount()),
@@ -164,6 +179,7 @@ impl TransactionReader {
             };
             let mut rejected = Vec::new();
             let batch = file.read_batch(&mut rejected, &mut self.report, &mut self.customers)?;
+            self.report.settle();
             for error in rejected {
                 self.report.rows_rejected += 1;
                 match &mut self.rejected {
@@ -213,6 +229,10 @@ impl Iterator for TransactionReader {
     }
 }
 
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Reads all of a log into memory: for small inputs and tests.
 pub fn read_all(files: &[PathBuf], options: ReadOptions) -> Result<Transactions> {
     let mut reader = TransactionReader::open(files, options)?;
@@ -244,16 +264,26 @@ pub struct Transactions {
 
 enum FileReader {
     Text(TextReader),
+    ParallelText(ParallelText),
     Parquet(ParquetReader),
     Database(DatabaseReader),
 }
 
 impl FileReader {
-    fn open(path: &Path, options: &ReadOptions, fail_fast: bool) -> Result<Self> {
+    fn open(path: &Path, options: &ReadOptions, fail_fast: bool, workers: usize) -> Result<Self> {
         Ok(match detect(path)? {
             FileKind::Parquet => FileReader::Parquet(ParquetReader::open(path, options)?),
             FileKind::Text { gzip } => {
-                FileReader::Text(TextReader::open(path, options, gzip, fail_fast)?)
+                // The serial reader sniffs the dialect and checks the header either way.
+                let text = TextReader::open(path, options, gzip, fail_fast)?;
+                // Compressed text is about a quarter of its size.
+                let size =
+                    std::fs::metadata(path).map_or(0, |m| m.len()) * if gzip { 4 } else { 1 };
+                if workers > 1 && size >= PARALLEL_MIN_BYTES {
+                    FileReader::ParallelText(ParallelText::start(path, gzip, text, workers)?)
+                } else {
+                    FileReader::Text(text)
+                }
             }
         })
     }
@@ -261,6 +291,7 @@ impl FileReader {
     fn has_amount(&self) -> bool {
         match self {
             FileReader::Text(t) => t.has_amount(),
+            FileReader::ParallelText(t) => t.has_amount(),
             FileReader::Parquet(p) => p.has_amount(),
             FileReader::Database(d) => d.has_amount(),
         }
@@ -274,6 +305,7 @@ impl FileReader {
     ) -> Result<Option<RecordBatch>> {
         match self {
             FileReader::Text(t) => t.read_batch(rejected, report, customers),
+            FileReader::ParallelText(t) => t.read_batch(rejected, report, customers),
             FileReader::Parquet(p) => p.read_batch(rejected, report, customers),
             FileReader::Database(d) => d.read_batch(rejected, report, customers),
         }

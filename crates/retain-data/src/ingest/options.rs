@@ -89,9 +89,14 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
-    /// Adds a used row's amount to the totals.
+    /// Adds a used row's amount to the exact total; `amount_total` follows at
+    /// [`IngestReport::settle`].
     pub(crate) fn add_amount(&mut self, amount: f64) {
         self.amount_micros += crate::summary::to_micros(amount);
+    }
+
+    /// Brings `amount_total` up to the exact total (once a batch, not once a row).
+    pub(crate) fn settle(&mut self) {
         self.amount_total = crate::summary::from_micros(self.amount_micros);
     }
 

@@ -2,6 +2,7 @@
 //! exclusions and every kind of rejected row with the message it gets.
 
 use super::*;
+use datafusion::arrow::array::AsArray;
 use std::fs::File;
 use std::io::Write;
 
@@ -270,4 +271,92 @@ fn bad_rows_file_collects_rejects_and_the_run_goes_on() {
     );
     assert!(lines[2].contains(",4,amount,"), "{text}");
     assert!(lines[3].contains(",5,,\"expected 3 fields"), "{text}");
+}
+
+/// A reading's rows (id, day, amount), report and bad-rows file text.
+type Reading = (Vec<(String, i32, f64)>, IngestReport, String);
+
+/// Everything a reading gives, codes turned back into ids.
+fn read_with_workers(path: &Path, bad_rows: Option<PathBuf>, workers: usize) -> Result<Reading> {
+    let options = ReadOptions {
+        bad_rows: bad_rows.clone(),
+        ..Default::default()
+    };
+    let sink = match &bad_rows {
+        Some(p) => Rejected::File(Box::new(crate::text::BadRowSink::create(p)?)),
+        None => Rejected::Fatal,
+    };
+    let mut reader = TransactionReader::open_with(&[path.to_path_buf()], options, sink, workers)?;
+    let mut batches = Vec::new();
+    for batch in reader.by_ref() {
+        batches.push(batch?);
+    }
+    let (mut report, customers) = reader.into_parts();
+    let mut rows = Vec::new();
+    for b in &batches {
+        let codes = b
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::UInt32Type>();
+        let days = b
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+        let amounts = b
+            .column(3)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        for r in 0..b.num_rows() {
+            rows.push((
+                customers.id(codes.value(r)).into_owned(),
+                days.value(r),
+                amounts.value(r),
+            ));
+        }
+    }
+    let bad = match report.bad_rows_file.take() {
+        Some(p) => std::fs::read_to_string(p).unwrap(),
+        None => String::new(),
+    };
+    Ok((rows, report, bad))
+}
+
+#[test]
+fn a_large_file_read_in_parallel_gives_what_one_thread_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    // Over PARALLEL_MIN_BYTES, so cut into parts: ids interned and plain, quoted fields with
+    // line breaks (a part must not end inside one), bad rows spread over the file.
+    let mut text = String::from("customer_id,date,amount,note\n");
+    let mut i = 0u64;
+    while text.len() < (parallel::PARALLEL_MIN_BYTES as usize) + (3 << 20) {
+        let id = if i.is_multiple_of(3) {
+            format!("c-{}", i % 7919)
+        } else {
+            (i % 5003).to_string()
+        };
+        let day = 1 + i % 28;
+        let note = if i.is_multiple_of(11) {
+            "\"two\nlines, quoted\""
+        } else {
+            "plain"
+        };
+        let date = if i % 100_003 == 17 {
+            "2020-02-3O".to_string()
+        } else {
+            format!("2020-02-{day:02}")
+        };
+        text.push_str(&format!("{id},{date},{}.{:02},{note}\n", i % 97, i % 100));
+        i += 1;
+    }
+    let path = write(&dir, "big.csv", text.as_bytes());
+    let serial = read_with_workers(&path, Some(dir.path().join("bad1.csv")), 1).unwrap();
+    let parallel = read_with_workers(&path, Some(dir.path().join("bad2.csv")), 3).unwrap();
+    assert!(serial.1.rows_rejected >= 3, "{:?}", serial.1);
+    assert_eq!(serial.0.len() as u64, serial.1.rows_used);
+    assert!(serial.0 == parallel.0, "the same rows in the same order");
+    assert_eq!(serial.1, parallel.1);
+    assert!(serial.2.contains("2020-02-3O"));
+    assert!(serial.2 == parallel.2, "the same bad rows, same lines");
+    // Without a bad-rows file: the same first error.
+    let serial = read_with_workers(&path, None, 1).err().unwrap().to_string();
+    let parallel = read_with_workers(&path, None, 3).err().unwrap().to_string();
+    assert!(serial.contains("big.csv:21, column date"), "{serial}");
+    assert_eq!(serial, parallel);
 }
