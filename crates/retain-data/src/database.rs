@@ -316,7 +316,7 @@ impl DatabaseReader {
             Ok((planned, rules))
         })?;
         Ok(DatabaseReader {
-            rows: ArrowRows::new(rules, options),
+            rows: ArrowRows::new(rules, options.period),
             stream,
         })
     }

@@ -10,26 +10,37 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use datafusion::parquet::arrow::arrow_reader::{
-    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 
 use crate::arrow_days::{cell_text, DayColumn, DayValue};
-use crate::customers::CustomerIndex;
-use crate::dates::{expected_text, parse_date, ACCEPTED_DAYS};
+use crate::customers::{CustomerIndex, INTERNED_BASE};
+use crate::dates::{expected_text, parse_date, Period, ACCEPTED_DAYS};
 use crate::error::{DataError, Result, RowError, RowProblem};
 use crate::ingest::batch::{transaction_schema, BatchBuilder, BATCH_ROWS};
 use crate::ingest::options::{IngestReport, ReadOptions};
-use crate::ingest::rows::{
-    parse_number, product_overflow, AmountFields, GoodRow, RowOutcome, RowRules,
-};
+use crate::ingest::parallel::{Parsed, PartSink};
+use crate::ingest::rows::{parse_number, product_overflow, AmountFields, RowRules};
 
 pub(crate) struct ParquetReader {
     reader: ParquetRecordBatchReader,
     rows: ArrowRows,
-    /// Values of the `key=value` folders on the file's path (see `crate::folders`) that are not
-    /// columns of the file: appended to each batch as text columns.
+    /// What reading a row group on its own needs (`ParquetReader::row_groups`).
+    row_groups: RowGroups,
+}
+
+/// A Parquet file read a row group at a time, by any thread: the decoded footer (read once),
+/// the file's row rules, and the values of the `key=value` folders on its path (see
+/// `crate::folders`) that are not columns of the file, appended to each batch as text columns.
+#[derive(Clone)]
+pub(crate) struct RowGroups {
+    path: std::path::PathBuf,
+    metadata: ArrowReaderMetadata,
+    rules: RowRules,
+    period: Period,
     partitions: Vec<(String, Option<String>)>,
 }
 
@@ -74,8 +85,9 @@ impl ParquetReader {
             file: path.into(),
             message: format!("not a readable Parquet file: {e}"),
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(format)?
+        let metadata =
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(format)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
             .with_batch_size(BATCH_ROWS);
         let mut names: Vec<String> = builder
             .schema()
@@ -99,13 +111,29 @@ impl ParquetReader {
         let reader = builder.build().map_err(format)?;
         Ok(ParquetReader {
             reader,
-            rows: ArrowRows::new(rules, options),
-            partitions,
+            rows: ArrowRows::new(rules.clone(), options.period),
+            row_groups: RowGroups {
+                path: path.into(),
+                metadata,
+                rules,
+                period: options.period,
+                partitions,
+            },
         })
     }
 
     pub(crate) fn has_amount(&self) -> bool {
         self.rows.has_amount()
+    }
+
+    /// The file read a row group at a time, when it has more than one and enough rows to be
+    /// worth several threads.
+    pub(crate) fn row_groups(&self) -> Option<RowGroups> {
+        /// Fewer rows are read faster than threads start.
+        const PARALLEL_MIN_ROWS: i64 = 4 * BATCH_ROWS as i64;
+        let meta = self.row_groups.metadata.metadata();
+        (meta.num_row_groups() > 1 && meta.file_metadata().num_rows() >= PARALLEL_MIN_ROWS)
+            .then(|| self.row_groups.clone())
     }
 
     pub(crate) fn read_batch(
@@ -122,19 +150,79 @@ impl ParquetReader {
             file,
             message: e.to_string(),
         })?;
-        let batch = if self.partitions.is_empty() {
-            batch
-        } else {
-            with_partitions(batch, &self.partitions)
-        };
+        let batch = with_partitions(batch, &self.row_groups.partitions);
         self.rows
             .process(&batch, rejected, report, customers)
             .map(Some)
     }
 }
 
+impl RowGroups {
+    /// Hands each row group to `sink`, with the number of rows before it.
+    pub(crate) fn produce(&self, sink: &mut PartSink<(usize, u64)>) -> Result<()> {
+        let mut rows_before = 0u64;
+        for (group, meta) in self.metadata.metadata().row_groups().iter().enumerate() {
+            if !sink.send((group, rows_before)) {
+                break;
+            }
+            rows_before += meta.num_rows().max(0) as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads and checks one row group; rows are numbered from `rows_before + 1`. With
+    /// `fail_fast`, it stops at its first rejected row (which ends the run).
+    pub(crate) fn read(&self, group: usize, rows_before: u64, fail_fast: bool) -> Result<Parsed> {
+        decode(&self.path, || {
+            let format = |e: datafusion::parquet::errors::ParquetError| DataError::Format {
+                file: self.path.clone(),
+                message: format!("not a readable Parquet file: {e}"),
+            };
+            let file = File::open(&self.path).map_err(|source| DataError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                    .with_row_groups(vec![group])
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(format)?;
+            let mut rows = ArrowRows::new(self.rules.clone(), self.period);
+            rows.rows_seen = rows_before;
+            let mut parsed = Parsed {
+                customers: CustomerIndex::new(),
+                ..Default::default()
+            };
+            for batch in reader {
+                let batch = batch.map_err(|e| DataError::Format {
+                    file: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+                let batch = with_partitions(batch, &self.partitions);
+                let batch = rows.process(
+                    &batch,
+                    &mut parsed.rejected,
+                    &mut parsed.report,
+                    &mut parsed.customers,
+                )?;
+                if batch.num_rows() > 0 {
+                    parsed.batches.push(batch);
+                }
+                if fail_fast && !parsed.rejected.is_empty() {
+                    break;
+                }
+            }
+            Ok(parsed)
+        })
+    }
+}
+
 /// `batch` with a constant text column for each partition value.
 fn with_partitions(batch: RecordBatch, partitions: &[(String, Option<String>)]) -> RecordBatch {
+    if partitions.is_empty() {
+        return batch;
+    }
     let n = batch.num_rows();
     let mut fields: Vec<Field> = batch
         .schema()
@@ -153,10 +241,10 @@ fn with_partitions(batch: RecordBatch, partitions: &[(String, Option<String>)]) 
 
 impl ArrowRows {
     /// `rules` resolved against the batches' column names, with `rows_are_lines` off.
-    pub(crate) fn new(rules: RowRules, options: &ReadOptions) -> Self {
+    pub(crate) fn new(rules: RowRules, period: Period) -> Self {
         let with_amount = rules.amount.is_some();
         ArrowRows {
-            builder: BatchBuilder::new(&rules.file, with_amount, options.period),
+            builder: BatchBuilder::new(&rules.file, with_amount, period),
             rules,
             rows_seen: 0,
         }
@@ -178,8 +266,7 @@ impl ArrowRows {
             file: self.rules.file.clone(),
             message: format!("cannot convert a column: {e}"),
         };
-        let ids = cast(batch.column(self.rules.customer), &DataType::Utf8).map_err(engine)?;
-        let ids = ids.as_string::<i32>();
+        let ids = IdColumn::new(batch.column(self.rules.customer)).map_err(engine)?;
         let dates = DateColumn::new(batch.column(self.rules.date)).map_err(engine)?;
         let amounts: Option<Vec<NumberColumn>> = match self.rules.amount {
             None => None,
@@ -202,7 +289,7 @@ impl ArrowRows {
                     .map(|c| cell_text(batch.column(c), row))
                     .collect(),
             };
-            if ids.is_null(row) || ids.value(row).trim().is_empty() {
+            if ids.is_missing(row) {
                 report.excluded_no_customer += 1;
                 continue;
             }
@@ -245,19 +332,62 @@ impl ArrowRows {
             } else {
                 amount = 0.0;
             }
-            let good = GoodRow {
-                customer: ids.value(row).trim(),
-                day,
-                amount,
-            };
-            if let RowOutcome::Use(good) = self.rules.admit(good, report) {
-                self.builder.push(&good, report, customers)?;
+            if self.rules.admits(day, amount, report) {
+                let code = ids
+                    .code(row, customers)
+                    .map_err(|message| DataError::Format {
+                        file: self.rules.file.clone(),
+                        message,
+                    })?;
+                self.builder.push_code(code, day, amount, report);
             }
         }
         Ok(self
             .builder
             .finish()
             .unwrap_or_else(|| RecordBatch::new_empty(transaction_schema(self.has_amount()))))
+    }
+}
+
+/// A customer id column: integers are coded as they are (a plain id below 2^29 is its own
+/// code), anything else as text.
+enum IdColumn {
+    Integers(ArrayRef),
+    Text(ArrayRef),
+}
+
+impl IdColumn {
+    fn new(array: &ArrayRef) -> std::result::Result<Self, datafusion::arrow::error::ArrowError> {
+        // u64 ids past i64 would not cast to i64: they go as text.
+        Ok(
+            if array.data_type().is_integer() && *array.data_type() != DataType::UInt64 {
+                IdColumn::Integers(cast(array, &DataType::Int64)?)
+            } else {
+                IdColumn::Text(cast(array, &DataType::Utf8)?)
+            },
+        )
+    }
+
+    fn is_missing(&self, row: usize) -> bool {
+        match self {
+            IdColumn::Integers(a) => a.is_null(row),
+            IdColumn::Text(a) => {
+                a.is_null(row) || a.as_string::<i32>().value(row).trim().is_empty()
+            }
+        }
+    }
+
+    fn code(&self, row: usize, customers: &mut CustomerIndex) -> std::result::Result<u32, String> {
+        match self {
+            IdColumn::Integers(a) => {
+                let id = a.as_primitive::<Int64Type>().value(row);
+                match u32::try_from(id) {
+                    Ok(code) if code < INTERNED_BASE => Ok(code),
+                    _ => customers.code(&id.to_string()),
+                }
+            }
+            IdColumn::Text(a) => customers.code(a.as_string::<i32>().value(row).trim()),
+        }
     }
 }
 

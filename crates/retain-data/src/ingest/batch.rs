@@ -89,19 +89,30 @@ impl BatchBuilder {
                 file: self.file.clone(),
                 message,
             })?;
+        self.push_code(code, row.day, row.amount, report);
+        Ok(())
+    }
+
+    /// Adds a used row whose customer is already coded.
+    pub(crate) fn push_code(
+        &mut self,
+        code: u32,
+        day: i32,
+        amount: f64,
+        report: &mut IngestReport,
+    ) {
         self.codes.push(code);
-        self.days.push(row.day);
+        self.days.push(day);
         if self.period != Period::Day {
-            self.periods.push(self.period.start(row.day));
+            self.periods.push(self.period.start(day));
         }
         if self.with_amount {
-            self.amounts.push(row.amount);
-            report.add_amount(row.amount);
+            self.amounts.push(amount);
+            report.add_amount(amount);
         }
         report.rows_used += 1;
-        report.first_day = min_opt(report.first_day, Some(row.day));
-        report.last_day = report.last_day.max(Some(row.day));
-        Ok(())
+        report.first_day = min_opt(report.first_day, Some(day));
+        report.last_day = report.last_day.max(Some(day));
     }
 
     pub(crate) fn finish(&mut self) -> Option<RecordBatch> {

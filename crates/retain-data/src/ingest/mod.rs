@@ -17,7 +17,7 @@
 pub(crate) mod batch;
 mod csv;
 pub(crate) mod options;
-mod parallel;
+pub(crate) mod parallel;
 pub(crate) mod rows;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ pub use crate::text::{Delimiter, HeaderMode};
 pub use batch::{transaction_schema, BATCH_ROWS};
 use csv::TextReader;
 pub use options::{thousands, AmountSpec, IngestReport, ReadOptions, TransactionColumns};
-use parallel::{ParallelText, PARALLEL_MIN_BYTES};
+use parallel::{ParallelParts, PARALLEL_MIN_BYTES};
 
 /// Reads one or more transaction files as a sequence of batches; see the module doc.
 pub struct TransactionReader {
@@ -264,15 +264,30 @@ pub struct Transactions {
 
 enum FileReader {
     Text(TextReader),
-    ParallelText(ParallelText),
-    Parquet(ParquetReader),
+    Parallel(ParallelParts),
+    Parquet(Box<ParquetReader>),
     Database(DatabaseReader),
 }
 
 impl FileReader {
     fn open(path: &Path, options: &ReadOptions, fail_fast: bool, workers: usize) -> Result<Self> {
         Ok(match detect(path)? {
-            FileKind::Parquet => FileReader::Parquet(ParquetReader::open(path, options)?),
+            FileKind::Parquet => {
+                let parquet = ParquetReader::open(path, options)?;
+                match parquet.row_groups().filter(|_| workers > 1) {
+                    Some(groups) => FileReader::Parallel(ParallelParts::start(
+                        path,
+                        parquet.has_amount(),
+                        workers,
+                        {
+                            let groups = groups.clone();
+                            move |sink| groups.produce(sink)
+                        },
+                        move |_, (group, rows_before)| groups.read(group, rows_before, fail_fast),
+                    )),
+                    None => FileReader::Parquet(Box::new(parquet)),
+                }
+            }
             FileKind::Text { gzip } => {
                 // The serial reader sniffs the dialect and checks the header either way.
                 let text = TextReader::open(path, options, gzip, fail_fast)?;
@@ -280,7 +295,7 @@ impl FileReader {
                 let size =
                     std::fs::metadata(path).map_or(0, |m| m.len()) * if gzip { 4 } else { 1 };
                 if workers > 1 && size >= PARALLEL_MIN_BYTES {
-                    FileReader::ParallelText(ParallelText::start(path, gzip, text, workers)?)
+                    FileReader::Parallel(ParallelParts::text(path, gzip, text, workers)?)
                 } else {
                     FileReader::Text(text)
                 }
@@ -291,7 +306,7 @@ impl FileReader {
     fn has_amount(&self) -> bool {
         match self {
             FileReader::Text(t) => t.has_amount(),
-            FileReader::ParallelText(t) => t.has_amount(),
+            FileReader::Parallel(t) => t.has_amount(),
             FileReader::Parquet(p) => p.has_amount(),
             FileReader::Database(d) => d.has_amount(),
         }
@@ -305,7 +320,7 @@ impl FileReader {
     ) -> Result<Option<RecordBatch>> {
         match self {
             FileReader::Text(t) => t.read_batch(rejected, report, customers),
-            FileReader::ParallelText(t) => t.read_batch(rejected, report, customers),
+            FileReader::Parallel(t) => t.read_batch(rejected, report, customers),
             FileReader::Parquet(p) => p.read_batch(rejected, report, customers),
             FileReader::Database(d) => d.read_batch(rejected, report, customers),
         }

@@ -1,9 +1,10 @@
-//! A text file read by several threads: one cuts the file (decompressed, for gzip) into parts of
-//! whole records, [`PART_BYTES`] or so each, counting their lines; workers parse and check the
-//! parts with the file's own [`TextReader`] rules; the consumer takes the parts back in file
-//! order. So everything the serial reader guarantees holds: rejected rows come in file order
-//! (the first one is the error without a bad-rows file), customer codes are given in order of
-//! first appearance, and the report adds up part by part.
+//! A file read by several threads. A producer cuts it into parts (a text file into
+//! [`PART_BYTES`] or so of whole records, decompressed for gzip, with their first line numbers;
+//! a Parquet file into its row groups, with the number of rows before each); workers parse and
+//! check the parts with the file's own rules; the consumer takes the parts back in file order.
+//! So everything the serial readers guarantee holds: rejected rows come in file order (the
+//! first one is the error without a bad-rows file), customer codes are given in order of first
+//! appearance, and the report adds up part by part.
 //!
 //! Each part codes its customers in its own [`CustomerIndex`]; the consumer maps the part's
 //! interned ids to the reader's (plain-integer ids are their own codes everywhere). At most
@@ -26,33 +27,51 @@ use crate::text::{open_text, Delimiter};
 use super::csv::{PartReader, TextReader};
 use super::options::IngestReport;
 
-/// Bytes of a part: about 80,000 rows of a typical log, several batches of work per part.
+/// Bytes of a text part: about 80,000 rows of a typical log, several batches of work per part.
 pub(super) const PART_BYTES: usize = 2 << 20;
 /// Parts per worker that may be in memory at once.
 const PARTS_IN_FLIGHT: usize = 3;
 
-/// A file worth splitting: smaller ones are read faster than threads start.
+/// A text file worth splitting: smaller ones are read faster than threads start.
 pub(super) const PARALLEL_MIN_BYTES: u64 = 4 * PART_BYTES as u64;
 
 /// What a worker made of one part.
 #[derive(Default)]
-struct Parsed {
-    batches: Vec<RecordBatch>,
-    rejected: Vec<RowError>,
-    report: IngestReport,
-    customers: CustomerIndex,
+pub(crate) struct Parsed {
+    pub batches: Vec<RecordBatch>,
+    pub rejected: Vec<RowError>,
+    pub report: IngestReport,
+    pub customers: CustomerIndex,
 }
 
 enum Message {
     Part(u64, Box<Result<Parsed>>),
-    /// The cutter is done: this many parts in all.
+    /// The producer is done: this many parts in all.
     End(u64),
 }
 
-/// A text file read in parallel; see the module doc.
-pub(super) struct ParallelText {
+/// Where a producer hands parts to the workers, each once a permit is free.
+pub(crate) struct PartSink<J> {
+    permits: Receiver<()>,
+    parts: SyncSender<(u64, J)>,
+    seq: u64,
+}
+
+impl<J> PartSink<J> {
+    /// Hands over the next part; false once the reader is gone (the producer should stop).
+    pub(crate) fn send(&mut self, part: J) -> bool {
+        if self.permits.recv().is_err() || self.parts.send((self.seq, part)).is_err() {
+            return false;
+        }
+        self.seq += 1;
+        true
+    }
+}
+
+/// A file read in parallel; see the module doc.
+pub(crate) struct ParallelParts {
     results: Receiver<Message>,
-    /// Returned once a part is consumed, letting the cutter read another.
+    /// Returned once a part is consumed, letting the producer hand over another.
     permits: SyncSender<()>,
     waiting: BTreeMap<u64, Result<Parsed>>,
     next: u64,
@@ -62,42 +81,53 @@ pub(super) struct ParallelText {
     path: PathBuf,
 }
 
-impl ParallelText {
-    /// Starts reading `path` (already opened serially by `first`, which sniffed its delimiter
-    /// and header and checked it has data) on `workers` threads.
-    pub(super) fn start(
+impl ParallelParts {
+    /// Starts `produce` on a thread of its own and `workers` threads that run `work` on each
+    /// part it hands over (with the part's sequence number, 0 for the first).
+    pub(crate) fn start<J: Send + 'static>(
         path: &Path,
-        gzip: bool,
-        first: TextReader,
+        has_amount: bool,
         workers: usize,
-    ) -> Result<ParallelText> {
-        let input = open_text(path, gzip)?;
+        produce: impl FnOnce(&mut PartSink<J>) -> Result<()> + Send + 'static,
+        work: impl Fn(u64, J) -> Result<Parsed> + Send + Sync + 'static,
+    ) -> ParallelParts {
         let workers = workers.max(1);
         let in_flight = PARTS_IN_FLIGHT * workers;
         let (permits, permits_rx) = sync_channel::<()>(in_flight);
         for _ in 0..in_flight {
             permits.send(()).expect("the receiver is here");
         }
-        let (parts_tx, parts_rx) = sync_channel::<(u64, u64, Vec<u8>)>(workers);
+        let (parts_tx, parts_rx) = sync_channel::<(u64, J)>(workers);
         let (results_tx, results) = sync_channel::<Message>(in_flight + 1);
-        let template = first.part_reader();
-        let quoted = matches!(template.delimiter(), Delimiter::Byte(_));
         {
             let results_tx = results_tx.clone();
-            let path = path.to_path_buf();
-            std::thread::spawn(move || cut(input, &path, quoted, permits_rx, parts_tx, results_tx));
+            std::thread::spawn(move || {
+                let mut sink = PartSink {
+                    permits: permits_rx,
+                    parts: parts_tx,
+                    seq: 0,
+                };
+                let outcome = produce(&mut sink);
+                let mut parts = sink.seq;
+                if let Err(error) = outcome {
+                    let _ = results_tx.send(Message::Part(parts, Box::new(Err(error))));
+                    parts += 1;
+                }
+                let _ = results_tx.send(Message::End(parts));
+            });
         }
         let parts_rx = Arc::new(Mutex::new(parts_rx));
+        let work = Arc::new(work);
         for _ in 0..workers {
             let parts_rx = parts_rx.clone();
             let results_tx = results_tx.clone();
-            let template = template.clone();
+            let work = work.clone();
             std::thread::spawn(move || loop {
                 let part = parts_rx.lock().expect("parts lock").recv();
-                let Ok((seq, line_offset, bytes)) = part else {
+                let Ok((seq, part)) = part else {
                     return;
                 };
-                let parsed = parse(&template, bytes, line_offset, seq == 0);
+                let parsed = work(seq, part);
                 if results_tx
                     .send(Message::Part(seq, Box::new(parsed)))
                     .is_err()
@@ -106,23 +136,45 @@ impl ParallelText {
                 }
             });
         }
-        Ok(ParallelText {
+        ParallelParts {
             results,
             permits,
             waiting: BTreeMap::new(),
             next: 0,
             parts: None,
             ready: VecDeque::new(),
-            has_amount: template.has_amount(),
+            has_amount,
             path: path.to_path_buf(),
-        })
+        }
+    }
+
+    /// Reads text `path` (already opened serially by `first`, which sniffed its delimiter and
+    /// header and checked it has data) on `workers` threads.
+    pub(super) fn text(
+        path: &Path,
+        gzip: bool,
+        first: TextReader,
+        workers: usize,
+    ) -> Result<ParallelParts> {
+        let input = open_text(path, gzip)?;
+        let template = first.part_reader();
+        let quoted = matches!(template.delimiter(), Delimiter::Byte(_));
+        let has_amount = template.has_amount();
+        let file = path.to_path_buf();
+        Ok(ParallelParts::start(
+            path,
+            has_amount,
+            workers,
+            move |sink| cut(input, &file, quoted, sink),
+            move |seq, (line_offset, bytes)| parse(&template, bytes, line_offset, seq == 0),
+        ))
     }
 
     pub(super) fn has_amount(&self) -> bool {
         self.has_amount
     }
 
-    /// The next batch in file order, as [`TextReader::read_batch`] gives them.
+    /// The next batch in file order, as the serial readers give them.
     pub(super) fn read_batch(
         &mut self,
         rejected: &mut Vec<RowError>,
@@ -152,7 +204,7 @@ impl ParallelText {
             }
         };
         self.next += 1;
-        // The cutter may read another part; it is gone once the file is cut.
+        // The producer may hand over another part; it is gone once the file is cut.
         let _ = self.permits.try_send(());
         report.absorb(&parsed.report);
         rejected.extend(parsed.rejected);
@@ -176,36 +228,21 @@ fn cut(
     mut input: Box<dyn Read + Send>,
     path: &Path,
     quoted: bool,
-    permits: Receiver<()>,
-    parts: SyncSender<(u64, u64, Vec<u8>)>,
-    results: SyncSender<Message>,
-) {
-    let mut seq = 0u64;
+    parts: &mut PartSink<(u64, Vec<u8>)>,
+) -> Result<()> {
     let mut lines = 0u64;
     let mut carry: Vec<u8> = Vec::new();
     // Where the next scan for a record end starts in the part, and the quote state there.
     let (mut scan_from, mut in_quotes) = (0, false);
-    let mut permitted = false;
     loop {
-        if !permitted && permits.recv().is_err() {
-            return;
-        }
-        permitted = true;
         let mut part = std::mem::take(&mut carry);
         let start = part.len();
         part.resize(start + PART_BYTES, 0);
-        let filled = match read_full(&mut input, &mut part[start..]) {
-            Ok(n) => start + n,
-            Err(source) => {
-                let error = DataError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                };
-                let _ = results.send(Message::Part(seq, Box::new(Err(error))));
-                let _ = results.send(Message::End(seq + 1));
-                return;
-            }
-        };
+        let filled = start
+            + read_full(&mut input, &mut part[start..]).map_err(|source| DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         part.truncate(filled);
         let at_end = filled < start + PART_BYTES;
         if !at_end {
@@ -224,19 +261,15 @@ fn cut(
             }
         }
         if part.is_empty() && at_end {
-            let _ = results.send(Message::End(seq));
-            return;
+            return Ok(());
         }
         let part_lines = memchr::memchr_iter(b'\n', &part).count() as u64;
-        if parts.send((seq, lines, part)).is_err() {
-            return;
+        if !parts.send((lines, part)) {
+            return Ok(());
         }
-        permitted = false;
         lines += part_lines;
-        seq += 1;
         if at_end {
-            let _ = results.send(Message::End(seq));
-            return;
+            return Ok(());
         }
     }
 }

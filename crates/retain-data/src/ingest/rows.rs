@@ -20,6 +20,7 @@ pub(crate) enum AmountFields {
 
 /// Column indexes and names resolved against a header, plus the per-row rules: shared by the
 /// text and Parquet readers so that both validate identically.
+#[derive(Clone)]
 pub(crate) struct RowRules {
     pub file: PathBuf,
     pub customer: usize,
@@ -167,15 +168,24 @@ impl RowRules {
 
     /// The exclusion rules for a well-formed row.
     pub(crate) fn admit<'a>(&self, row: GoodRow<'a>, report: &mut IngestReport) -> RowOutcome<'a> {
-        if row.amount < 0.0 && !self.keep_negative {
+        if self.admits(row.day, row.amount, report) {
+            RowOutcome::Use(row)
+        } else {
+            RowOutcome::Exclude
+        }
+    }
+
+    /// Whether a well-formed row on `day` of `amount` is used; an excluded one is counted.
+    pub(crate) fn admits(&self, day: i32, amount: f64, report: &mut IngestReport) -> bool {
+        if amount < 0.0 && !self.keep_negative {
             report.excluded_negative_amount += 1;
-            return RowOutcome::Exclude;
+            return false;
         }
-        if self.last_day.is_some_and(|last| row.day > last) {
+        if self.last_day.is_some_and(|last| day > last) {
             report.excluded_after_end += 1;
-            return RowOutcome::Exclude;
+            return false;
         }
-        RowOutcome::Use(row)
+        true
     }
 
     pub(crate) fn location(&self, line: u64, column: Option<usize>) -> Location {

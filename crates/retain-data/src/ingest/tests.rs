@@ -5,6 +5,7 @@ use super::*;
 use datafusion::arrow::array::AsArray;
 use std::fs::File;
 use std::io::Write;
+use std::sync::Arc;
 
 fn write(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {
     let path = dir.path().join(name);
@@ -359,4 +360,98 @@ fn a_large_file_read_in_parallel_gives_what_one_thread_gives() {
     let parallel = read_with_workers(&path, None, 3).err().unwrap().to_string();
     assert!(serial.contains("big.csv:21, column date"), "{serial}");
     assert_eq!(serial, parallel);
+}
+
+/// A Parquet log of `rows` rows in row groups of 40,000: ids from `id(i)`, text dates with a
+/// bad one every 100,003 rows, amounts.
+fn parquet_log(
+    path: &Path,
+    rows: u64,
+    ids: impl Fn(u64) -> datafusion::arrow::array::ArrayRef,
+) -> PathBuf {
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let dates: StringArray = (0..rows)
+        .map(|i| {
+            Some(if i % 100_003 == 17 {
+                "2020-02-3O".to_string()
+            } else {
+                format!("2020-02-{:02}", 1 + i % 28)
+            })
+        })
+        .collect();
+    let amounts: Float64Array = (0..rows).map(|i| Some((i % 97) as f64 + 0.25)).collect();
+    let batch = RecordBatch::try_from_iter([
+        ("customer_id", ids(rows)),
+        ("date", Arc::new(dates) as _),
+        ("amount", Arc::new(amounts) as _),
+    ])
+    .unwrap();
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(40_000))
+        .build();
+    let mut writer = ArrowWriter::try_new(
+        File::create(path).unwrap(),
+        batch.schema(),
+        Some(properties),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    path.to_path_buf()
+}
+
+#[test]
+fn a_parquet_file_read_by_row_groups_in_parallel_gives_what_one_thread_gives() {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    // Integer ids (coded without text: plain, negative, past 2^29, missing) and text ids.
+    let integers = parquet_log(&dir.path().join("integers.parquet"), 300_000, |n| {
+        Arc::new(
+            (0..n)
+                .map(|i| match i % 13 {
+                    0 => None,
+                    1 => Some(-((i % 31) as i64)),
+                    2 => Some((1 << 40) + (i % 17) as i64),
+                    _ => Some((i % 5003) as i64),
+                })
+                .collect::<Int64Array>(),
+        )
+    });
+    let text = parquet_log(&dir.path().join("text.parquet"), 300_000, |n| {
+        Arc::new(
+            (0..n)
+                .map(|i| Some(format!("c-{}", i % 7919)))
+                .collect::<StringArray>(),
+        )
+    });
+    for path in [integers, text] {
+        let serial = read_with_workers(&path, Some(dir.path().join("bad1.csv")), 1).unwrap();
+        let parallel = read_with_workers(&path, Some(dir.path().join("bad2.csv")), 3).unwrap();
+        assert_eq!(serial.1.rows_rejected, 3, "{:?}", serial.1);
+        assert_eq!(serial.0.len() as u64, serial.1.rows_used);
+        assert!(serial.0 == parallel.0, "the same rows in the same order");
+        assert_eq!(serial.1, parallel.1);
+        assert!(serial.2.contains("2020-02-3O"));
+        assert!(
+            serial.2 == parallel.2,
+            "the same bad rows, same row numbers"
+        );
+        let serial = read_with_workers(&path, None, 1).err().unwrap().to_string();
+        let parallel = read_with_workers(&path, None, 3).err().unwrap().to_string();
+        assert!(serial.contains("row 18, column date"), "{serial}");
+        assert_eq!(serial, parallel);
+    }
+    // Integer ids read back as the text they are.
+    let (rows, report, _) = read_with_workers(
+        &dir.path().join("integers.parquet"),
+        Some(dir.path().join("bad3.csv")),
+        2,
+    )
+    .unwrap();
+    assert_eq!(report.excluded_no_customer, 300_000 / 13 + 1);
+    assert!(rows.iter().any(|r| r.0 == "-5"));
+    assert!(rows.iter().any(|r| r.0 == (1u64 << 40).to_string()));
+    assert!(rows.iter().any(|r| r.0 == "4999"));
 }
