@@ -8,8 +8,10 @@
 //! From Parquet, the file's own types are kept.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 
 /// Hash collections for the text of a table: foldhash, several times faster than SipHash on
 /// short strings, and no untrusted keys to defend against here.
@@ -19,16 +21,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
+    StringArray, StringBuilder,
 };
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::arrow_days::{DayColumn, DayValue};
 use crate::dates::{parse_date, DateFormat, ACCEPTED_DAYS};
 use crate::error::{DataError, Location, Result, RowError, RowProblem};
+use crate::ingest::batch::BATCH_ROWS;
 use crate::ingest::rows::parse_number;
 use crate::text::{detect, fields_of, find_column, BadRowSink, Delimiter, FileKind, TextFile};
 
@@ -97,6 +100,14 @@ pub struct ColumnProfile {
     pub kind: ColumnKind,
     /// Missing values (blank, an NA value, or null).
     pub missing: u64,
+}
+
+/// A column's profile and its number of distinct present values (counted by value: `1.0` and
+/// `1` in a float column are one value), for describing a table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColumnDescription {
+    #[serde(flatten)]
+    pub profile: ColumnProfile,
     pub distinct: u64,
 }
 
@@ -271,6 +282,37 @@ impl CustomerTable {
             .collect()
     }
 
+    /// The number of distinct present values of column `index` (of [`Self::columns`]), counted
+    /// when asked: reading a table does not pay for it.
+    pub fn distinct(&self, index: usize) -> u64 {
+        count_distinct(self.batch.column(index))
+    }
+
+    /// Every column's profile with its distinct values, the columns counted on all cores.
+    pub fn describe(&self) -> Vec<ColumnDescription> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = self.columns.len();
+        let mut distinct = vec![0u64; n];
+        std::thread::scope(|scope| {
+            for (t, chunk) in distinct.chunks_mut(n.div_ceil(threads).max(1)).enumerate() {
+                let first = t * n.div_ceil(threads).max(1);
+                scope.spawn(move || {
+                    for (k, d) in chunk.iter_mut().enumerate() {
+                        *d = self.distinct(first + k);
+                    }
+                });
+            }
+        });
+        self.columns
+            .iter()
+            .zip(distinct)
+            .map(|(profile, distinct)| ColumnDescription {
+                profile: profile.clone(),
+                distinct,
+            })
+            .collect()
+    }
+
     /// The ids, when the table was read with an id column (it is then the first column).
     pub fn ids(&self) -> Option<&StringArray> {
         self.has_ids.then(|| {
@@ -335,9 +377,8 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
         .map(BadRowSink::create)
         .transpose()?;
     let is_missing = |v: &str| v.is_empty() || options.na_values.iter().any(|na| na == v);
-    // One Arrow string builder a column: the text in one buffer, not a String a cell.
-    let mut cells: Vec<StringBuilder> = (0..names.len()).map(|_| StringBuilder::new()).collect();
-    let mut first_line_of: FastMap<String, u64> = FastMap::default();
+    let mut columns: Vec<TextColumn> = (0..names.len()).map(|_| TextColumn::new()).collect();
+    let mut ids = IdSet::default();
     let (mut rows_read, mut rows_rejected) = (0u64, 0u64);
     let mut lines = Vec::new();
     let mut record = csv::ByteRecord::new();
@@ -350,7 +391,22 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
     };
     while let Some(line) = file.records.next(&mut record, path)? {
         rows_read += 1;
-        let problem = check_row(&record, &header, names.len(), id, &first_line_of);
+        let mut problem = check_row(&record, &header, names.len(), id);
+        if let (None, Some(id)) = (&problem, id) {
+            let value = std::str::from_utf8(&record[id]).expect("checked").trim();
+            if let Some(first) = ids.row_of(value, &columns[id].text) {
+                problem = Some((
+                    RowProblem::BadValue {
+                        expected: format!(
+                            "a customer id not seen before (this one is on line {} too)",
+                            lines[first]
+                        ),
+                        found: value.into(),
+                    },
+                    Some(id),
+                ));
+            }
+        }
         match problem {
             Some((problem, column)) => {
                 rows_rejected += 1;
@@ -365,18 +421,14 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
                 }
             }
             None => {
-                lines.push(line);
-                for (c, field) in record.iter().enumerate() {
-                    let value = std::str::from_utf8(field).expect("checked").trim();
-                    if is_missing(value) {
-                        cells[c].append_null();
-                    } else {
-                        cells[c].append_value(value);
-                    }
-                }
                 if let Some(id) = id {
                     let value = std::str::from_utf8(&record[id]).expect("checked").trim();
-                    first_line_of.insert(value.to_string(), line);
+                    ids.insert(lines.len(), value, &columns[id].text);
+                }
+                lines.push(line);
+                for (column, field) in columns.iter_mut().zip(record.iter()) {
+                    let value = std::str::from_utf8(field).expect("checked").trim();
+                    column.push((!is_missing(value)).then_some(value));
                 }
             }
         }
@@ -392,14 +444,16 @@ fn read_text(path: &Path, options: &CustomerTableOptions, gzip: bool) -> Result<
             },
         });
     }
+    let mut columns: Vec<Option<TextColumn>> = columns.into_iter().map(Some).collect();
     let (batch, columns) = assemble(&names, id, |c| {
-        let values = cells[c].finish();
-        let (array, kind) = if Some(c) == id {
-            (text_array(&values), ColumnKind::Text)
-        } else {
-            infer(&values)
+        let column = columns[c].take().expect("each column once");
+        let (array, kind) = column.finish(Some(c) == id);
+        let profile = ColumnProfile {
+            name: names[c].clone(),
+            kind,
+            missing: array.null_count() as u64,
         };
-        Ok((array, profile(&names[c], kind, &values)))
+        Ok((array, profile))
     })?;
     Ok(CustomerTable {
         batch,
@@ -446,7 +500,6 @@ fn check_row(
     header: &csv::ByteRecord,
     n_fields: usize,
     id: Option<usize>,
-    first_line_of: &FastMap<String, u64>,
 ) -> Option<(RowProblem, Option<usize>)> {
     if record.len() != n_fields {
         return Some((
@@ -460,7 +513,9 @@ fn check_row(
     if record == header {
         return Some((RowProblem::RepeatedHeader, None));
     }
-    for (c, field) in record.iter().enumerate() {
+    // One check of the whole record; the field only when it fails.
+    let utf8 = std::str::from_utf8(record.as_slice()).is_ok();
+    for (c, field) in record.iter().enumerate().filter(|_| !utf8) {
         if let Err(e) = std::str::from_utf8(field) {
             let at = e.valid_up_to();
             return Some((
@@ -483,44 +538,127 @@ fn check_row(
             Some(id),
         ));
     }
-    if let Some(first) = first_line_of.get(value) {
-        return Some((
-            RowProblem::BadValue {
-                expected: format!(
-                    "a customer id not seen before (this one is on line {first} too)"
-                ),
-                found: value.into(),
-            },
-            Some(id),
-        ));
-    }
     None
+}
+
+/// One CSV column as it is read: its text, and its values as numbers for as long as every
+/// present value is one, so that a numeric column is parsed once, as it is read.
+struct TextColumn {
+    text: StringBuilder,
+    numbers: Numbers,
+    present: bool,
+}
+
+/// The values of a column read so far as numbers (missing ones as 0, masked by the text's nulls).
+enum Numbers {
+    Integers(Vec<i64>),
+    Floats(Vec<f64>),
+    Neither,
+}
+
+impl TextColumn {
+    fn new() -> Self {
+        TextColumn {
+            text: StringBuilder::new(),
+            numbers: Numbers::Integers(Vec::new()),
+            present: false,
+        }
+    }
+
+    fn push(&mut self, value: Option<&str>) {
+        let Some(value) = value else {
+            self.text.append_null();
+            match &mut self.numbers {
+                Numbers::Integers(v) => v.push(0),
+                Numbers::Floats(v) => v.push(0.0),
+                Numbers::Neither => {}
+            }
+            return;
+        };
+        self.present = true;
+        self.text.append_value(value);
+        match &mut self.numbers {
+            Numbers::Integers(v) => match value.parse::<i64>() {
+                Ok(i) => v.push(i),
+                // Integers are exactly their decimal text as a float, rounded the same way.
+                Err(_) => match parse_number(value.as_bytes()) {
+                    Some(f) => {
+                        let mut floats: Vec<f64> = v.iter().map(|&i| i as f64).collect();
+                        floats.push(f);
+                        self.numbers = Numbers::Floats(floats);
+                    }
+                    None => self.numbers = Numbers::Neither,
+                },
+            },
+            Numbers::Floats(v) => match parse_number(value.as_bytes()) {
+                Some(f) => v.push(f),
+                None => self.numbers = Numbers::Neither,
+            },
+            Numbers::Neither => {}
+        }
+    }
+
+    /// The column typed: integers, floats, else as [`infer_text`] finds (always text for the id).
+    fn finish(mut self, is_id: bool) -> (ArrayRef, ColumnKind) {
+        let text = self.text.finish();
+        if is_id || !self.present {
+            return (text_array(&text), ColumnKind::Text);
+        }
+        let nulls = text.nulls().cloned();
+        match self.numbers {
+            Numbers::Integers(v) => (
+                Arc::new(Int64Array::new(v.into(), nulls)),
+                ColumnKind::Integer,
+            ),
+            Numbers::Floats(v) => (
+                Arc::new(Float64Array::new(v.into(), nulls)),
+                ColumnKind::Float,
+            ),
+            Numbers::Neither => infer_text(&text),
+        }
+    }
+}
+
+/// The ids of the rows kept so far, found by their text in the id column being built.
+#[derive(Default)]
+struct IdSet {
+    rows: HashTable<u32>,
+    hasher: FixedState,
+}
+
+impl IdSet {
+    fn text(column: &StringBuilder, row: u32) -> &[u8] {
+        let offsets = column.offsets_slice();
+        let (start, end) = (offsets[row as usize], offsets[row as usize + 1]);
+        &column.values_slice()[start as usize..end as usize]
+    }
+
+    /// The kept row with this id, if any.
+    fn row_of(&self, id: &str, column: &StringBuilder) -> Option<usize> {
+        let hash = self.hasher.hash_one(id.as_bytes());
+        self.rows
+            .find(hash, |&row| Self::text(column, row) == id.as_bytes())
+            .map(|&row| row as usize)
+    }
+
+    /// Notes `row`'s id, before its text is added to `column`.
+    fn insert(&mut self, row: usize, id: &str, column: &StringBuilder) {
+        let hash = self.hasher.hash_one(id.as_bytes());
+        let hasher = &self.hasher;
+        self.rows.insert_unique(hash, row as u32, |&r| {
+            hasher.hash_one(Self::text(column, r))
+        });
+    }
 }
 
 fn text_array(values: &StringArray) -> ArrayRef {
     Arc::new(values.clone())
 }
 
-/// The narrowest type every present value parses as: integer, float, boolean, date, else text.
-fn infer(values: &StringArray) -> (ArrayRef, ColumnKind) {
+/// The narrowest type every present value of a column that is not all numbers reads as:
+/// boolean (true/false), date, else text.
+fn infer_text(values: &StringArray) -> (ArrayRef, ColumnKind) {
     let present = || values.iter().flatten();
-    if present().next().is_none() {
-        return (text_array(values), ColumnKind::Text);
-    }
-    if present().all(|v| v.parse::<i64>().is_ok()) {
-        let array: Int64Array = values
-            .iter()
-            .map(|v| v.map(|s| s.parse::<i64>().expect("checked")))
-            .collect();
-        return (Arc::new(array), ColumnKind::Integer);
-    }
-    if present().all(|v| parse_number(v.as_bytes()).is_some()) {
-        let array: Float64Array = values
-            .iter()
-            .map(|v| v.and_then(|s| parse_number(s.as_bytes())))
-            .collect();
-        return (Arc::new(array), ColumnKind::Float);
-    }
     let boolean = |s: &str| match s.to_ascii_lowercase().as_str() {
         "true" => Some(true),
         "false" => Some(false),
@@ -538,13 +676,39 @@ fn infer(values: &StringArray) -> (ArrayRef, ColumnKind) {
     (text_array(values), ColumnKind::Text)
 }
 
-fn profile(name: &str, kind: ColumnKind, values: &StringArray) -> ColumnProfile {
-    let distinct: FastSet<&str> = values.iter().flatten().collect();
-    ColumnProfile {
-        name: name.into(),
-        kind,
-        missing: values.null_count() as u64,
-        distinct: distinct.len() as u64,
+/// The number of distinct present values of an array, by value for numbers and dates.
+fn count_distinct(array: &ArrayRef) -> u64 {
+    fn count<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>) -> u64 {
+        values.collect::<FastSet<T>>().len() as u64
+    }
+    let data_type = array.data_type();
+    let as_integers = data_type.is_integer()
+        || matches!(
+            data_type,
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+        );
+    if as_integers && *data_type != DataType::UInt64 {
+        if let Ok(values) = cast(array, &DataType::Int64) {
+            return count(values.as_primitive::<Int64Type>().iter().flatten());
+        }
+    }
+    if data_type.is_floating() {
+        if let Ok(values) = cast(array, &DataType::Float64) {
+            // One value for 0 and -0, and for every NaN.
+            let key = |v: f64| match v {
+                v if v == 0.0 => 0,
+                v if v.is_nan() => u64::MAX,
+                v => v.to_bits(),
+            };
+            return count(values.as_primitive::<Float64Type>().iter().flatten().map(key));
+        }
+    }
+    if let Some(values) = array.as_boolean_opt() {
+        return count(values.iter().flatten());
+    }
+    match cast(array, &DataType::Utf8) {
+        Ok(text) => count(text.as_string::<i32>().iter().flatten()),
+        Err(_) => 0,
     }
 }
 
@@ -559,6 +723,8 @@ fn read_parquet(path: &Path, options: &CustomerTableOptions) -> Result<CustomerT
     })?;
     let (schema, batches) = crate::parquet_in::decode(path, || {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format(&e))?;
+        // Large batches: the table is concatenated into one anyway.
+        let builder = builder.with_batch_size(BATCH_ROWS);
         let schema = builder.schema().clone();
         let batches: Vec<RecordBatch> = builder
             .build()
@@ -607,17 +773,10 @@ fn typed_table(
             (Some(ids), true) => ids.clone(),
             _ => all.column(c).clone(),
         };
-        let text = cast(&array, &DataType::Utf8)?;
-        let text = text
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8");
-        let distinct: FastSet<&str> = text.iter().flatten().collect();
         let profile = ColumnProfile {
             name: names[c].clone(),
             kind: ColumnKind::of(array.data_type()),
             missing: array.null_count() as u64,
-            distinct: distinct.len() as u64,
         };
         Ok((array, profile))
     })?;
@@ -724,9 +883,12 @@ mod tests {
             (7043, 0, 7043)
         );
         assert_eq!(t.batch.num_columns(), 21);
-        let col = |name: &str| t.columns.iter().find(|c| c.name == name).unwrap();
+        let described = t.describe();
+        let col = |name: &str| &described.iter().find(|c| c.profile.name == name).unwrap().profile;
+        let distinct = |name: &str| t.distinct(t.column_index(name, "x").unwrap());
         assert_eq!(col("customerID").kind, ColumnKind::Text);
-        assert_eq!(col("customerID").distinct, 7043);
+        assert_eq!(distinct("customerID"), 7043);
+        assert_eq!(distinct("tenure"), 73);
         assert_eq!(col("tenure").kind, ColumnKind::Integer);
         assert_eq!(col("SeniorCitizen").kind, ColumnKind::Integer);
         assert_eq!(col("MonthlyCharges").kind, ColumnKind::Float);
@@ -736,11 +898,11 @@ mod tests {
             (ColumnKind::Float, 11)
         );
         assert_eq!(
-            (col("Churn").kind, col("Churn").distinct),
+            (col("Churn").kind, distinct("Churn")),
             (ColumnKind::Text, 2)
         );
         assert_eq!(
-            (col("Contract").kind, col("Contract").distinct),
+            (col("Contract").kind, distinct("Contract")),
             (ColumnKind::Text, 3)
         );
         let total = t
@@ -767,6 +929,31 @@ mod tests {
         assert_eq!(kinds, [Text, Integer, Float, Boolean, Date, Text]);
         let missing: Vec<u64> = t.columns.iter().map(|c| c.missing).collect();
         assert_eq!(missing, [0, 1, 1, 0, 1, 1]);
+
+        // Types decided by every value, however late the one that decides: integers until a
+        // float (then all floats, by value), numbers until a word (then text).
+        let mut text = String::from("id,late_float,late_word,ints\n");
+        for i in 0..5000 {
+            let (f, w) = match i {
+                4998 => ("2.5".to_string(), "n/a".to_string()),
+                _ => (format!("{}", i % 7), format!("{i}")),
+            };
+            text.push_str(&format!("c{i},{f},{w},{}\n", i % 3 - 1));
+        }
+        let path = write(&dir, &text);
+        let options = CustomerTableOptions {
+            id_col: Some("id".into()),
+            ..Default::default()
+        };
+        let t = read_customer_table(&path, &options).unwrap();
+        let kinds: Vec<ColumnKind> = t.columns.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [Text, Float, Text, Integer]);
+        let floats = t.batch.column(1).as_primitive::<Float64Type>();
+        assert_eq!((floats.value(6), floats.value(4998)), (6.0, 2.5));
+        let words = t.batch.column(2).as_string::<i32>();
+        assert_eq!((words.value(10), words.value(4998)), ("10", "n/a"));
+        let distinct: Vec<u64> = t.describe().iter().map(|c| c.distinct).collect();
+        assert_eq!(distinct, [5000, 8, 5000, 3]);
     }
 
     #[test]
@@ -893,5 +1080,6 @@ mod tests {
         let from_parquet = read_customer_table(&pq, &options).unwrap();
         assert_eq!(from_parquet.batch, from_csv.batch);
         assert_eq!(from_parquet.columns, from_csv.columns);
+        assert_eq!(from_parquet.describe(), from_csv.describe());
     }
 }

@@ -31,7 +31,8 @@ pub use activity::{activity, Activity};
 pub use cluster::Engine;
 pub use cohorts::{contract_cohorts, purchase_cohorts, CohortTable};
 pub use customer_table::{
-    read_customer_table, ColumnKind, ColumnProfile, CustomerTable, CustomerTableOptions,
+    read_customer_table, ColumnDescription, ColumnKind, ColumnProfile, CustomerTable,
+    CustomerTableOptions,
 };
 pub use dates::{DateFormat, Period, TimeUnit};
 pub use error::{DataError, Result};

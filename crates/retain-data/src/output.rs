@@ -227,24 +227,55 @@ pub(crate) fn write_error(
     }
 }
 
+/// A column of a batch, typed once for writing its cells.
+enum CellColumn<'a> {
+    Text(&'a datafusion::arrow::array::StringArray),
+    Integers(&'a datafusion::arrow::array::Int64Array),
+    Floats(&'a datafusion::arrow::array::Float64Array),
+    Other(&'a dyn Array),
+}
+
+impl<'a> CellColumn<'a> {
+    fn new(column: &'a dyn Array) -> Self {
+        match column.data_type() {
+            DataType::Utf8 => CellColumn::Text(column.as_string::<i32>()),
+            DataType::Int64 => CellColumn::Integers(column.as_primitive::<Int64Type>()),
+            DataType::Float64 => CellColumn::Floats(column.as_primitive::<Float64Type>()),
+            _ => CellColumn::Other(column),
+        }
+    }
+}
+
+/// Appends `v` exactly as `{}` prints it: the shortest digits that read back as `v`, never in
+/// exponent form. ryu finds the digits; its exponent forms (below 1e-5, from 1e16) go to `{}`.
+fn push_float(out: &mut String, v: f64, digits: &mut ryu::Buffer) {
+    if v.is_finite() {
+        let text = digits.format_finite(v);
+        if !text.contains('e') {
+            out.push_str(text.strip_suffix(".0").unwrap_or(text));
+            return;
+        }
+    }
+    use std::fmt::Write as _;
+    let _ = write!(out, "{v}");
+}
+
 /// One cell as text: integers plainly, floats in their shortest round-trip form, text as is.
 fn cell(column: &dyn Array, row: usize, out: &mut String) {
-    use std::fmt::Write as _;
-    if column.is_null(row) {
-        return;
-    }
-    match column.data_type() {
-        DataType::Utf8 => out.push_str(column.as_string::<i32>().value(row)),
-        DataType::Int64 => {
-            let _ = write!(out, "{}", column.as_primitive::<Int64Type>().value(row));
+    push_cell(&CellColumn::new(column), row, out, &mut ryu::Buffer::new());
+}
+
+fn push_cell(column: &CellColumn, row: usize, out: &mut String, digits: &mut ryu::Buffer) {
+    match column {
+        CellColumn::Text(a) if !a.is_null(row) => out.push_str(a.value(row)),
+        CellColumn::Integers(a) if !a.is_null(row) => {
+            out.push_str(itoa::Buffer::new().format(a.value(row)))
         }
-        DataType::Float64 => {
-            let _ = write!(out, "{}", column.as_primitive::<Float64Type>().value(row));
-        }
-        _ => out.push_str(
-            &datafusion::arrow::util::display::array_value_to_string(column, row)
-                .unwrap_or_default(),
+        CellColumn::Floats(a) if !a.is_null(row) => push_float(out, a.value(row), digits),
+        CellColumn::Other(a) if !a.is_null(row) => out.push_str(
+            &datafusion::arrow::util::display::array_value_to_string(*a, row).unwrap_or_default(),
         ),
+        _ => {}
     }
 }
 
@@ -262,28 +293,41 @@ pub fn write_csv_header(schema: &SchemaRef, w: &mut impl Write) -> std::io::Resu
 
 /// The rows of [`write_csv`], without the header.
 pub fn write_csv_rows(batch: &RecordBatch, w: &mut impl Write) -> std::io::Result<()> {
-    let mut line = String::with_capacity(256);
+    let columns: Vec<CellColumn> = batch
+        .columns()
+        .iter()
+        .map(|c| CellColumn::new(c.as_ref()))
+        .collect();
+    let mut digits = ryu::Buffer::new();
+    let mut lines = String::with_capacity(1 << 16);
     let mut value = String::with_capacity(64);
     for row in 0..batch.num_rows() {
-        line.clear();
-        for (c, column) in batch.columns().iter().enumerate() {
+        for (c, column) in columns.iter().enumerate() {
             if c > 0 {
-                line.push(',');
+                lines.push(',');
+            }
+            // Numbers never need quotes.
+            if let CellColumn::Integers(_) | CellColumn::Floats(_) = column {
+                push_cell(column, row, &mut lines, &mut digits);
+                continue;
             }
             value.clear();
-            cell(column.as_ref(), row, &mut value);
+            push_cell(column, row, &mut value, &mut digits);
             if value.contains([',', '"', '\n', '\r']) {
-                line.push('"');
-                line.push_str(&value.replace('"', "\"\""));
-                line.push('"');
+                lines.push('"');
+                lines.push_str(&value.replace('"', "\"\""));
+                lines.push('"');
             } else {
-                line.push_str(&value);
+                lines.push_str(&value);
             }
         }
-        line.push('\n');
-        w.write_all(line.as_bytes())?;
+        lines.push('\n');
+        if lines.len() >= 1 << 16 {
+            w.write_all(lines.as_bytes())?;
+            lines.clear();
+        }
     }
-    Ok(())
+    w.write_all(lines.as_bytes())
 }
 
 /// One JSON object per row.
@@ -321,6 +365,49 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
     use std::sync::Arc;
+
+    #[test]
+    fn floats_are_written_as_display_writes_them() {
+        // Every kind of double: random bit patterns (all exponents, subnormals), decimals with
+        // few digits, integers around 2^53 and the edges of ryu's plain form (1e-5, 1e16).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.5,
+            0.1,
+            1e-5,
+            9.99e-6,
+            1e16,
+            9.999999999999998e15,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            9007199254740993.0,
+        ];
+        for _ in 0..200_000 {
+            let bits = next();
+            values.push(f64::from_bits(bits));
+            values.push((bits % 10_000_000) as f64 / 100.0);
+            values.push((bits % (1 << 54)) as f64);
+        }
+        let mut digits = ryu::Buffer::new();
+        for v in values {
+            let mut ours = String::new();
+            push_float(&mut ours, v, &mut digits);
+            assert_eq!(ours, format!("{v}"), "{:#x}", v.to_bits());
+        }
+    }
 
     fn sample() -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![

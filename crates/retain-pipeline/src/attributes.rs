@@ -63,7 +63,7 @@ impl AttributeSelection {
     pub fn select(&self, table: &CustomerTable, leave_out: &[&str]) -> Result<Attributes> {
         let mut chosen = Attributes::default();
         let first_attribute = usize::from(table.ids().is_some());
-        for column in &table.columns[first_attribute..] {
+        for (index, column) in table.columns.iter().enumerate().skip(first_attribute) {
             let name = column.name.as_str();
             if leave_out.contains(&name) || self.exclude.iter().any(|e| e == name) {
                 continue;
@@ -72,10 +72,10 @@ impl AttributeSelection {
                 ColumnKind::Integer | ColumnKind::Float => {
                     AttributeValues::Numbers(table.numbers(name, "attribute")?)
                 }
-                _ if column.distinct > self.max_categories => {
+                _ if table.distinct(index) > self.max_categories => {
                     chosen.skipped.push(SkippedColumn {
                         name: name.to_string(),
-                        distinct: column.distinct,
+                        distinct: table.distinct(index),
                     });
                     continue;
                 }

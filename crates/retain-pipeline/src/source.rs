@@ -126,7 +126,7 @@ impl SummaryColumns {
 /// CLV and predictions).
 pub fn customer_batch(ids: &[String], columns: &[(&str, &[f64])]) -> RecordBatch {
     let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
-    let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from(ids.to_vec()))];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(ids))];
     for (name, values) in columns {
         fields.push(Field::new(*name, DataType::Float64, false));
         arrays.push(Arc::new(Float64Array::from(values.to_vec())));

@@ -45,6 +45,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
     let t = read_customer_table(&args.customers, &options)?;
     let name = args.customer_source.name(&args.customers);
     let rows = t.batch.num_rows() as u64;
+    let described = t.describe();
     match args.format {
         Format::Json => outln!(
             "{}",
@@ -53,7 +54,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
                 "rows_read": t.rows_read,
                 "rows_rejected": t.rows_rejected,
                 "customers": rows,
-                "columns": t.columns,
+                "columns": described,
             })
         )?,
         Format::Table => {
@@ -65,15 +66,14 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
                 thousands(t.rows_read),
                 thousands(t.rows_rejected)
             )?;
-            let body: Vec<Vec<String>> = t
-                .columns
+            let body: Vec<Vec<String>> = described
                 .iter()
                 .map(|c| {
                     vec![
-                        c.name.clone(),
-                        format!("{:?}", c.kind).to_lowercase(),
-                        thousands(c.missing),
-                        percent(c.missing, rows),
+                        c.profile.name.clone(),
+                        format!("{:?}", c.profile.kind).to_lowercase(),
+                        thousands(c.profile.missing),
+                        percent(c.profile.missing, rows),
                         thousands(c.distinct),
                     ]
                 })
