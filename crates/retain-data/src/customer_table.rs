@@ -513,8 +513,15 @@ fn check_row(
     if record == header {
         return Some((RowProblem::RepeatedHeader, None));
     }
-    // One check of the whole record; the field only when it fails.
-    let utf8 = std::str::from_utf8(record.as_slice()).is_ok();
+    // One check of the whole record (and that no field boundary splits a character: two
+    // invalid halves can make a valid whole); each field only when it fails.
+    let utf8 = std::str::from_utf8(record.as_slice()).is_ok_and(|whole| {
+        (0..record.len()).all(|i| {
+            record
+                .range(i)
+                .is_some_and(|r| whole.is_char_boundary(r.start) && whole.is_char_boundary(r.end))
+        })
+    });
     for (c, field) in record.iter().enumerate().filter(|_| !utf8) {
         if let Err(e) = std::str::from_utf8(field) {
             let at = e.valid_up_to();
@@ -696,11 +703,17 @@ fn count_distinct(array: &ArrayRef) -> u64 {
         if let Ok(values) = cast(array, &DataType::Float64) {
             // One value for 0 and -0, and for every NaN.
             let key = |v: f64| match v {
-                v if v == 0.0 => 0,
+                0.0 => 0,
                 v if v.is_nan() => u64::MAX,
                 v => v.to_bits(),
             };
-            return count(values.as_primitive::<Float64Type>().iter().flatten().map(key));
+            return count(
+                values
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .flatten()
+                    .map(key),
+            );
         }
     }
     if let Some(values) = array.as_boolean_opt() {
@@ -884,7 +897,13 @@ mod tests {
         );
         assert_eq!(t.batch.num_columns(), 21);
         let described = t.describe();
-        let col = |name: &str| &described.iter().find(|c| c.profile.name == name).unwrap().profile;
+        let col = |name: &str| {
+            &described
+                .iter()
+                .find(|c| c.profile.name == name)
+                .unwrap()
+                .profile
+        };
         let distinct = |name: &str| t.distinct(t.column_index(name, "x").unwrap());
         assert_eq!(col("customerID").kind, ColumnKind::Text);
         assert_eq!(distinct("customerID"), 7043);
