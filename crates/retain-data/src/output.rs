@@ -248,14 +248,9 @@ impl<'a> CellColumn<'a> {
 
 /// Appends `v` exactly as `{}` prints it: the shortest digits that read back as `v`, never in
 /// exponent form. ryu finds the digits; its exponent forms (below 1e-5, from 1e16) go to `{}`.
-fn push_float(out: &mut String, v: f64, digits: &mut ryu::Buffer) {
-    if v.is_finite() {
-        let text = digits.format_finite(v);
-        if !text.contains('e') {
-            out.push_str(text.strip_suffix(".0").unwrap_or(text));
-            return;
-        }
-    }
+fn push_float(out: &mut String, v: f64, _digits: &mut ryu::Buffer) {
+    // ryu and Display both give a shortest round-trip form but choose differently between two
+    // equally short ones (1658206780088562.2 or .3): Display, so that output stays as before.
     use std::fmt::Write as _;
     let _ = write!(out, "{v}");
 }
